@@ -1,0 +1,28 @@
+# evo-marl: `make train` sets up and runs the default experiment; `make test` sets up and runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup train test test-slow bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
+	bash scripts/setup_venv.sh $(VENV)
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	$(VENV)/bin/evo-marl train $(CONFIG)
+
+test: setup
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,131 @@
+"""Environment registry: ``make_env`` / ``make_vec_env`` / ``list_envs`` and PettingZoo registration.
+
+An env id is ``"<family>/<scenario>"``: ``"atc/head_on"``, ``"bucket_brigade/rest_trap"``,
+``"tiny/coop_target"``, ``"mpe2/simple_spread_v3"``, ``"gym/CartPole-v1"``. Families register
+themselves when their module is imported; built-in families are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pettingzoo import ParallelEnv
+
+from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
+from evo_marl.errors import EnvError
+from evo_marl.seeding import SeedLike
+
+
+@dataclass(frozen=True)
+class EnvFamily:
+    """A family of scenarios behind one simulator.
+
+    Attributes:
+        name: the id prefix (``"atc"``).
+        make_env: ``(scenario, **kwargs) -> ParallelEnv``.
+        scenarios: ``() -> list[str]``, the scenario names the family ships (for error messages, the CLI).
+        make_vec_env: ``(scenario, num_envs, seed, **kwargs) -> VectorEnv`` for a native batched
+            simulator; ``None`` wraps ``make_env`` in :class:`SyncParallelVecEnv`.
+        open_ended: True where any scenario name may be valid (e.g. every mpe2 task), so the list
+            returned by ``scenarios`` is not exhaustive.
+    """
+
+    name: str
+    make_env: Callable[..., ParallelEnv]
+    scenarios: Callable[[], list[str]]
+    make_vec_env: Callable[..., VectorEnv] | None = None
+    open_ended: bool = False
+
+
+_FAMILIES: dict[str, EnvFamily] = {}
+_BUILTIN_MODULES = {
+    "tiny": "evo_marl.envs.tiny",
+    "atc": "evo_marl.envs.atc",
+    "bucket_brigade": "evo_marl.envs.bucket_brigade",
+    "mpe2": "evo_marl.envs.mpe",
+    "gym": "evo_marl.envs.gym_adapter",
+}
+
+
+def register_family(family: EnvFamily) -> None:
+    """Register (or replace) an env family under ``family.name``."""
+    _FAMILIES[family.name] = family
+
+
+def _family(name: str) -> EnvFamily:
+    if name not in _FAMILIES and name in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(_BUILTIN_MODULES[name])
+        except ImportError as err:
+            raise EnvError(f"env family {name!r} could not be imported ({err}); is its extra installed?") from err
+    if name not in _FAMILIES:
+        known = sorted(set(_FAMILIES) | set(_BUILTIN_MODULES))
+        raise EnvError(f"env family {name!r} is unknown: valid families are {known}")
+    return _FAMILIES[name]
+
+
+def parse_env_id(env_id: str) -> tuple[EnvFamily, str]:
+    """Split ``"family/scenario"`` and check that the scenario exists."""
+    if not isinstance(env_id, str) or env_id.count("/") != 1:
+        raise EnvError(f"env id {env_id!r}: must look like 'family/scenario', e.g. 'atc/head_on' (see list_envs())")
+    family_name, scenario = env_id.split("/")
+    family = _family(family_name)
+    if not family.open_ended and scenario not in family.scenarios():
+        raise EnvError(
+            f"env id {env_id!r}: unknown scenario {scenario!r} of family {family_name!r}; "
+            f"valid scenarios are {sorted(family.scenarios())}"
+        )
+    return family, scenario
+
+
+def make_env(env_id: str, **kwargs: Any) -> ParallelEnv:
+    """A single PettingZoo ``ParallelEnv`` for a registered id such as ``"atc/head_on"``."""
+    family, scenario = parse_env_id(env_id)
+    return family.make_env(scenario, **kwargs)
+
+
+def make_vec_env(
+    env: str | Callable[[], ParallelEnv] | VectorEnv, num_envs: int, seed: SeedLike = None, **kwargs: Any
+) -> VectorEnv:
+    """A batched env of ``num_envs`` sub-envs.
+
+    Args:
+        env: a registered id (``"atc/head_on"``), a zero-argument factory returning any PettingZoo
+            ``ParallelEnv`` (e.g. ``lambda: simple_spread_v3.parallel_env(continuous_actions=True)``),
+            or an existing ``VectorEnv`` (a new one of the same kind is spawned).
+        num_envs: number of parallel sub-envs (>= 1).
+        seed: seed for the episode stream (``reset(seed=...)`` can re-seed later).
+        **kwargs: scenario options for registered ids.
+    """
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
+    if isinstance(env, VectorEnv):
+        if kwargs:
+            raise EnvError(f"kwargs {sorted(kwargs)}: cannot be applied when spawning from an existing VectorEnv")
+        return env.spawn(num_envs, seed=seed)
+    if isinstance(env, str):
+        family, scenario = parse_env_id(env)
+        if family.make_vec_env is not None:
+            return family.make_vec_env(scenario, num_envs=num_envs, seed=seed, **kwargs)
+        return SyncParallelVecEnv(lambda: family.make_env(scenario, **kwargs), num_envs, seed=seed)
+    if callable(env):
+        if kwargs:
+            raise EnvError(f"kwargs {sorted(kwargs)}: pass options inside the factory instead")
+        return SyncParallelVecEnv(env, num_envs, seed=seed)
+    raise EnvError(f"env={env!r}: must be a registered env id, a zero-argument ParallelEnv factory or a VectorEnv")
+
+
+def list_envs(family: str | None = None) -> list[str]:
+    """Every registered env id (importing the built-in families that import cleanly)."""
+    names = [family] if family else sorted(set(_FAMILIES) | set(_BUILTIN_MODULES))
+    ids = []
+    for name in names:
+        try:
+            fam = _family(name)
+        except EnvError:
+            continue
+        ids += [f"{name}/{s}" for s in fam.scenarios()]
+    return ids

@@ -1,0 +1,252 @@
+"""The batched multi-agent environment protocol, and a sync wrapper for any PettingZoo ``ParallelEnv``.
+
+A :class:`VectorEnv` runs ``num_envs`` copies of one multi-agent env and speaks in dictionaries
+``agent -> array[num_envs, ...]`` (the AgileRL / PettingZoo vector shape), so the documented
+custom training loop works unchanged:
+
+* ``reset(seed=None, options=None) -> (obs, infos)``
+* ``step(actions) -> (obs, rewards, terminations, truncations, infos)``
+
+Array conventions (``N = num_envs``):
+
+* ``obs[agent]``: ``float32[N, *obs_shape]``; ``rewards[agent]``: ``float32[N]``;
+  ``terminations[agent]`` / ``truncations[agent]``: ``bool[N]``.
+* ``actions[agent]``: ``[N, *shape]`` floats for ``Box``, ``int[N]`` for ``Discrete``,
+  ``int[N, k]`` for ``MultiDiscrete``.
+
+Finished sub-envs are reset inside the same ``step``. The returned ``infos`` always hold:
+
+* ``infos["final_mask"]``: ``bool[N]``, the sub-envs whose episode ended in this step (and were reset);
+* ``infos["final_observation"]``: ``agent -> array[N, ...]``, the true next observation of this step
+  (it equals ``obs`` except where ``final_mask``), so learners never bootstrap from the next episode;
+* ``infos["active_mask"]``: ``agent -> bool[N]``, the agents that must act on the returned ``obs``
+  (agents that left an episode early are masked explicitly, never by NaN sentinels);
+* ``infos["episode"]``: ``metric -> float64[N]``, env-specific episode metrics, valid where ``final_mask``;
+* ``infos[agent]``: ``key -> array[N, ...]``, env-specific per-agent infos (e.g. ``action_mask``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from evo_marl.errors import EnvError
+from evo_marl.seeding import SeedLike, int_seed, seed_sequence
+
+ArrayDict = dict[str, np.ndarray]
+RESERVED_INFO_KEYS = ("final_mask", "final_observation", "active_mask", "episode")
+
+
+class VectorEnv(ABC):
+    """Abstract batched multi-agent environment (see the module docstring for the contract)."""
+
+    possible_agents: list[str]
+    num_envs: int
+    metadata: dict[str, Any] = {}
+
+    @property
+    def agents(self) -> list[str]:
+        """All agent ids; agents never leave a vector env (inactive ones are masked instead)."""
+        return list(self.possible_agents)
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    @abstractmethod
+    def single_observation_space(self, agent: str) -> spaces.Space:
+        """The observation space of one sub-env for ``agent`` (the same object on every call)."""
+
+    @abstractmethod
+    def single_action_space(self, agent: str) -> spaces.Space:
+        """The action space of one sub-env for ``agent`` (the same object on every call)."""
+
+    @abstractmethod
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
+        """Reset every sub-env; ``seed`` makes the whole sequence of episodes reproducible."""
+
+    @abstractmethod
+    def step(self, actions: ArrayDict) -> tuple[ArrayDict, ArrayDict, ArrayDict, ArrayDict, dict]:
+        """Step every sub-env once with ``actions[agent]`` shaped ``[num_envs, ...]``."""
+
+    @abstractmethod
+    def spawn(self, num_envs: int, seed: SeedLike = None) -> VectorEnv:
+        """A new vector env of the same kind (same scenario and settings) with ``num_envs`` sub-envs."""
+
+    # Convenience aliases so code written for PettingZoo's single envs also works.
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.single_observation_space(agent)
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.single_action_space(agent)
+
+    def close(self) -> None:
+        """Release resources (nothing to release for NumPy envs)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_envs={self.num_envs}, agents={self.possible_agents})"
+
+
+def convert_action(space: spaces.Space, action: np.ndarray) -> Any:
+    """One sub-env's action row in the form a PettingZoo env expects for ``space``."""
+    if isinstance(space, spaces.Discrete):
+        return int(np.asarray(action).reshape(-1)[0]) if np.ndim(action) else int(action)
+    if isinstance(space, spaces.MultiDiscrete):
+        return np.asarray(action, dtype=space.dtype).reshape(space.shape)
+    if isinstance(space, spaces.Box):
+        return np.asarray(action, dtype=space.dtype).reshape(space.shape)
+    raise EnvError(f"action space {space!r}: only Box, Discrete and MultiDiscrete actions are supported")
+
+
+def flat_obs_shape(space: spaces.Space) -> tuple[int, ...]:
+    """The array shape one observation of ``space`` is stored in."""
+    if isinstance(space, spaces.Box):
+        return tuple(space.shape)
+    if isinstance(space, spaces.Discrete):
+        return (int(space.n),)  # one-hot encoded
+    raise EnvError(f"observation space {space!r}: only Box and Discrete observations are supported")
+
+
+def encode_obs(space: spaces.Space, value: Any) -> np.ndarray:
+    """One observation as a float32 array (Discrete observations one-hot encoded)."""
+    if isinstance(space, spaces.Discrete):
+        one_hot = np.zeros(int(space.n), dtype=np.float32)
+        one_hot[int(value) - int(space.start)] = 1.0
+        return one_hot
+    return np.asarray(value, dtype=np.float32).reshape(space.shape)
+
+
+class SyncParallelVecEnv(VectorEnv):
+    """Runs ``num_envs`` copies of any PettingZoo ``ParallelEnv`` in this process, one after another.
+
+    Agents that leave an episode early get zero observations, zero rewards and ``active_mask`` False
+    until their sub-env is reset. Observations of ``Discrete`` spaces are one-hot encoded.
+
+    Args:
+        env_fn: zero-argument factory returning a fresh ``ParallelEnv``.
+        num_envs: number of sub-envs.
+        seed: seed of the stream that seeds sub-envs on automatic resets (``reset(seed=...)`` re-seeds).
+    """
+
+    def __init__(self, env_fn: Callable[[], ParallelEnv], num_envs: int, seed: SeedLike = None):
+        if not callable(env_fn):
+            raise EnvError(f"env_fn={env_fn!r}: must be a zero-argument callable returning a PettingZoo ParallelEnv")
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
+        self.env_fn = env_fn
+        self.num_envs = int(num_envs)
+        self.envs = [env_fn() for _ in range(self.num_envs)]
+        first = self.envs[0]
+        if not isinstance(first, ParallelEnv) and not hasattr(first, "possible_agents"):
+            raise EnvError(f"env_fn returned {type(first).__name__}: must return a PettingZoo ParallelEnv")
+        self.possible_agents = list(first.possible_agents)
+        self.metadata = dict(getattr(first, "metadata", {}))
+        self._obs_spaces = {a: first.observation_space(a) for a in self.possible_agents}
+        self._act_spaces = {a: first.action_space(a) for a in self.possible_agents}
+        for agent, space in self._act_spaces.items():
+            convert_action(space, space.sample())  # validates the space type early
+        self._obs_shapes = {a: flat_obs_shape(s) for a, s in self._obs_spaces.items()}
+        self._rng = np.random.default_rng(seed_sequence(seed))
+
+    def single_observation_space(self, agent: str) -> spaces.Space:
+        return self._obs_spaces[agent]
+
+    def single_action_space(self, agent: str) -> spaces.Space:
+        return self._act_spaces[agent]
+
+    def spawn(self, num_envs: int, seed: SeedLike = None) -> SyncParallelVecEnv:
+        return SyncParallelVecEnv(self.env_fn, num_envs, seed=seed)
+
+    def _empty(self) -> tuple[ArrayDict, ArrayDict]:
+        obs = {a: np.zeros((self.num_envs, *shape), np.float32) for a, shape in self._obs_shapes.items()}
+        active = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
+        return obs, active
+
+    def _write_obs(self, i: int, env_obs: dict, obs: ArrayDict, active: ArrayDict, env: ParallelEnv) -> None:
+        for agent in self.possible_agents:
+            if agent in env_obs:
+                obs[agent][i] = encode_obs(self._obs_spaces[agent], env_obs[agent])
+            active[agent][i] = agent in env.agents
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
+        if seed is not None:
+            children = np.random.SeedSequence(seed).spawn(self.num_envs + 1)
+            seeds = [int(c.generate_state(1)[0] & 0x7FFFFFFF) for c in children[:-1]]
+            self._rng = np.random.default_rng(children[-1])
+        else:
+            seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
+        obs, active = self._empty()
+        per_agent: dict[str, dict[str, list]] = {a: {} for a in self.possible_agents}
+        for i, env in enumerate(self.envs):
+            env_obs, env_infos = env.reset(seed=seeds[i], options=options)
+            self._write_obs(i, env_obs, obs, active, env)
+            self._collect_infos(i, env_infos, per_agent)
+        infos = self._infos(per_agent, active, np.zeros(self.num_envs, bool), obs)
+        return obs, infos
+
+    def _collect_infos(self, i: int, env_infos: dict, per_agent: dict[str, dict[str, list]]) -> None:
+        """Keep only per-agent ``action_mask`` entries (the one info key that algorithms use)."""
+        for agent, info in (env_infos or {}).items():
+            if isinstance(info, dict) and "action_mask" in info and agent in per_agent:
+                per_agent[agent].setdefault("action_mask", [None] * self.num_envs)[i] = np.asarray(info["action_mask"])
+
+    def _infos(self, per_agent, active, final_mask, final_obs) -> dict:
+        infos: dict[str, Any] = {}
+        for agent, entries in per_agent.items():
+            stacked = {}
+            for key, rows in entries.items():
+                if all(r is not None for r in rows):
+                    stacked[key] = np.stack(rows)
+            infos[agent] = stacked
+        infos["active_mask"] = active
+        infos["final_mask"] = final_mask
+        infos["final_observation"] = final_obs
+        infos["episode"] = {}
+        return infos
+
+    def step(self, actions: ArrayDict) -> tuple[ArrayDict, ArrayDict, ArrayDict, ArrayDict, dict]:
+        n = self.num_envs
+        obs, active = self._empty()
+        final_obs = {a: np.zeros_like(v) for a, v in obs.items()}
+        rewards = {a: np.zeros(n, np.float32) for a in self.possible_agents}
+        terms = {a: np.zeros(n, bool) for a in self.possible_agents}
+        truncs = {a: np.zeros(n, bool) for a in self.possible_agents}
+        final_mask = np.zeros(n, bool)
+        per_agent: dict[str, dict[str, list]] = {a: {} for a in self.possible_agents}
+        for i, env in enumerate(self.envs):
+            env_actions = {
+                a: convert_action(self._act_spaces[a], np.asarray(actions[a])[i]) for a in env.agents
+            }
+            env_obs, env_rew, env_term, env_trunc, env_infos = env.step(env_actions)
+            for agent in self.possible_agents:
+                if agent in env_rew:
+                    rewards[agent][i] = env_rew[agent]
+                    terms[agent][i] = bool(env_term.get(agent, False))
+                    truncs[agent][i] = bool(env_trunc.get(agent, False))
+                else:  # already gone from this episode
+                    terms[agent][i] = True
+            self._write_obs(i, env_obs, final_obs, active, env)
+            episode_over = not env.agents or all(
+                env_term.get(a, False) or env_trunc.get(a, False) for a in env.agents
+            )
+            if episode_over:
+                final_mask[i] = True
+                env_obs, env_infos = env.reset(seed=int_seed(self._rng))
+                for agent in self.possible_agents:
+                    if not (terms[agent][i] or truncs[agent][i]):
+                        truncs[agent][i] = True
+                self._write_obs(i, env_obs, obs, active, env)
+            else:
+                for agent in self.possible_agents:
+                    obs[agent][i] = final_obs[agent][i]
+            self._collect_infos(i, env_infos, per_agent)
+        return obs, rewards, terms, truncs, self._infos(per_agent, active, final_mask, final_obs)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
