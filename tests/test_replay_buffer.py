@@ -236,6 +236,16 @@ def test_save_errors_name_field_agent_expected_and_got():
     assert stored_steps(buffer) == [0, 1, 2, 3]
 
 
+def test_failed_first_save_fixes_no_shapes():
+    buffer = make()
+    data = list(step_data(np.arange(4)))
+    with pytest.raises(EnvError, match="expected 4 rows"):
+        buffer.save_to_memory(*data[:4], np.zeros(3, bool), is_vectorised=True)
+    obs = {a: np.zeros((2, 1)) for a in AGENTS}
+    buffer.save_to_memory(obs, obs, np.zeros(2), obs, np.zeros(2, bool), is_vectorised=True)
+    assert len(buffer) == 2 and buffer.sample(1).obs["speaker_0"].shape == (1, 1)
+
+
 def test_failed_save_does_not_corrupt_a_full_buffer():
     buffer = make(memory_size=4)
     buffer.save_to_memory(*step_data(np.arange(4)), is_vectorised=True)
@@ -258,6 +268,17 @@ def test_invalid_constructor_arguments(kwargs, field):
     with pytest.raises(ConfigError) as info:
         MultiAgentReplayBuffer(**kwargs)
     assert info.value.field == field
+
+
+def test_zero_rows_store_nothing_but_are_checked():
+    buffer = make()
+    buffer.save_to_memory(*step_data(np.arange(0)), is_vectorised=True)
+    assert len(buffer) == buffer.counter == 0
+    buffer.save_to_memory(*step_data(np.arange(2)), is_vectorised=True)
+    bad_obs = {a: np.zeros((0, 5)) for a in AGENTS}
+    with pytest.raises(EnvError, match="field 'obs', agent 'speaker_0': expected shape"):
+        buffer.save_to_memory(bad_obs, *step_data(np.arange(0))[1:], is_vectorised=True)
+    assert stored_steps(buffer) == [0, 1]
 
 
 def test_torch_tensors_are_accepted():

@@ -92,6 +92,7 @@ class MultiAgentReplayBuffer:
         Each value is a dict ``agent_id -> array`` or one array shared by all agents. With
         ``is_vectorised`` each array has a leading ``num_envs`` axis and all its rows are stored;
         otherwise each array is one transition (a scalar reward or flag is stored with shape ``[]``).
+        Vectorised arrays with 0 rows are checked like any others and store nothing.
 
         Raises:
             ValueError: A wrong number of arguments, or both positional and keyword arguments.
@@ -109,16 +110,14 @@ class MultiAgentReplayBuffer:
                              f"{self.field_names}, got {len(args)}")
 
         rows = [self._per_agent(name, value, is_vectorised) for name, value in zip(self.field_names, args)]
-        n = len(next(iter(rows[0].values())))
-        if n == 0:
-            raise EnvError("save_to_memory: got 0 transitions (num_envs must be >= 1)")
-        if not self._data:
-            self._data = {name: {agent: np.empty((self.memory_size, *array.shape[1:]), _canonical(array, name, agent))
-                                 for agent, array in per_agent.items()}
-                          for name, per_agent in zip(self.field_names, rows)}
+        n = len(next(iter(rows[0].values())))  # 0 rows (e.g. all filtered out) is checked, then a no-op
+        data = self._data or {name: {agent: np.empty((self.memory_size, *array.shape[1:]),
+                                                    _canonical(array, name, agent))
+                                     for agent, array in per_agent.items()}
+                              for name, per_agent in zip(self.field_names, rows)}  # first save: allocate
         for name, per_agent in zip(self.field_names, rows):  # check everything before writing anything
             for agent, array in per_agent.items():
-                store = self._data[name][agent]
+                store = data[name][agent]
                 if len(array) != n:
                     raise EnvError(f"field {name!r}, agent {agent!r}: expected {n} rows (num_envs of field "
                                    f"{self.field_names[0]!r}), got {len(array)}")
@@ -127,6 +126,7 @@ class MultiAgentReplayBuffer:
                                    f"{store.dtype} per transition (from the first save), got shape "
                                    f"{array.shape[1:]} and dtype {array.dtype}")
 
+        self._data = data
         keep = min(n, self.memory_size)  # with more rows than capacity only the last ones survive
         index = (self._pos + n - keep + np.arange(keep)) % self.memory_size
         for name, per_agent in zip(self.field_names, rows):
