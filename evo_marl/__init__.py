@@ -1,11 +1,25 @@
-"""evo-marl: evolutionary hyperparameter optimisation for multi-agent reinforcement learning."""
+"""evo-marl: evolutionary hyperparameter optimisation for multi-agent reinforcement learning.
+
+Public API (AgileRL call shape)::
+
+    from evo_marl import (create_population, MultiAgentReplayBuffer, TournamentSelection, Mutations,
+                          HyperparameterConfig, RLParameter, train_multi_agent_off_policy, make_vec_env)
+"""
 
 __version__ = "0.1.0"
 
+from evo_marl.algorithms import MADDPG, MATD3, create_population  # noqa: E402
+from evo_marl.buffers import MultiAgentReplayBuffer  # noqa: E402
 from evo_marl.envs import list_envs, make_env, make_vec_env  # noqa: E402
 from evo_marl.errors import CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError  # noqa: E402
+from evo_marl.hpo import HyperparameterConfig, Mutations, RLParameter, TournamentSelection  # noqa: E402
+from evo_marl.training import (  # noqa: E402
+    ConflictFreeStreak, ConvergenceCriterion, TargetFitness, load_population, train_multi_agent_off_policy,
+)
 
 __all__ = [
-    "CheckpointError", "ConfigError", "EnvError", "EvoMarlError", "SpaceError",
-    "list_envs", "make_env", "make_vec_env",
+    "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion", "EnvError", "EvoMarlError",
+    "HyperparameterConfig", "MADDPG", "MATD3", "MultiAgentReplayBuffer", "Mutations", "RLParameter", "SpaceError",
+    "TargetFitness", "TournamentSelection", "create_population", "list_envs", "load_population", "make_env",
+    "make_vec_env", "train_multi_agent_off_policy",
 ]

@@ -1,0 +1,300 @@
+"""MADDPG: decentralised actors, centralised critics (all agents' observations and actions).
+
+This class holds the whole off-policy machinery; :class:`~evo_marl.algorithms.matd3.MATD3` only
+switches on twin critics, delayed policy updates and target policy smoothing.
+
+Actions: ``Box`` actors end in ``tanh`` (raw actions in [-1, 1], rescaled for the env); ``Discrete``
+and ``MultiDiscrete`` actors output logits and act through Gumbel-softmax (straight-through one-hot
+samples while training, argmax when evaluating). Exploration noise for ``Box`` actions is Gaussian
+(``expl_noise`` is its standard deviation on the [-1, 1] scale) or, with ``O_U_noise=True``,
+Ornstein-Uhlenbeck, whose state starts at a draw from its stationary distribution so it explores
+from the first step. Terminations stop bootstrapping; truncations do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.errors import ConfigError
+from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
+
+CRITIC_KEYS = ("obs", "action", "reward", "next_obs", "termination")
+AGILERL_KEYS = ("state", "action", "reward", "next_state", "done")
+
+
+def _check_range(name: str, value: Any, low: float, high: float, low_open: bool = False, integer: bool = False) -> None:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok:
+        ok = (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bracket = "(" if low_open else "["
+        raise ConfigError(name, value, f"must be {kind} in {bracket}{low}, {high}]")
+
+
+class MADDPG(EvolvableAlgorithm):
+    """Multi-agent DDPG (Lowe et al., 2017) as an evolvable population member.
+
+    Args (beyond :class:`EvolvableAlgorithm`):
+        batch_size: transitions per update. lr_actor / lr_critic: Adam learning rates.
+        learn_step: environment transitions (of this member) between updates.
+        gamma: discount. tau: soft target-update rate.
+        expl_noise: std of Gaussian (or OU sigma) action noise on the [-1, 1] action scale.
+        O_U_noise: use Ornstein-Uhlenbeck noise; mean_noise, theta, dt: its parameters.
+        policy_freq: critic updates per actor update. target_noise / noise_clip: target policy smoothing
+            (used by MATD3).
+    """
+
+    algo_name = "MADDPG"
+    hp_names = ("batch_size", "lr_actor", "lr_critic", "learn_step", "gamma", "tau", "expl_noise", "O_U_noise",
+                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip")
+    lr_hparams = ("lr_actor", "lr_critic")
+    num_critics = 1
+    smooth_targets = False
+
+    def __init__(self, observation_spaces, action_spaces, agent_ids=None, index: int = 0, net_config=None,
+                 hp_config: HyperparameterConfig | None = None, batch_size: int = 64, lr_actor: float = 1e-3,
+                 lr_critic: float = 1e-3, learn_step: int = 16, gamma: float = 0.95, tau: float = 0.01,
+                 expl_noise: float = 0.1, O_U_noise: bool = False, mean_noise: float = 0.0, theta: float = 0.15,
+                 dt: float = 0.01, policy_freq: int = 1, target_noise: float = 0.2, noise_clip: float = 0.5,
+                 share_params: bool = False, num_envs: int = 1, device="cpu", seed=None):
+        _check_range("batch_size", batch_size, 1, 1e9, integer=True)
+        _check_range("learn_step", learn_step, 1, 1e9, integer=True)
+        _check_range("policy_freq", policy_freq, 1, 1e6, integer=True)
+        _check_range("lr_actor", lr_actor, 0, 1, low_open=True)
+        _check_range("lr_critic", lr_critic, 0, 1, low_open=True)
+        _check_range("gamma", gamma, 0, 1)
+        _check_range("tau", tau, 0, 1, low_open=True)
+        for name, value in (("expl_noise", expl_noise), ("target_noise", target_noise), ("noise_clip", noise_clip)):
+            _check_range(name, value, 0, 1e3)
+        _check_range("theta", theta, 0, 1e3, low_open=True)
+        _check_range("dt", dt, 0, 1e3, low_open=True)
+        _check_range("mean_noise", mean_noise, -1, 1)
+        self.batch_size, self.lr_actor, self.lr_critic = int(batch_size), float(lr_actor), float(lr_critic)
+        self.learn_step, self.gamma, self.tau = int(learn_step), float(gamma), float(tau)
+        self.expl_noise, self.O_U_noise, self.mean_noise = float(expl_noise), bool(O_U_noise), float(mean_noise)
+        self.theta, self.dt, self.policy_freq = float(theta), float(dt), int(policy_freq)
+        self.target_noise, self.noise_clip = float(target_noise), float(noise_clip)
+        super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
+                         share_params, num_envs, device, seed)
+        self._ou_state: dict[str, np.ndarray] = {}
+        self._build_networks()
+
+    @classmethod
+    def default_hp_config(cls) -> HyperparameterConfig:
+        return HyperparameterConfig(
+            lr_actor=RLParameter(min=1e-4, max=1e-2),
+            lr_critic=RLParameter(min=1e-4, max=1e-2),
+            batch_size=RLParameter(min=16, max=512, dtype=int),
+            learn_step=RLParameter(min=4, max=256, dtype=int, grow_factor=1.5, shrink_factor=0.75),
+        )
+
+    # ------------------------------------------------------------------ networks
+    def _build_networks(self) -> None:
+        joint_dim = sum(self.obs_dims.values()) + sum(c.raw_dim for c in self.codecs.values())
+        for group, agents in self.groups.items():
+            lead = agents[0]
+            codec = self.codecs[lead]
+            actor = self._mlp(self.obs_dims[lead], codec.raw_dim, self.actor_configs[lead],
+                              output_activation="Tanh" if not codec.discrete else None, output_init_scale=3e-3)
+            self._add_network(f"actor/{group}", actor, role="actor", slot=f"actor/{group}", target=True)
+            critic_in = joint_dim + (len(agents) if len(agents) > 1 else 0)
+            critic_config = self.critic_config or self.actor_configs[lead]
+            critic_names = []
+            for c in range(self.num_critics):
+                name = f"critic{c + 1}/{group}"
+                self._add_network(name, self._mlp(critic_in, 1, critic_config), role="critic",
+                                  slot=f"critic/{group}", target=True)
+                critic_names.append(name)
+            self._add_optimizer(f"actor/{group}", [f"actor/{group}"], "lr_actor")
+            self._add_optimizer(f"critic/{group}", critic_names, "lr_critic")
+        self._agent_codes = {}
+        for group, agents in self.groups.items():
+            eye = torch.eye(len(agents), device=self.device)
+            for i, agent in enumerate(agents):
+                self._agent_codes[agent] = eye[i] if len(agents) > 1 else None
+
+    # ------------------------------------------------------------------ acting
+    def _policy_outputs(self, obs_t: dict[str, torch.Tensor], target: bool = False) -> dict[str, torch.Tensor]:
+        """Actor outputs per agent; agents of a parameter-sharing group go through one forward pass."""
+        nets = self.targets if target else self.networks
+        outputs = {}
+        for group, agents in self.groups.items():
+            present = [a for a in agents if a in obs_t]
+            if not present:
+                continue
+            out = nets[f"actor/{group}"](torch.cat([obs_t[a] for a in present]))
+            for agent, chunk in zip(present, torch.split(out, [obs_t[a].shape[0] for a in present])):
+                outputs[agent] = chunk
+        return outputs
+
+    def get_action(self, obs: dict[str, np.ndarray], infos: dict | None = None) -> tuple[dict, dict]:
+        """Env actions and raw actions (what the buffer stores) for observations ``agent -> [B, ...]``."""
+        agents = [a for a in self.agent_ids if a in obs]
+        batched = self._is_batched(agents[0], obs[agents[0]]) if agents else True
+        obs_t = {a: self._obs_tensor(a, obs[a] if batched else np.asarray(obs[a])[None]) for a in agents}
+        with torch.no_grad():
+            outputs = self._policy_outputs(obs_t)
+        env_actions, raw_actions = {}, {}
+        for agent, out in outputs.items():
+            codec = self.codecs[agent]
+            if codec.discrete:
+                mask = (infos or {}).get(agent, {}).get("action_mask") if isinstance(infos, dict) else None
+                if mask is not None:
+                    out = out.masked_fill(torch.as_tensor(np.asarray(mask).reshape(out.shape) == 0), -1e9)
+                raw_t = codec.gumbel_softmax(out, self.torch_gen) if self.training else codec.one_hot_argmax(out)
+                raw = raw_t.cpu().numpy()
+            else:
+                raw = out.cpu().numpy()
+                if self.training:
+                    raw = np.clip(raw + self._noise(agent, raw.shape), -1.0, 1.0).astype(np.float32)
+            env_actions[agent] = codec.to_env(raw) if batched else codec.to_env(raw)[0]
+            raw_actions[agent] = raw if batched else raw[0]
+        return env_actions, raw_actions
+
+    def _noise(self, agent: str, shape: tuple[int, ...]) -> np.ndarray:
+        if not self.O_U_noise:
+            return self.rng.normal(self.mean_noise, self.expl_noise, shape).astype(np.float32)
+        state = self._ou_state.get(agent)
+        if state is None or state.shape != shape:
+            state = self._ou_stationary(shape)
+        state = state + self.theta * (self.mean_noise - state) * self.dt + \
+            self.expl_noise * np.sqrt(self.dt) * self.rng.standard_normal(shape)
+        self._ou_state[agent] = state.astype(np.float32)
+        return self._ou_state[agent]
+
+    def _ou_stationary(self, shape: tuple[int, ...]) -> np.ndarray:
+        decay = 1.0 - self.theta * self.dt
+        std = self.expl_noise * np.sqrt(self.dt / max(1.0 - decay**2, 1e-12))
+        return (self.mean_noise + std * self.rng.standard_normal(shape)).astype(np.float32)
+
+    def reset_action_noise(self, indices) -> None:
+        """Restart the OU noise of the given sub-envs (Gaussian noise has no state)."""
+        indices = list(indices)
+        if not indices:
+            return
+        for agent, state in self._ou_state.items():
+            state[indices] = self._ou_stationary((len(indices), state.shape[1]))
+
+    # ------------------------------------------------------------------ learning
+    def _unpack(self, experiences: Any) -> dict[str, dict[str, torch.Tensor]]:
+        if hasattr(experiences, "_fields") and "obs" in experiences._fields:
+            return {k: getattr(experiences, k) for k in experiences._fields}
+        if hasattr(experiences, "_fields") and "state" in experiences._fields:
+            return dict(zip(CRITIC_KEYS, (getattr(experiences, k) for k in AGILERL_KEYS)))
+        if isinstance(experiences, dict):
+            return experiences
+        if isinstance(experiences, (tuple, list)) and len(experiences) >= 5:
+            return dict(zip(CRITIC_KEYS, experiences[:5]))
+        raise ConfigError("experiences", type(experiences).__name__,
+                          "must be a sampled batch (obs, action, reward, next_obs, termination[, ...])")
+
+    def _flat(self, tensors: dict[str, torch.Tensor], agent: str) -> torch.Tensor:
+        t = tensors[agent]
+        return t.reshape(t.shape[0], -1).float().to(self.device)
+
+    def _critic_input(self, obs_t, act_t, agent: str) -> torch.Tensor:
+        parts = [obs_t[a] for a in self.agent_ids] + [act_t[a] for a in self.agent_ids]
+        code = self._agent_codes[agent]
+        if code is not None:
+            parts.append(code.expand(parts[0].shape[0], -1))
+        return torch.cat(parts, dim=1)
+
+    def _target_actions(self, next_obs_t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        outputs = self._policy_outputs(next_obs_t, target=True)
+        actions = {}
+        for agent, out in outputs.items():
+            codec = self.codecs[agent]
+            if codec.discrete:
+                actions[agent] = codec.one_hot_argmax(out)
+            elif self.smooth_targets:
+                noise = torch.randn(out.shape, generator=self.torch_gen, device=out.device) * self.target_noise
+                actions[agent] = (out + noise.clamp(-self.noise_clip, self.noise_clip)).clamp(-1.0, 1.0)
+            else:
+                actions[agent] = out
+        return actions
+
+    def learn(self, experiences: Any) -> dict[str, float]:
+        """One critic update (and an actor update every ``policy_freq`` calls) from a sampled batch."""
+        batch = self._unpack(experiences)
+        obs_t = {a: self._flat(batch["obs"], a) for a in self.agent_ids}
+        next_obs_t = {a: self._flat(batch["next_obs"], a) for a in self.agent_ids}
+        act_t = {a: self._flat(batch["action"], a) for a in self.agent_ids}
+        rewards = {a: batch["reward"][a].reshape(-1).float().to(self.device) for a in self.agent_ids}
+        dones = {a: batch["termination"][a].reshape(-1).float().to(self.device) for a in self.agent_ids}
+        active = batch.get("active")
+        weights = {a: (active[a].reshape(-1).float().to(self.device) if active is not None
+                       else torch.ones_like(rewards[a])) for a in self.agent_ids}
+
+        with torch.no_grad():
+            next_act = self._target_actions(next_obs_t)
+            targets = {}
+            for agent in self.agent_ids:
+                group = self.group_of[agent]
+                x = self._critic_input(next_obs_t, next_act, agent)
+                q_next = torch.stack([self.targets[f"critic{c + 1}/{group}"](x).squeeze(-1)
+                                      for c in range(self.num_critics)]).min(dim=0).values
+                targets[agent] = rewards[agent] + self.gamma * (1.0 - dones[agent]) * q_next
+
+        critic_loss = torch.zeros((), device=self.device)
+        for agent in self.agent_ids:
+            group = self.group_of[agent]
+            x = self._critic_input(obs_t, act_t, agent)
+            denom = weights[agent].sum().clamp(min=1.0)
+            for c in range(self.num_critics):
+                q = self.networks[f"critic{c + 1}/{group}"](x).squeeze(-1)
+                critic_loss = critic_loss + (weights[agent] * (q - targets[agent]) ** 2).sum() / denom
+        self._step([f"critic/{g}" for g in self.groups], critic_loss)
+        losses = {"critic_loss": float(critic_loss.detach()) / len(self.agent_ids)}
+
+        self.learn_counter += 1
+        if self.learn_counter % self.policy_freq == 0:
+            actor_loss = self._actor_loss(obs_t, act_t, weights)
+            self._step([f"actor/{g}" for g in self.groups], actor_loss)
+            self._soft_update()
+            losses["actor_loss"] = float(actor_loss.detach()) / len(self.agent_ids)
+        return losses
+
+    def _actor_loss(self, obs_t, act_t, weights) -> torch.Tensor:
+        outputs = self._policy_outputs(obs_t)
+        policy_act = {}
+        regulariser = torch.zeros((), device=self.device)
+        for agent, out in outputs.items():
+            codec = self.codecs[agent]
+            if codec.discrete:
+                policy_act[agent] = codec.gumbel_softmax(out, self.torch_gen)
+                regulariser = regulariser + 1e-3 * (out**2).mean()
+            else:
+                policy_act[agent] = out
+        loss = regulariser
+        for agent in self.agent_ids:
+            joint = {a: (policy_act[a] if a == agent else act_t[a]) for a in self.agent_ids}
+            q = self.networks[f"critic1/{self.group_of[agent]}"](self._critic_input(obs_t, joint, agent)).squeeze(-1)
+            loss = loss - (weights[agent] * q).sum() / weights[agent].sum().clamp(min=1.0)
+        return loss
+
+    def _step(self, optimizer_names: list[str], loss: torch.Tensor) -> None:
+        for name in optimizer_names:
+            self.optimizers[name].zero_grad(set_to_none=True)
+        loss.backward()
+        for name in optimizer_names:
+            self.optimizers[name].step()
+
+    def _soft_update(self) -> None:
+        with torch.no_grad():
+            for name, target in self.targets.items():
+                torch._foreach_lerp_(list(target.parameters()), list(self.networks[name].parameters()), self.tau)
+
+    # ------------------------------------------------------------------ checkpoint extras
+    def _extra_state(self) -> dict[str, Any]:
+        return {"ou_state": {a: torch.from_numpy(s.copy()) for a, s in self._ou_state.items()}}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._ou_state = {a: t.numpy().copy() for a, t in state.get("ou_state", {}).items()}
+
