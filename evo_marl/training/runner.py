@@ -81,6 +81,8 @@ class EvolutionRunner:
         self.history: list[list[float]] = []
         self.total_steps = 0
         self.elapsed = 0.0
+        self.evolved = True  # False while the population of the last generation is the evaluated one
+        self.stop_reason: str | None = None
 
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
@@ -100,6 +102,8 @@ class EvolutionRunner:
         self.total_steps = int(manifest.get("total_steps", 0))
         self.elapsed = float(manifest.get("wall_time", 0.0))
         self.entropy = int(manifest["entropy"])
+        self.evolved = bool(manifest.get("evolved", True))
+        self.stop_reason = manifest.get("stop_reason")
         self.tournament.rng.bit_generator.state = manifest["tournament_rng"]
         self.mutation.rng.bit_generator.state = manifest["mutation_rng"]
         for criterion, state in zip(self.stopping, manifest.get("stopping", [])):
@@ -111,12 +115,13 @@ class EvolutionRunner:
         logger.info("resumed from %s (generation %d, %d steps)", latest, self.generation, self.total_steps)
         return True
 
-    def _save(self, stop_reason: str | None) -> None:
+    def _save(self) -> None:
         if not (self.settings.checkpoint and self.settings.run_dir):
             return
         state = {
             "signature": self.settings.signature, "entropy": self.entropy, "history": self.history,
-            "total_steps": self.total_steps, "wall_time": self.elapsed, "stop_reason": stop_reason,
+            "total_steps": self.total_steps, "wall_time": self.elapsed,
+            "stop_reason": self.stop_reason, "evolved": self.evolved,
             "tournament_rng": self.tournament.rng.bit_generator.state,
             "mutation_rng": self.mutation.rng.bit_generator.state,
             "stopping": [c.state_dict() for c in self.stopping], **self.settings.manifest_extra,
@@ -144,15 +149,26 @@ class EvolutionRunner:
                                 transitions_per_second=phase.transitions / max(total_time, 1e-9),
                                 wall_time=self.elapsed)
 
+    def _evolve(self) -> None:
+        """Tournament selection and mutation form the next generation's population."""
+        _, self.population[:] = self.tournament.select(self.population)
+        self.mutation.mutation(self.population)
+        for member in self.population:
+            member.steps.append(member.steps[-1])
+        self.evolved = True
+
     def run(self, phase: Phase) -> tuple[list, list[list[float]]]:
         """Run generations until the step budget is spent or a stopping criterion fires."""
         s = self.settings
+        if not self.evolved and self.stop_reason is None and self.generation > 0 and self._budget_left():
+            self._evolve()  # a resumed run whose last generation ended its (smaller) budget
         bar = tqdm(total=s.max_steps, initial=min(m.steps[-1] for m in self.population), unit="step",
                    desc="evo-marl", disable=not s.verbose, dynamic_ncols=True)
         try:
-            while self._budget_left():
+            while self._budget_left() and self.stop_reason is None:
                 started = time.perf_counter()
                 self.generation += 1
+                self.evolved = False
                 before = min(m.steps[-1] for m in self.population)
                 result = phase(self.population, self.generation)
                 self.total_steps += result.transitions
@@ -168,23 +184,19 @@ class EvolutionRunner:
                 self.elapsed += time.perf_counter() - started
                 record = self._record(result, evaluations, timings)
                 stop = [c.name for c in self.stopping if c.update(record)]
-                record.stop_reason = stop[0] if stop else None
+                self.stop_reason = record.stop_reason = stop[0] if stop else None
                 t_evo = time.perf_counter()
                 if not stop and self._budget_left():
-                    _, self.population[:] = self.tournament.select(self.population)
-                    self.mutation.mutation(self.population)
-                    for member in self.population:
-                        member.steps.append(member.steps[-1])
+                    self._evolve()
                 record.timings["evolution"] = time.perf_counter() - t_evo
                 self.writers.write_generation(record)
-                self._save(record.stop_reason)
+                self._save()
                 self.elapsed += time.perf_counter() - t_evo
                 bar.update(min(m.steps[-1] for m in self.population) - before)
                 bar.set_postfix(gen=self.generation, best=f"{record.best_fitness:.2f}",
                                 mean=f"{record.mean_fitness:.2f}")
                 if stop:
                     logger.info("stopping after generation %d: %s", self.generation, ", ".join(stop))
-                    break
         finally:
             bar.close()
             self.writers.close()
