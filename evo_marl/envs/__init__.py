@@ -1,6 +1,6 @@
 """Environments: the batched protocol, the registry and the built-in scenario families."""
 
 from evo_marl.envs.registry import EnvFamily, list_envs, make_env, make_vec_env, register_family
-from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
+from evo_marl.envs.vector import AsyncPettingZooVecEnv, SyncParallelVecEnv, VectorEnv
 
-__all__ = ["EnvFamily", "SyncParallelVecEnv", "VectorEnv", "list_envs", "make_env", "make_vec_env", "register_family"]
+__all__ = ["AsyncPettingZooVecEnv", "EnvFamily", "SyncParallelVecEnv", "VectorEnv", "list_envs", "make_env", "make_vec_env", "register_family"]

@@ -250,3 +250,16 @@ class SyncParallelVecEnv(VectorEnv):
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+class AsyncPettingZooVecEnv(SyncParallelVecEnv):
+    """AgileRL-compatible constructor: ``AsyncPettingZooVecEnv([env_fn] * num_envs)``.
+
+    The sub-envs run in this process (a batched NumPy env or this wrapper is faster than subprocess
+    pipes for the small envs MARL research uses); the name only keeps ported code working.
+    """
+
+    def __init__(self, env_fns: list[Callable[[], ParallelEnv]], seed: SeedLike = None):
+        if not env_fns:
+            raise EnvError("env_fns=[]: needs at least one environment factory")
+        super().__init__(env_fns[0], len(env_fns), seed=seed)
