@@ -79,9 +79,12 @@ def run_episodes(policy: Callable[[dict, dict], dict], env, max_steps: int | Non
 
 @dataclass
 class MemberEvaluation:
+    """A member's fitness, mean env metrics, and the per-episode returns and metrics behind them."""
+
     fitness: float
     metrics: dict[str, float]
     returns: np.ndarray
+    episode_metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def evaluate_population(population: Sequence, env, max_steps: int | None = None,
@@ -98,14 +101,14 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
         try:
             res = run_episodes(lambda o, i, m=member: m.get_action(o, i)[0], env, max_steps=max_steps, seed=seed)
             fitness = float(np.mean(res.returns))
-            metrics, returns = res.mean_metrics(), res.returns
+            metrics, returns, per_episode = res.mean_metrics(), res.returns, res.metrics
         except Exception:  # a failing member must not stop the run
             logger.exception("member %s failed during evaluation; it is ranked last", member.index)
-            fitness, metrics, returns = float("nan"), {}, np.array([])
+            fitness, metrics, returns, per_episode = float("nan"), {}, np.array([]), {}
             member.failed = True
         member.set_training_mode(was_training)
         if not np.isfinite(fitness) or member.failed:
             fitness = float("nan")
         member.fitness.append(fitness)
-        results.append(MemberEvaluation(fitness, metrics, returns))
+        results.append(MemberEvaluation(fitness, metrics, returns, per_episode))
     return results

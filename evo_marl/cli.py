@@ -1,0 +1,164 @@
+"""``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
+
+    evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite]
+    evo-marl evaluate RUN_DIR [--episodes 20] [--all]
+    evo-marl report RUN_DIR
+    evo-marl scenarios [FAMILY]
+    evo-marl baselines bucket_brigade [--episodes N] [--out FILE]
+    evo-marl config [CONFIG]          # print the resolved configuration
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+
+from evo_marl.errors import EvoMarlError
+
+logger = logging.getLogger("evo_marl")
+
+
+def _resolve_config(name: str | None, overrides: list[str]):
+    from evo_marl.config import default_config, load_config
+
+    if name is None:
+        config = default_config()
+        return load_config(config.to_dict(), overrides) if overrides else config
+    path = Path(name)
+    if not path.exists() and not path.suffix:
+        candidate = Path("configs") / f"{name}.yaml"
+        path = candidate if candidate.exists() else path
+    return load_config(path, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from evo_marl.experiment import run_experiment
+
+    config = _resolve_config(args.config, args.set)
+    if args.run_dir:
+        config.output.root, config.name = str(Path(args.run_dir).parent), Path(args.run_dir).name
+    logger.info("experiment %s: %s on %s, population %d, %d steps per member -> %s", config.name, config.algo,
+                config.env.id, config.population_size, config.training.max_steps, config.run_dir)
+    pop, history, run_dir = run_experiment(config, resume=args.resume, overwrite=args.overwrite,
+                                           verbose=not args.quiet)
+    best = max((f for f in history[-1] if math.isfinite(f)), default=float("nan")) if history else float("nan")
+    print(f"\nfinished {len(history)} generations; best fitness {best:.3f}")
+    print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir})")
+    for png in sorted(run_dir.glob("*.png")):
+        print(f"plot: {png}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from evo_marl.training.evaluate_run import evaluate_run
+
+    table, _ = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, all_members=args.all)
+    print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evo_marl.tracking.report import build_report, write_report
+
+    print(build_report(Path(args.run_dir)))
+    print(f"\nreport written to {write_report(Path(args.run_dir))}")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from evo_marl.envs import list_envs
+
+    for env_id in list_envs(args.family):
+        print(env_id)
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    if args.family != "bucket_brigade":
+        raise EvoMarlError(f"family={args.family!r}: scripted baselines exist for bucket_brigade only")
+    from evo_marl.envs.bucket_brigade import baselines
+
+    kwargs = {"seed": args.seed}
+    if args.episodes:
+        kwargs["episodes"] = args.episodes
+    if args.scenarios:
+        kwargs["scenarios"] = args.scenarios
+    rows = baselines.run_baselines(**kwargs)
+    print(baselines.format_table(rows))
+    out = Path(args.out)
+    baselines.write_table(rows, out)
+    print(f"\ntable written to {out}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(_resolve_config(args.config, args.set).to_yaml())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evo-marl", description="Evolutionary hyperparameter optimisation for MARL.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a population (default: MATD3 on atc/head_on)")
+    train.add_argument("config", nargs="?", help="YAML file, or the name of a file in configs/")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field, e.g. --set training.max_steps=20000 (repeatable)")
+    train.add_argument("--run-dir", help="run folder (default: <output.root>/<name>)")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of the run folder")
+    train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of an existing run folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate the population of a run folder")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--episodes", type=int, default=20)
+    evaluate.add_argument("--seed", type=int, default=12345)
+    evaluate.add_argument("--all", action="store_true", help="every member, not just the best")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    report = sub.add_parser("report", help="summarise a run (terminal + report.md)")
+    report.add_argument("run_dir")
+    report.set_defaults(func=cmd_report)
+
+    scenarios = sub.add_parser("scenarios", help="list the registered env ids")
+    scenarios.add_argument("family", nargs="?")
+    scenarios.set_defaults(func=cmd_scenarios)
+
+    baselines = sub.add_parser("baselines", help="scripted baselines table (bucket_brigade)")
+    baselines.add_argument("family", choices=["bucket_brigade"])
+    baselines.add_argument("--episodes", type=int)
+    baselines.add_argument("--scenarios", nargs="*")
+    baselines.add_argument("--seed", type=int, default=0)
+    baselines.add_argument("--out", default="bucket_brigade_baselines.md")
+    baselines.set_defaults(func=cmd_baselines)
+
+    config = sub.add_parser("config", help="print a resolved configuration as YAML")
+    config.add_argument("config", nargs="?")
+    config.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return args.func(args)
+    except EvoMarlError as err:
+        print(f"evo-marl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: completed generations are saved in the run folder (resume with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
