@@ -1,0 +1,113 @@
+"""Raw Bucket Brigade env speed: agent-steps per second with uniformly random actions.
+
+Measures the batched vector env (``evo_marl.make_vec_env("bucket_brigade/<scenario>", num_envs=E)``,
+auto-reset, observations, episode metrics: everything a trainer gets) at E = 1, 64 and 4096, the
+PettingZoo ``ParallelEnv`` (one env, dict API), and the scalar transcription of the reference rules
+(:mod:`evo_marl.envs.bucket_brigade.reference`, no observations) for comparison. Random actions are
+drawn inside the timed loop (one ``integers`` call per vector step, split into per-agent arrays). One agent-step = one agent acting for one night.
+
+Usage::
+
+    python benchmarks/bench_bucket_brigade_env.py [--scenario default] [--seconds 3] [--mode fast]
+        [--envs 1 64 4096] [--markdown benchmarks/results/bucket_brigade_env.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import evo_marl
+from evo_marl.envs.bucket_brigade import parallel_env
+from evo_marl.envs.bucket_brigade.reference import ReferenceEnv
+
+
+def bench_vec(scenario: str, num_envs: int, seconds: float, mode: str) -> tuple[float, int]:
+    env = evo_marl.make_vec_env(f"bucket_brigade/{scenario}", num_envs=num_envs, seed=0, mode=mode)
+    rng = np.random.default_rng(1)
+    nvec = env.single_action_space(env.possible_agents[0]).nvec
+    agents = env.possible_agents
+    env.reset(seed=0)
+
+    def actions():  # one draw for all agents, split into per-agent views
+        acts = rng.integers(0, nvec, size=(len(agents), num_envs, len(nvec)))
+        return {a: acts[i] for i, a in enumerate(agents)}
+
+    for _ in range(5):  # warm-up
+        env.step(actions())
+    steps, start = 0, time.perf_counter()
+    while True:
+        for _ in range(10):
+            env.step(actions())
+        steps += 10
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    return steps * num_envs * env.num_agents / elapsed, steps
+
+
+def bench_parallel(scenario: str, seconds: float, mode: str) -> float:
+    env = parallel_env(scenario, mode=mode)
+    rng = np.random.default_rng(1)
+    env.reset(seed=0)
+    agent_steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if not env.agents:
+            env.reset()
+        acts = rng.integers(0, (10, 2), size=(4, 2))
+        env.step({a: acts[i] for i, a in enumerate(env.agents)})
+        agent_steps += 4
+    return agent_steps / (time.perf_counter() - start)
+
+
+def bench_reference(scenario: str, seconds: float) -> float:
+    env = ReferenceEnv(scenario)
+    rng = np.random.default_rng(1)
+    env.reset(seed=0)
+    agent_steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if env.done:
+            env.reset()
+        env.step(rng.integers(0, (10, 2), size=(4, 2)))
+        agent_steps += 4
+    return agent_steps / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="default")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--mode", default="fast", choices=["fast", "parity"])
+    parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 4096])
+    parser.add_argument("--markdown", default=None, help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    rows = []
+    for num_envs in args.envs:
+        rate, steps = bench_vec(args.scenario, num_envs, args.seconds, args.mode)
+        rows.append((f"vector env, {num_envs} envs ({args.mode})", rate))
+        print(f"{rows[-1][0]:40s} {rate:14,.0f} agent-steps/s  ({steps} vector steps)", flush=True)
+    rows.append((f"PettingZoo ParallelEnv, 1 env ({args.mode})", bench_parallel(args.scenario, args.seconds, args.mode)))
+    print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
+    rows.append(("scalar reference rules, 1 env (no obs)", bench_reference(args.scenario, args.seconds)))
+    print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
+    table = "| env | agent-steps/s | env-steps/s |\n|---|---:|---:|\n" + "".join(
+        f"| {name} | {rate:,.0f} | {rate / 4:,.0f} |\n" for name, rate in rows)
+    if args.markdown:
+        cmd = "python benchmarks/bench_bucket_brigade_env.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        header = (f"# Bucket Brigade env throughput\n\n- date: {datetime.date.today().isoformat()}\n"
+                  f"- command: `{cmd.strip()}`\n- scenario: `{args.scenario}` (4 agents, 10 houses), "
+                  f"uniformly random actions, auto-reset\n- machine: {platform.processor() or platform.machine()}, "
+                  f"{os.cpu_count()} cores visible, Python {platform.python_version()}, NumPy {np.__version__}\n\n")
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(header + table)
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Per-agent observation of Bucket Brigade: layout, batched construction, decoding, space.
+
+Every agent sees the reference's global view plus its own identity. With ``N`` seats (all agents,
+scripted opponents included) and ``H`` houses, the ``float32`` vector of the agent in seat ``i`` is:
+
+=================  ==========  ==================================================================
+slice              length      content
+=================  ==========  ==================================================================
+``houses``         ``3H``      one-hot house states, house-major: index ``3h + s`` with
+                               ``s`` = SAFE 0 / BURNING 1 / RUINED 2 (fires seen tonight)
+``signals``        ``N``       every seat's signal of last night (= its mode unless the signal-bit
+                               variant is on; 0 at reset)
+``locations``      ``N*H``     one-hot house each seat chose last night, seat-major: index
+                               ``n*H + h`` (0 at reset). This is also the house of each seat's last
+                               action, so the reference's ``last_actions[:, 0]`` is not repeated.
+``last_modes``     ``N``       1 where the seat WORKed last night (``last_actions[:, 1]``)
+``identity``       ``N``       one-hot of the observing agent's own seat ``i``
+``scenario``       ``12``      beta, kappa, rho, A/100, L/100, r_own/100, r_other/100, p_own/100,
+                               p_other/100, c, min_nights/10, N/10
+``time``           ``2``       night / max_nights, and 1 once ``night >= min_nights`` (the episode
+                               ends after any night without fire from then on)
+=================  ==========  ==================================================================
+
+Total ``3H + N*H + 3N + 14`` (96 for the default N = 4, H = 10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from gymnasium import spaces
+
+from evo_marl.envs.bucket_brigade.scenarios import Scenario
+
+NUM_SCENARIO_FEATURES = 12
+
+
+def scenario_features(s: Scenario) -> np.ndarray:
+    """The 12 scenario features of the spec, scaled to O(1) (see the module docstring)."""
+    return np.array([s.beta, s.kappa, s.rho, s.A / 100, s.L / 100, s.r_own / 100, s.r_other / 100,
+                     s.p_own / 100, s.p_other / 100, s.c, s.min_nights / 10, s.num_agents / 10], np.float32)
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Index ranges of the observation vector for ``N`` seats and ``H`` houses."""
+
+    num_agents: int
+    num_houses: int
+    scenario: Scenario
+    max_nights: int
+
+    @cached_property
+    def slices(self) -> dict[str, slice]:
+        n, h = self.num_agents, self.num_houses
+        sizes = [("houses", 3 * h), ("signals", n), ("locations", n * h), ("last_modes", n), ("identity", n),
+                 ("scenario", NUM_SCENARIO_FEATURES), ("time", 2)]
+        out, start = {}, 0
+        for name, size in sizes:
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        return scenario_features(self.scenario)
+
+    @cached_property
+    def dim(self) -> int:
+        return 3 * self.num_houses + self.num_agents * self.num_houses + 3 * self.num_agents + NUM_SCENARIO_FEATURES + 2
+
+    def space(self) -> spaces.Box:
+        """A ``Box`` with tight finite bounds (one-hots in [0, 1], scenario features as they are)."""
+        low = np.zeros(self.dim, np.float32)
+        high = np.ones(self.dim, np.float32)
+        feats = scenario_features(self.scenario)
+        sl = self.slices["scenario"]
+        low[sl] = np.minimum(feats, 0.0)
+        high[sl] = np.maximum(feats, 1.0)
+        return spaces.Box(low, high, (self.dim,), np.float32)
+
+    @cached_property
+    def _onehot_columns(self) -> np.ndarray:
+        """Column of the first one-hot slot of every house and every seat's location, ``int64[H + N]``."""
+        sl = self.slices
+        houses = sl["houses"].start + 3 * np.arange(self.num_houses)
+        locations = sl["locations"].start + self.num_houses * np.arange(self.num_agents)
+        return np.concatenate([houses, locations])
+
+    def build(self, houses: np.ndarray, signals: np.ndarray, locations: np.ndarray, modes: np.ndarray,
+              night: np.ndarray, seats: np.ndarray) -> np.ndarray:
+        """Observations ``float32[E, len(seats), dim]`` from the batched state (a fresh array).
+
+        The part shared by all agents is built once per env (the one-hots by one flat index write),
+        then broadcast to every seat, and the identity one-hots are written last.
+        """
+        num_envs, dim, sl = houses.shape[0], self.dim, self.slices
+        shared = np.zeros((num_envs, dim), np.float32)
+        hot = np.concatenate([houses, locations], axis=1) + self._onehot_columns
+        hot += (np.arange(num_envs) * dim)[:, None]
+        shared.reshape(-1)[hot.ravel()] = 1.0
+        shared[:, sl["signals"]] = signals
+        shared[:, sl["last_modes"]] = modes
+        shared[:, sl["scenario"]] = self.features
+        t = sl["time"].start
+        shared[:, t] = night / self.max_nights
+        shared[:, t + 1] = night >= self.scenario.min_nights
+        obs = np.empty((num_envs, len(seats), dim), np.float32)
+        obs[:] = shared[:, None, :]
+        obs[:, :, sl["identity"]] = np.eye(self.num_agents, dtype=np.float32)[np.asarray(seats)]
+        return obs
+
+    def decode(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        """Recover the public state from observations ``[..., dim]`` (any agent's; leading dims kept).
+
+        Returns ``houses`` (int8[..., H]), ``signals``, ``locations``, ``modes`` (int64[..., N]),
+        ``night`` (int64[...]) and ``seat`` (int64[...]).
+        """
+        obs = np.asarray(obs)
+        sl = self.slices
+        lead = obs.shape[:-1]
+        houses = obs[..., sl["houses"]].reshape(*lead, self.num_houses, 3).argmax(-1).astype(np.int8)
+        locations = obs[..., sl["locations"]].reshape(*lead, self.num_agents, self.num_houses).argmax(-1)
+        night = np.rint(obs[..., sl["time"].start] * self.max_nights).astype(np.int64)
+        return {
+            "houses": houses,
+            "signals": np.rint(obs[..., sl["signals"]]).astype(np.int64),
+            "locations": locations.astype(np.int64),
+            "modes": np.rint(obs[..., sl["last_modes"]]).astype(np.int64),
+            "night": night,
+            "seat": obs[..., sl["identity"]].argmax(-1).astype(np.int64),
+        }
