@@ -255,8 +255,13 @@ class MADDPG(EvolvableAlgorithm):
 
         self.learn_counter += 1
         if self.learn_counter % self.policy_freq == 0:
+            critics = [p for g in self.groups for p in self.networks[f"critic1/{g}"].parameters()]
+            for p in critics:  # the actor loss needs gradients through the critics, not for them
+                p.requires_grad_(False)
             actor_loss = self._actor_loss(obs_t, act_t, weights)
             self._step([f"actor/{g}" for g in self.groups], actor_loss)
+            for p in critics:
+                p.requires_grad_(True)
             self._soft_update()
             losses["actor_loss"] = float(actor_loss.detach()) / len(self.agent_ids)
         return losses

@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from evo_marl.errors import ConfigError, check
 from evo_marl.seeding import int_seed, torch_generator
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     name: getattr(nn, name) for name in ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid")
 }
+_FUNCTIONAL = {"ReLU": F.relu, "LeakyReLU": F.leaky_relu, "ELU": F.elu, "GELU": F.gelu, "SiLU": F.silu,
+               "Tanh": torch.tanh, "Sigmoid": torch.sigmoid}  # defaults match the nn modules in ACTIVATIONS
 DEFAULT_INIT_SEED = 0  # seed of the weight generator used when a constructor gets ``generator=None``
 NODE_CHOICES = (16, 32, 64)  # node counts that add_node / remove_node draw from when num_nodes is None
 
@@ -139,9 +142,13 @@ class EvolvableMLP(nn.Module):
         self.output = self._random_output(dims[-1], generator, device, dtype)  # drawn after the hidden layers
 
     def forward(self, x: Tensor) -> Tensor:
+        # Functional calls: the same maths as calling the modules, without per-module hook overhead
+        # (these networks are tiny, so call overhead dominates on a CPU).
+        act = _FUNCTIONAL[self.activation]
         for layer in self.hidden:
-            x = self._act(layer(x))
-        return self._output_act(self.output(x))
+            x = act(F.linear(x, layer.weight, layer.bias))
+        x = F.linear(x, self.output.weight, self.output.bias)
+        return _FUNCTIONAL[self.output_activation](x) if self.output_activation else x
 
     @property
     def hidden_size(self) -> list[int]:
