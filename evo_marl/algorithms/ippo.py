@@ -1,0 +1,401 @@
+"""IPPO: independent PPO learners (decentralised actor and critic per agent or parameter-sharing group).
+
+Every group (one agent, or several agents with identical spaces when ``share_params=True``) has an
+actor and a critic that see only the agent's own observation. Learning is PPO (Schulman et al., 2017)
+on the member's own rollouts: GAE advantages (normalised per minibatch if ``normalize_advantages``),
+the clipped surrogate objective, an optionally clipped value loss, an entropy bonus, gradient-norm
+clipping, ``update_epochs`` passes over shuffled minibatches of ``batch_size`` samples per agent, and
+an optional early stop once the approximate KL divergence exceeds ``target_kl``.
+
+Actions: ``Box`` actors output the mean of a Gaussian with a state-independent log standard
+deviation (one learned parameter per action dimension, trained by the actor's optimizer and saved
+with the member); the raw action is the unclipped sample on the [-1, 1] scale and the env receives
+it clipped and rescaled. ``Discrete`` / ``MultiDiscrete`` actors output logits, one categorical per
+segment (``action_mask`` infos are respected); the raw action is the concatenated one-hot vector.
+Evaluation (``set_training_mode(False)``) acts with the mean / the most likely action.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer
+from evo_marl.errors import ConfigError, check
+from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
+
+
+class PolicyStep(NamedTuple):
+    """One batched action choice: what the env receives and what the rollout stores.
+
+    ``obs`` / ``actions`` / ``action_masks``: ``group -> [B, m, dim]``; ``log_probs`` / ``values``: ``[B, A]``.
+    """
+
+    env_actions: dict[str, np.ndarray]
+    raw_actions: dict[str, np.ndarray]
+    obs: dict[str, np.ndarray]
+    actions: dict[str, np.ndarray]
+    action_masks: dict[str, np.ndarray | None]
+    log_probs: np.ndarray
+    values: np.ndarray
+
+
+def _number(name: str, value: Any, low: float, high: float, low_open: bool = False, integer: bool = False,
+            optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (not integer or float(value).is_integer())
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    kind = "an integer" if integer else "a number"
+    check(ok, name, value, f"must be {'None or ' if optional else ''}{kind} in {'(' if low_open else '['}{low}, {high}]")
+
+
+class IPPO(EvolvableAlgorithm):
+    """Independent PPO as an evolvable population member.
+
+    Args (beyond :class:`EvolvableAlgorithm`):
+        batch_size: minibatch size in samples per agent (alias ``minibatch_size``; or give
+            ``num_minibatches``); at most ``learn_step x num_envs``, the samples per agent in one rollout.
+        lr: Adam learning rate of actors and critics. learn_step: vector steps per rollout.
+        gamma: discount. gae_lambda: GAE lambda. clip_coef: PPO ratio clip (also the value clip).
+        ent_coef / vf_coef: entropy-bonus and value-loss weights. max_grad_norm: gradient-norm clip (None: off).
+        target_kl: stop the update once the approximate KL exceeds it (None: never). update_epochs: passes
+            over the rollout. action_std_init: initial standard deviation of Box actions (on the [-1, 1] scale).
+        clip_vloss: clip the value loss around the rollout's values. normalize_advantages: per minibatch.
+    """
+
+    algo_name = "IPPO"
+    hp_names = ("batch_size", "lr", "learn_step", "gamma", "gae_lambda", "clip_coef", "ent_coef", "vf_coef",
+                "max_grad_norm", "target_kl", "update_epochs", "action_std_init", "clip_vloss", "normalize_advantages")
+    lr_hparams = ("lr",)
+
+    def __init__(self, observation_spaces, action_spaces, agent_ids=None, index: int = 0, net_config=None,
+                 hp_config: HyperparameterConfig | None = None, batch_size: int | None = None, lr: float = 3e-4,
+                 learn_step: int = 128, gamma: float = 0.99, gae_lambda: float = 0.95, clip_coef: float = 0.2,
+                 ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float | None = 0.5,
+                 target_kl: float | None = None, update_epochs: int = 4, action_std_init: float = 0.6,
+                 clip_vloss: bool = True, normalize_advantages: bool = True, minibatch_size: int | None = None,
+                 num_minibatches: int | None = None, share_params: bool = False, num_envs: int = 1, device="cpu",
+                 seed=None):
+        _number("learn_step", learn_step, 1, 1e9, integer=True)
+        _number("num_envs", num_envs, 1, 1e9, integer=True)
+        _number("update_epochs", update_epochs, 1, 1e4, integer=True)
+        _number("lr", lr, 0, 1, low_open=True)
+        _number("gamma", gamma, 0, 1)
+        _number("gae_lambda", gae_lambda, 0, 1)
+        _number("clip_coef", clip_coef, 0, 10, low_open=True)
+        _number("ent_coef", ent_coef, 0, 1e3)
+        _number("vf_coef", vf_coef, 0, 1e3)
+        _number("max_grad_norm", max_grad_norm, 0, 1e9, low_open=True, optional=True)
+        _number("target_kl", target_kl, 0, 1e3, low_open=True, optional=True)
+        _number("action_std_init", action_std_init, 0, 1e3, low_open=True)
+        for name, flag in (("clip_vloss", clip_vloss), ("normalize_advantages", normalize_advantages)):
+            check(isinstance(flag, (bool, np.bool_)), name, flag, "must be True or False")
+        self.batch_size = self._resolve_batch_size(batch_size, minibatch_size, num_minibatches,
+                                                   int(learn_step) * int(num_envs), int(learn_step), int(num_envs))
+        self.lr, self.learn_step, self.gamma, self.gae_lambda = float(lr), int(learn_step), float(gamma), float(gae_lambda)
+        self.clip_coef, self.ent_coef, self.vf_coef = float(clip_coef), float(ent_coef), float(vf_coef)
+        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
+        self.target_kl = None if target_kl is None else float(target_kl)
+        self.update_epochs, self.action_std_init = int(update_epochs), float(action_std_init)
+        self.clip_vloss, self.normalize_advantages = bool(clip_vloss), bool(normalize_advantages)
+        super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
+                         share_params, num_envs, device, seed)
+        for name in self.hp_config.names():
+            value = getattr(self, name)
+            check(isinstance(value, (int, float)) and not isinstance(value, bool), f"hp_config.{name}", value,
+                  "only numeric hyperparameters can mutate (set a number, not None or a flag)")
+        self._build_networks()
+
+    @staticmethod
+    def _resolve_batch_size(batch_size, minibatch_size, num_minibatches, samples: int, learn_step: int,
+                            num_envs: int) -> int:
+        _number("batch_size", batch_size, 1, 1e9, integer=True, optional=True)
+        _number("minibatch_size", minibatch_size, 1, 1e9, integer=True, optional=True)
+        _number("num_minibatches", num_minibatches, 1, 1e9, integer=True, optional=True)
+        if batch_size is not None and minibatch_size is not None and int(batch_size) != int(minibatch_size):
+            raise ConfigError("minibatch_size", minibatch_size, f"is an alias of batch_size and must equal it "
+                              f"(batch_size={batch_size})")
+        explicit = batch_size if batch_size is not None else minibatch_size
+        derived = None
+        if num_minibatches is not None:
+            if samples % int(num_minibatches):
+                raise ConfigError("num_minibatches", num_minibatches, f"must divide learn_step x num_envs = "
+                                  f"{learn_step} x {num_envs} = {samples} (the samples per agent in one rollout)")
+            derived = samples // int(num_minibatches)
+            if explicit is not None and int(explicit) != derived:
+                raise ConfigError("batch_size", explicit, f"is inconsistent with num_minibatches={num_minibatches}: "
+                                  f"learn_step x num_envs / num_minibatches = {samples} / {num_minibatches} = {derived}")
+        size = int(explicit) if explicit is not None else (derived or min(64, samples))
+        if size > samples:
+            raise ConfigError("batch_size", size, f"must be <= learn_step x num_envs = {learn_step} x {num_envs} = "
+                              f"{samples} (the samples per agent in one rollout)")
+        return size
+
+    @classmethod
+    def default_hp_config(cls) -> HyperparameterConfig:
+        return HyperparameterConfig(
+            lr=RLParameter(min=1e-5, max=1e-2),
+            clip_coef=RLParameter(min=0.05, max=0.4),
+            ent_coef=RLParameter(min=1e-4, max=0.1),
+            gae_lambda=RLParameter(min=0.8, max=0.99, grow_factor=1.02, shrink_factor=0.98),
+            batch_size=RLParameter(min=16, max=1024, dtype=int),
+            update_epochs=RLParameter(min=1, max=10, dtype=int),
+        )
+
+    # ------------------------------------------------------------------ networks
+    def _build_networks(self) -> None:
+        self.log_stds: dict[str, torch.nn.Parameter] = {}
+        self._extra_params: dict[str, list[torch.nn.Parameter]] = {}
+        for group, agents in self.groups.items():
+            lead = agents[0]
+            codec = self.codecs[lead]
+            actor = self._mlp(self.obs_dims[lead], codec.raw_dim, self.actor_configs[lead], output_init_scale=0.01)
+            critic = self._mlp(self.obs_dims[lead], 1, self.critic_config or self.actor_configs[lead])
+            self._add_network(f"actor/{group}", actor, role="actor", slot=f"actor/{group}", target=False)
+            self._add_network(f"critic/{group}", critic, role="critic", slot=f"critic/{group}", target=False)
+            if not codec.discrete:
+                log_std = torch.full((codec.raw_dim,), math.log(self.action_std_init), device=self.device)
+                self.log_stds[group] = torch.nn.Parameter(log_std)
+                self._extra_params[f"actor/{group}"] = [self.log_stds[group]]
+            self._add_optimizer(f"actor/{group}", [f"actor/{group}"], "lr")
+            self._add_optimizer(f"critic/{group}", [f"critic/{group}"], "lr")
+        self._columns = {g: [self.agent_ids.index(a) for a in agents] for g, agents in self.groups.items()}
+
+    def _build_optimizer(self, name: str) -> None:
+        """The base optimizer over the networks, plus the Box log-std parameter for actor optimizers."""
+        super()._build_optimizer(name)
+        extra = getattr(self, "_extra_params", {}).get(name)
+        if extra:
+            self.optimizers[name].add_param_group({"params": extra})
+
+    def set_hyperparameter(self, name: str, value: Any) -> None:
+        """As the base; ``batch_size`` is kept at most ``learn_step x num_envs`` (also when ``learn_step`` shrinks)."""
+        if name == "batch_size":
+            value = max(1, min(int(value), self.learn_step * self.num_envs))
+        super().set_hyperparameter(name, value)
+        if name == "learn_step" and self.batch_size > self.learn_step * self.num_envs:
+            super().set_hyperparameter("batch_size", self.learn_step * self.num_envs)
+
+    def has_finite_weights(self) -> bool:
+        return super().has_finite_weights() and all(torch.isfinite(p).all() for p in self.log_stds.values())
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"log_std": {g: p.detach().clone() for g, p in self.log_stds.items()}}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for group, value in state.get("log_std", {}).items():
+                self.log_stds[group].copy_(value)
+
+    # ------------------------------------------------------------------ distributions
+    def _log_prob_entropy(self, group: str, out: torch.Tensor, raw: torch.Tensor,
+                          mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of ``raw`` and entropy per row, for actor outputs ``out`` ``[B, raw_dim]``."""
+        codec = self.codecs[self.groups[group][0]]
+        if not codec.discrete:
+            log_std = self.log_stds[group]
+            var = torch.exp(2.0 * log_std)
+            log_prob = (-((raw - out) ** 2) / (2.0 * var) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum().expand(out.shape[0])
+            return log_prob, entropy
+        if mask is not None:
+            out = out.masked_fill(~mask, -1e9)
+        log_prob = torch.zeros(out.shape[0], device=out.device)
+        entropy = torch.zeros(out.shape[0], device=out.device)
+        for seg, act in zip(codec.split_logits(out), codec.split_logits(raw)):
+            logp = torch.log_softmax(seg, dim=-1)
+            log_prob = log_prob + (act * logp).sum(-1)
+            entropy = entropy - (logp.exp() * logp).sum(-1)
+        return log_prob, entropy
+
+    def _sample(self, group: str, out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Raw actions: Gaussian / categorical samples while training, the mean / the mode when evaluating."""
+        codec = self.codecs[self.groups[group][0]]
+        if not codec.discrete:
+            if not self.training:
+                return out
+            noise = torch.randn(out.shape, generator=self.torch_gen, device=out.device)
+            return out + noise * torch.exp(self.log_stds[group])
+        if mask is not None:
+            out = out.masked_fill(~mask, -1e9)
+        if self.training:  # Gumbel-max: an exact categorical sample per segment
+            uniform = torch.rand(out.shape, generator=self.torch_gen, device=out.device).clamp_(1e-10, 1.0 - 1e-7)
+            out = out - torch.log(-torch.log(uniform))
+        return codec.one_hot_argmax(out)
+
+    # ------------------------------------------------------------------ acting
+    def group_obs(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Batched observations ``agent -> [B, ...]`` as flat float arrays ``group -> [B, m, obs_dim]``."""
+        return {g: np.stack([self._obs_tensor(a, obs[a]).cpu().numpy() for a in agents], axis=1)
+                for g, agents in self.groups.items()}
+
+    def _group_masks(self, infos: dict | None, batch: int) -> dict[str, np.ndarray | None]:
+        masks: dict[str, np.ndarray | None] = {}
+        for g, agents in self.groups.items():
+            found = [(infos or {}).get(a, {}).get("action_mask") if isinstance(infos, dict) else None for a in agents]
+            if not self.codecs[agents[0]].discrete or all(m is None for m in found):
+                masks[g] = None
+                continue
+            dim = self.codecs[agents[0]].raw_dim
+            masks[g] = np.stack([np.ones((batch, dim), bool) if m is None else np.asarray(m).reshape(batch, dim) != 0
+                                 for m in found], axis=1)
+        return masks
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], infos: dict | None = None) -> PolicyStep:
+        """Actions, log-probabilities and values for batched observations of every agent (``agent -> [B, ...]``)."""
+        group_obs = self.group_obs(obs)
+        batch = next(iter(group_obs.values())).shape[0]
+        masks = self._group_masks(infos, batch)
+        log_probs = np.zeros((batch, len(self.agent_ids)), np.float32)
+        values = np.zeros_like(log_probs)
+        env_actions, raw_actions, group_actions = {}, {}, {}
+        for g, agents in self.groups.items():
+            x = torch.from_numpy(group_obs[g]).to(self.device).reshape(batch * len(agents), -1)
+            mask = None if masks[g] is None else torch.from_numpy(masks[g]).to(self.device).reshape(x.shape[0], -1)
+            out = self.networks[f"actor/{g}"](x)
+            raw = self._sample(g, out, mask)
+            log_prob, _ = self._log_prob_entropy(g, out, raw, mask)
+            log_probs[:, self._columns[g]] = log_prob.reshape(batch, -1).cpu().numpy()
+            values[:, self._columns[g]] = self.networks[f"critic/{g}"](x).reshape(batch, -1).cpu().numpy()
+            raw_np = raw.reshape(batch, len(agents), -1).cpu().numpy().astype(np.float32)
+            group_actions[g] = raw_np
+            codec = self.codecs[agents[0]]
+            for i, agent in enumerate(agents):
+                raw_actions[agent] = raw_np[:, i]
+                env_actions[agent] = codec.to_env(raw_np[:, i])
+        return PolicyStep(env_actions, raw_actions, group_obs, group_actions, masks, log_probs, values)
+
+    def get_action(self, obs: dict[str, np.ndarray], infos: dict | None = None) -> tuple[dict, dict]:
+        """Env actions and raw actions for observations ``agent -> [B, ...]`` (or one unbatched observation each).
+
+        Agents missing from ``obs`` (they left a PettingZoo episode) get no action.
+        """
+        present = [a for a in self.agent_ids if a in obs]
+        check(bool(present), "obs", sorted(obs), f"must hold observations of some of the agents {self.agent_ids}")
+        batched = self._is_batched(present[0], obs[present[0]])
+        if not batched:
+            obs = {a: np.asarray(obs[a])[None] for a in present}
+            infos = {a: {k: np.asarray(v)[None] for k, v in infos[a].items()}
+                     for a in present if isinstance(infos.get(a), dict)} if isinstance(infos, dict) else None
+        size = len(obs[present[0]])
+        full = {a: obs[a] if a in obs else np.zeros((size, self.obs_dims[a]), np.float32) for a in self.agent_ids}
+        step = self.act(full, infos)
+        pick = (lambda x: x) if batched else (lambda x: x[0])
+        return ({a: pick(step.env_actions[a]) for a in present}, {a: pick(step.raw_actions[a]) for a in present})
+
+    @torch.no_grad()
+    def _values(self, group_obs: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+        """Critic values ``[B, A]`` of grouped observations (only where ``rows[B, A]`` is True; zeros elsewhere)."""
+        batch = next(iter(group_obs.values())).shape[0]
+        values = np.zeros((batch, len(self.agent_ids)), np.float32)
+        for g, cols in self._columns.items():
+            sel = np.ones((batch, len(cols)), bool) if rows is None else rows[:, cols]
+            if not sel.any():
+                continue
+            x = torch.from_numpy(group_obs[g][sel]).to(self.device)
+            block = np.zeros(sel.shape, np.float32)
+            block[sel] = self.networks[f"critic/{g}"](x).reshape(-1).cpu().numpy()
+            values[:, cols] = block
+        return values
+
+    def truncation_values(self, final_obs: dict[str, np.ndarray], terminations: np.ndarray,
+                          truncations: np.ndarray) -> np.ndarray:
+        """``V(final observation)`` where a step was truncated and not terminated (``[B, A]`` flags), else 0."""
+        need = np.asarray(truncations, bool) & ~np.asarray(terminations, bool)
+        if not need.any():
+            return np.zeros(need.shape, np.float32)
+        return self._values(self.group_obs(final_obs), need)
+
+    # ------------------------------------------------------------------ learning
+    def learn(self, experiences: RolloutBuffer) -> dict[str, float]:
+        """PPO epochs on a filled :class:`RolloutBuffer` (its ``last_obs`` set); the caller resets it afterwards."""
+        if not isinstance(experiences, RolloutBuffer):
+            raise ConfigError("experiences", type(experiences).__name__, "IPPO.learn needs a filled RolloutBuffer")
+        if len(experiences) == 0:
+            raise ConfigError("experiences", "RolloutBuffer(pos=0)", "holds no steps; collect a rollout first")
+        if experiences.columns != self._columns:
+            raise ConfigError("experiences.columns", experiences.columns, f"must match this member's groups {self._columns}")
+        experiences.compute_advantages(self._values(experiences.last_obs), self.gamma, self.gae_lambda)
+        batch = experiences.batch(self.device)
+        size = min(self.batch_size, batch.size)
+        totals: dict[str, float] = {}
+        updates = 0
+        stop = False
+        for _ in range(self.update_epochs):
+            order = torch.from_numpy(self.rng.permutation(batch.size)).to(self.device)
+            for start in range(0, batch.size, size):
+                stats = self._update(batch, order[start:start + size])
+                if stats is None:
+                    stop = True
+                    break
+                for key, value in stats.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                updates += 1
+            if stop:
+                break
+        self.learn_counter += 1
+        losses = {key: value / max(updates, 1) for key, value in totals.items()}
+        losses["updates"] = float(updates)
+        return losses
+
+    def _update(self, batch: RolloutBatch, idx: torch.Tensor) -> dict[str, float] | None:
+        """One minibatch step over every group; None (and no step) once the approximate KL passes ``target_kl``."""
+        adv_all = batch.advantages[idx]
+        weight_all = batch.active[idx].float()
+        if self.normalize_advantages:
+            denom = weight_all.sum().clamp(min=1.0)
+            mean = (adv_all * weight_all).sum() / denom
+            std = torch.sqrt(((adv_all - mean) ** 2 * weight_all).sum() / denom)
+            adv_all = (adv_all - mean) / (std + 1e-8)
+        loss = torch.zeros((), device=self.device)
+        pg_total = v_total = ent_total = kl_total = clip_total = 0.0
+        for g, cols in batch.columns.items():
+            obs = batch.obs[g][idx]
+            x = obs.reshape(-1, obs.shape[-1])
+            raw = batch.actions[g][idx].reshape(x.shape[0], -1)
+            mask = batch.action_masks[g]
+            mask = None if mask is None else mask[idx].reshape(x.shape[0], -1)
+            new_logp, entropy = self._log_prob_entropy(g, self.networks[f"actor/{g}"](x), raw, mask)
+            weight = weight_all[:, cols].reshape(-1)
+            denom = weight.sum().clamp(min=1.0)
+            log_ratio = new_logp - batch.log_probs[idx][:, cols].reshape(-1)
+            ratio = log_ratio.exp()
+            adv = adv_all[:, cols].reshape(-1)
+            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - self.clip_coef, 1 + self.clip_coef))
+            value = self.networks[f"critic/{g}"](x).reshape(-1)
+            ret = batch.returns[idx][:, cols].reshape(-1)
+            v_loss = (value - ret) ** 2
+            if self.clip_vloss:
+                old = batch.values[idx][:, cols].reshape(-1)
+                clipped = old + (value - old).clamp(-self.clip_coef, self.clip_coef)
+                v_loss = torch.max(v_loss, (clipped - ret) ** 2)
+            pg_loss, v_loss = (weight * pg).sum() / denom, 0.5 * (weight * v_loss).sum() / denom
+            ent = (weight * entropy).sum() / denom
+            loss = loss + pg_loss + self.vf_coef * v_loss - self.ent_coef * ent
+            with torch.no_grad():
+                kl_total += float((weight * ((ratio - 1) - log_ratio)).sum() / denom)
+                clip_total += float((weight * ((ratio - 1).abs() > self.clip_coef).float()).sum() / denom)
+            pg_total += float(pg_loss.detach())
+            v_total += float(v_loss.detach())
+            ent_total += float(ent.detach())
+        groups = len(batch.columns)
+        if self.target_kl is not None and kl_total / groups > self.target_kl:
+            return None
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            for opt in self.optimizers.values():
+                torch.nn.utils.clip_grad_norm_([p for grp in opt.param_groups for p in grp["params"]],
+                                               self.max_grad_norm)
+        for opt in self.optimizers.values():
+            opt.step()
+        return {"policy_loss": pg_total / groups, "value_loss": v_total / groups, "entropy": ent_total / groups,
+                "approx_kl": kl_total / groups, "clip_fraction": clip_total / groups}
