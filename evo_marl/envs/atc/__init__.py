@@ -1,0 +1,124 @@
+"""ATC collision avoidance: 2-4 airliners steer to their waypoints while keeping 5 NM apart.
+
+A NumPy re-implementation of the reference BlueSky environment (spec: ``shared/specs/atc.md``),
+batched over sub-envs, with two views: :func:`parallel_env` (a PettingZoo ``ParallelEnv``) and
+:func:`vec_env` (a batched :class:`~evo_marl.envs.native.NativeVecEnv`)::
+
+    import evo_marl
+    env = evo_marl.make_env("atc/head_on")                       # PettingZoo ParallelEnv
+    venv = evo_marl.make_vec_env("atc/random", num_envs=1024, seed=0, num_aircraft=4)
+    env = parallel_env(scenario="/path/to/my_scenario.yaml")      # a user's scenario file
+
+Scenarios: ``head_on, parallel, t_formation, canonical_crossing, converging`` (100-step cap),
+``{chase,cross,merge}_{2x2,3p1,4all}`` (150-step cap) and ``random`` (kwargs ``num_aircraft`` 2..4,
+default 3, and ``conflict_probability``, default 0.8; a fresh draw from the env's generator on every
+reset). Every constant can be overridden by keyword (see :class:`~evo_marl.envs.atc.config.ATCConfig`),
+e.g. ``make_env("atc/head_on", los_entry_penalty=-50.0, max_episode_steps=60)``.
+
+**Step.** One step is 10 s flown as ten 1 s sub-steps; a reset first flies 2 s straight. Actions are
+``Box(-1, 1, (2,))`` per agent: ``a[0] * 18`` degrees of heading change and ``a[1] * 10`` kt of CAS
+change, both relative to the current state. Agents that reached their waypoint (within 1 NM) fly
+straight on, ignore their actions and stay in ``agents`` until the episode ends, which happens when
+all have reached theirs (``terminations``) or at the step cap (``truncations``).
+
+**Observation** (``float32``, ``6 + 4K`` entries, ``K = neighbor_topk = 3`` -> 18), in this order:
+
+====  ================  ====================================================================
+0     wp_dist           ``tanh(d_wp / 20)``, d_wp in NM
+1-2   wp_cos, wp_sin    ``cos``, ``sin`` of (bearing to own waypoint - heading); sin > 0: turn right
+3     airspeed          ``(TAS[m/s] - 150) / 6`` clipped to +-10 (-0.246 at 250 kt CAS)
+4     progress_rate     ``tanh((d_wp_prev - d_wp) / 2)``, 0 at reset
+5     safety_rate       ``tanh((nn_now - nn_prev) / 5)``, own nearest-neighbour distance, 0 at reset
+6+4k  rel_x, rel_y      k-th nearest other aircraft (reached ones included), east / north offset in
+                        units of 20 km (``dx_nm * 1852 / 20000``), clipped to +-12
+8+4k  rel_vx, rel_vy    its velocity minus ours, east / north, in units of ``rel_velocity_scale_kt``
+                        (300 kt; head-on at 250 kt CAS gives 1.92), clipped to +-5
+====  ================  ====================================================================
+
+Missing neighbour slots are zeros; ``neighbor_present_flag=True`` appends a 0/1 "slot filled" entry
+to each slot (``6 + 5K`` entries). :func:`~evo_marl.envs.atc.observation.feature_names` lists them.
+
+**Reward** per agent and step: ``progress + drift + los_entry + los_depth + action_cost + time + reach
++ timeout + team`` (spec section 5; constants in :class:`~evo_marl.envs.atc.config.RewardConfig`).
+
+**infos** per agent and step: ``min_sep_nm`` (nearest other aircraft, 200 when alone), ``wp_dist_nm``,
+``conflict`` (min_sep < 5), ``collision`` (min_sep < ``collision_nm``, 3 by default; logged only),
+``waypoint_reached``, and every reward term as ``reward_<term>``. ``episode_metrics()`` (the vector
+env's ``infos["episode"]``; ``last_episode_metrics`` of the parallel env) gives per sub-env:
+``team_return``, ``los_events`` (LoS entries summed over agents), ``los_steps`` (steps with some pair
+closer than 5 NM), ``min_separation_nm``, ``waypoint_fraction``, ``path_efficiency`` (progress toward
+the waypoint per NM flown until it was reached, averaged over agents; 1 for straight flight) and
+``episode_length``.
+
+**Scenario files** (JSON or YAML; x east / y north in NM around the centre)::
+
+    name: my_crossing                 # optional, default: the file name
+    description: free text            # optional
+    max_episode_steps: 100            # optional, default 100
+    centre: {lat: 52.0, lon: 4.0}     # needed only for *_latlon positions
+    aircraft:                         # 1 or more entries; ids must be unique
+      - id: A1
+        start: [0.0, -18.0]           # or start_latlon: [lat, lon]
+        waypoint: [0.0, 18.0]         # or waypoint_latlon: [lat, lon]; must differ from start
+        heading: 0.0                  # optional, compass degrees; default: toward the waypoint
+        cas_kt: 250.0                 # optional, default 250
+    sectors:                          # optional polygons, drawn by the renderer
+      - [[-25, -25], [25, -25], [25, 25], [-25, 25]]
+
+Lat/lon are converted with ``x = (lon - lon0) * 60 cos(lat0)``, ``y = (lat - lat0) * 60``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pettingzoo
+
+from evo_marl.envs.atc.config import ATCConfig, DynamicsConfig, RewardConfig
+from evo_marl.envs.atc.generator import GeneratorConfig
+from evo_marl.envs.atc.scenarios import RANDOM_SCENARIO, Scenario, list_scenarios, load_scenario
+from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
+from evo_marl.envs.native import NativeParallelEnv, NativeVecEnv
+from evo_marl.envs.registry import EnvFamily, register_family
+from evo_marl.errors import ConfigError
+from evo_marl.seeding import SeedLike
+
+_GENERATOR_KWARGS = ("num_aircraft", "conflict_probability")
+
+
+def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None, **kwargs: Any):
+    """``num_envs -> ATCSimulator`` for a scenario name, file path or :class:`Scenario`.
+
+    The scenario file is read and every option validated once, here.
+    """
+    gen_kwargs = {k: kwargs.pop(k) for k in _GENERATOR_KWARGS if k in kwargs}
+    cfg = ATCConfig.from_kwargs(config, **kwargs)
+    if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
+        source: Scenario | GeneratorConfig = GeneratorConfig(**gen_kwargs)
+    else:
+        for key, value in gen_kwargs.items():
+            raise ConfigError(key, value, f"only applies to scenario='{RANDOM_SCENARIO}', not {scenario!r}")
+        source = load_scenario(scenario)
+    return lambda num_envs: ATCSimulator(num_envs, source, cfg)
+
+
+def parallel_env(scenario: str | Scenario = "head_on", render_mode: str | None = None, **kwargs: Any) -> NativeParallelEnv:
+    """One ATC env as a PettingZoo ``ParallelEnv`` (``render_mode`` ``None`` or ``"rgb_array"``)."""
+    return NativeParallelEnv(simulator_factory(scenario, **kwargs), render_mode=render_mode)
+
+
+def vec_env(scenario: str | Scenario, num_envs: int, seed: SeedLike = None, **kwargs: Any) -> NativeVecEnv:
+    """``num_envs`` ATC envs stepped together as a :class:`NativeVecEnv` (auto-reset)."""
+    return NativeVecEnv(simulator_factory(scenario, **kwargs), num_envs, seed=seed)
+
+
+register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env))
+if "evo_marl/ATC-v0" not in pettingzoo.env_registry.registration.parallel_registry:
+    pettingzoo.env_registry.register(
+        "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}
+    )
+
+__all__ = [
+    "ATCConfig", "ATCSimulator", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS", "RewardConfig", "Scenario",
+    "list_scenarios", "load_scenario", "parallel_env", "simulator_factory", "vec_env",
+]

@@ -1,0 +1,53 @@
+"""Safety metrics over evaluation episodes (used by the trainers' evaluation and early stopping).
+
+The per-episode metrics themselves come from ``ATCSimulator.episode_metrics()`` (names in
+:data:`EPISODE_METRICS`); this module aggregates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from evo_marl.errors import EnvError
+
+#: Names every ATC episode reports (``infos["episode"]`` of the vector env).
+EPISODE_METRICS = (
+    "team_return", "los_events", "los_steps", "min_separation_nm", "waypoint_fraction", "path_efficiency",
+    "episode_length",
+)
+SEPARATION_NM = 5.0
+
+
+def los_risk(min_separations: Iterable[float] | np.ndarray, separation_nm: float = SEPARATION_NM) -> float:
+    """LoS risk: the fraction of episodes whose minimum separation is below ``separation_nm``.
+
+    Args:
+        min_separations: one episode minimum separation (NM) per evaluation episode.
+    """
+    values = np.asarray(list(min_separations) if not isinstance(min_separations, np.ndarray) else min_separations,
+                        dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise EnvError("min_separations=[]: need at least one episode to compute the LoS risk")
+    if np.isnan(values).any():
+        raise EnvError(f"min_separations={values.tolist()}: must not contain NaN")
+    return float(np.mean(values < separation_nm))
+
+
+def is_conflict_free(metrics: Mapping[str, Any]) -> bool:
+    """True when the episode(s) had no loss of separation and every agent reached its waypoint.
+
+    Args:
+        metrics: episode metrics with ``los_events`` and ``waypoint_fraction``, each a number (one
+            episode) or an array (several episodes: all of them must be conflict-free).
+    """
+    missing = [k for k in ("los_events", "waypoint_fraction") if k not in metrics]
+    if missing:
+        raise EnvError(f"metrics: missing {missing}; is_conflict_free needs the ATC episode metrics {EPISODE_METRICS}")
+    los = np.asarray(metrics["los_events"], dtype=np.float64)
+    reached = np.asarray(metrics["waypoint_fraction"], dtype=np.float64)
+    if los.size == 0 or reached.size == 0:
+        return False
+    return bool(np.all(los == 0) and np.all(reached >= 1.0))
