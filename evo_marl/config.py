@@ -101,8 +101,6 @@ class TrainingConfig:
             _positive("training.eval_steps", self.eval_steps)
         if self.learning_delay < 0:
             raise ConfigError("training.learning_delay", self.learning_delay, "must be >= 0")
-        if self.evo_steps > self.max_steps:
-            raise ConfigError("training.evo_steps", self.evo_steps, f"must be <= training.max_steps ({self.max_steps})")
 
 
 @dataclass

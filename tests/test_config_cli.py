@@ -1,0 +1,70 @@
+"""YAML configs (typed, with named errors) and the evo-marl CLI end to end on the tiny env."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evo_marl import ConfigError
+from evo_marl.cli import main
+from evo_marl.config import default_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    assert config.name == path.stem and config.env.id.count("/") == 1
+
+
+def test_default_config_is_atc():
+    assert default_config().env.id.startswith("atc/")
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"env": {"id": "tiny/coop_box"}, "trainig": {}}, r"trainig=\{\}: unknown field; did you mean 'training'\?"),
+    ({"env": {"id": "tiny/coop_box", "num_envs": "8"}}, r"env.num_envs='8': must be an integer"),
+    ({"training": {"learning_delay": -5}}, r"training.learning_delay=-5: must be >= 0"),
+    ({"algo": "DQN"}, r"algo='DQN': must be one of MADDPG, MATD3, IPPO"),
+    ({"training": {"eval_loop": 0}}, r"training.eval_loop=0: must be an integer >= 1"),
+    ({"mutation": {"rl_hp": -1.0}}, r"mutation.rl_hp=-1.0: must be >= 0"),
+])
+def test_invalid_configs_name_field_value_and_rule(data, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(data)
+
+
+def test_override_parses_yaml_values():
+    config = load_config({"env": {"id": "tiny/coop_box"}}, ["training.max_steps=1234", "tracking.wandb=true"])
+    assert config.training.max_steps == 1234 and config.tracking.wandb is True
+    with pytest.raises(ConfigError, match="must look like key.subkey=value"):
+        load_config({}, ["training.max_steps"])
+
+
+def test_cli_train_evaluate_and_errors(tmp_path, capsys):
+    cfg = tmp_path / "quick.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "algo": "MADDPG", "population_size": 2, "env": {"id": "tiny/coop_box", "num_envs": 4},
+        "net_config": {"hidden_size": [16]}, "init_hp": {"BATCH_SIZE": 32, "LEARN_STEP": 8},
+        "training": {"max_steps": 200, "evo_steps": 100, "learning_delay": 32, "eval_loop": 2},
+        "output": {"root": str(tmp_path), "plots": False}}))
+    assert main(["train", str(cfg), "--quiet"]) == 0
+    run_dir = tmp_path / "quick"
+    assert (run_dir / "config.yaml").exists() and (run_dir / "metrics.csv").exists()
+    assert len(list(run_dir.glob("generation_*"))) == 2
+    assert main(["train", str(cfg), "--quiet"]) == 2, "an existing run is never overwritten silently"
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--episodes", "3", "--all"]) == 0
+    results = json.loads((run_dir / "evaluation.json").read_text())
+    assert len(results["members"]) == 2 and results["episodes"] == 3
+    assert main(["train", str(cfg), "--set", "training.max_steps=oops", "--quiet"]) == 2
+    assert "training.max_steps='oops': must be an integer" in capsys.readouterr().err
+
+
+def test_cli_scenarios_lists_builtin_families(capsys):
+    assert main(["scenarios", "tiny"]) == 0
+    assert "tiny/coop_box" in capsys.readouterr().out
