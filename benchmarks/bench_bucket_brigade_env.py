@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import evo_marl
-from evo_marl.envs.bucket_brigade import parallel_env
+from evo_marl.envs.bucket_brigade import load_scenario, parallel_env
 from evo_marl.envs.bucket_brigade.reference import ReferenceEnv
 
 
@@ -60,9 +60,9 @@ def bench_parallel(scenario: str, seconds: float, mode: str) -> float:
     while time.perf_counter() - start < seconds:
         if not env.agents:
             env.reset()
-        acts = rng.integers(0, (10, 2), size=(4, 2))
+        acts = rng.integers(0, env.action_space("agent_0").nvec, size=(len(env.agents), 2))
         env.step({a: acts[i] for i, a in enumerate(env.agents)})
-        agent_steps += 4
+        agent_steps += len(acts)
     return agent_steps / (time.perf_counter() - start)
 
 
@@ -74,8 +74,8 @@ def bench_reference(scenario: str, seconds: float) -> float:
     while time.perf_counter() - start < seconds:
         if env.done:
             env.reset()
-        env.step(rng.integers(0, (10, 2), size=(4, 2)))
-        agent_steps += 4
+        env.step(rng.integers(0, (env.num_houses, 2), size=(env.num_agents, 2)))
+        agent_steps += env.num_agents
     return agent_steps / (time.perf_counter() - start)
 
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 4096])
     parser.add_argument("--markdown", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    num_agents = load_scenario(args.scenario).num_agents
     rows = []
     for num_envs in args.envs:
         rate, steps = bench_vec(args.scenario, num_envs, args.seconds, args.mode)
@@ -96,14 +98,18 @@ def main(argv: list[str] | None = None) -> str:
     print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
     rows.append(("scalar reference rules, 1 env (no obs)", bench_reference(args.scenario, args.seconds)))
     print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
+    load_after = os.getloadavg()[0]
+    print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after", flush=True)
     table = "| env | agent-steps/s | env-steps/s |\n|---|---:|---:|\n" + "".join(
-        f"| {name} | {rate:,.0f} | {rate / 4:,.0f} |\n" for name, rate in rows)
+        f"| {name} | {rate:,.0f} | {rate / num_agents:,.0f} |\n" for name, rate in rows)
     if args.markdown:
         cmd = "python benchmarks/bench_bucket_brigade_env.py " + " ".join(argv if argv is not None else sys.argv[1:])
         header = (f"# Bucket Brigade env throughput\n\n- date: {datetime.date.today().isoformat()}\n"
-                  f"- command: `{cmd.strip()}`\n- scenario: `{args.scenario}` (4 agents, 10 houses), "
+                  f"- command: `{cmd.strip()}`\n- scenario: `{args.scenario}`, "
                   f"uniformly random actions, auto-reset\n- machine: {platform.processor() or platform.machine()}, "
-                  f"{os.cpu_count()} cores visible, Python {platform.python_version()}, NumPy {np.__version__}\n\n")
+                  f"{os.cpu_count()} cores visible, Python {platform.python_version()}, NumPy {np.__version__}\n"
+                  f"- 1-minute load average {load_before:.2f} before and {load_after:.2f} after the run "
+                  f"(other processes share the machine)\n\n")
         with open(args.markdown, "w", encoding="utf-8") as fh:
             fh.write(header + table)
     return table

@@ -64,7 +64,8 @@ def protocol_batched(scenario: str, seeds=SEEDS, episodes: int = EPISODES) -> np
             break
         acts = np.zeros((e, n, 2), np.int64)
         for i in live:
-            acts[i] = np.stack([rngs[i].integers(0, h, size=n), rngs[i].integers(0, 2, size=n)], axis=-1)
+            acts[i, :, 0] = rngs[i].integers(0, h, size=n)
+            acts[i, :, 1] = rngs[i].integers(0, 2, size=n)
         rewards, terminated, truncated, _ = sim.step({a: acts[:, k] for k, a in enumerate(sim.possible_agents)}, unused)
         total += rewards.sum(axis=1, dtype=np.float64)
         nights += 1

@@ -71,6 +71,7 @@ class BucketBrigadeSimulator(BatchedSimulator):
         self.action_spaces = {a: act_space for a in self.possible_agents}
         self.reward_weights = rules.reward_weights(self.scenario, n, h)
         self.p_table = rules.extinguish_probability_table(self.scenario.kappa, n)
+        self._action_high = np.array([h, 2, 2], np.uint64)
         self.streams = ParityStreams(self.num_envs) if mode == "parity" else None
         e = self.num_envs
         self.houses = np.zeros((e, h), np.int8)
@@ -100,6 +101,9 @@ class BucketBrigadeSimulator(BatchedSimulator):
                 raise ConfigError("opponents", key, "names the same seat twice")
             if isinstance(spec, str):
                 groups.setdefault(spec, []).append(seat)
+            elif isinstance(spec, ScriptedPolicy) and spec.seats.tolist() != [seat]:
+                raise ConfigError("opponents", key, f"the policy object plays seats {spec.seats.tolist()}, "
+                                                    f"not seat {seat}")
             else:
                 policies.append(make_policy(spec, [seat], n, self.num_houses))
         policies += [make_policy(spec, seats, n, self.num_houses) for spec, seats in groups.items()]
@@ -141,7 +145,7 @@ class BucketBrigadeSimulator(BatchedSimulator):
     def _gather(self, actions: Mapping[str, Any]) -> np.ndarray:
         width = 3 if self.signal_bit else 2
         try:
-            acts = np.stack([np.asarray(actions[a]) for a in self.possible_agents], axis=1)
+            acts = np.stack([actions[a] for a in self.possible_agents], axis=1)
         except KeyError as err:
             raise EnvError(f"actions: missing agent {err.args[0]!r}; expected {self.possible_agents}") from None
         except ValueError as err:
@@ -151,9 +155,10 @@ class BucketBrigadeSimulator(BatchedSimulator):
             raise EnvError(f"actions: stacked shape {acts.shape}, expected {expected} "
                            f"(one int[{self.num_envs}, {width}] array per agent: [house, mode"
                            f"{', signal' if self.signal_bit else ''}])")
-        acts = acts.astype(np.int64, copy=False)
-        high = np.array([self.num_houses, 2, 2][:width])
-        if (acts < 0).any() or (acts >= high).any():
+        if acts.dtype != np.int64:
+            acts = acts.astype(np.int64)
+        high = self._action_high[:width]
+        if (acts.view(np.uint64) >= high).any():  # negative values wrap to huge unsigned ones
             bad = np.argwhere((acts < 0) | (acts >= high))[0]
             raise EnvError(f"actions[{self.possible_agents[bad[1]]!r}]: value {acts[tuple(bad)]} in env {bad[0]} "
                            f"is out of range for MultiDiscrete({high.tolist()})")
@@ -209,16 +214,24 @@ class BucketBrigadeSimulator(BatchedSimulator):
         return obs
 
     def episode_metrics(self) -> dict[str, np.ndarray]:
+        """Per sub-env metrics of the current (just finished) episodes, ``float64[E]`` each.
+
+        ``team_return`` (sum over all seats, scripted ones included, and nights), ``learner_return``
+        (the same over learner seats only), ``nights``, ``team_reward_per_night`` (the reference's
+        metric), ``houses_saved_fraction`` / ``houses_ruined_fraction`` (SAFE / RUINED at the end) and
+        ``work_fraction`` (share of agent-nights spent WORKing).
+        """
         nights = self.night.astype(np.float64)
         team = self.returns.sum(axis=1)
-        safe = (self.houses == rules.SAFE).mean(axis=1)
+        h = float(self.num_houses)
         return {
             "team_return": team,
-            "learner_return": self.returns[:, self.learner_seats].sum(axis=1),
+            "learner_return": team.copy() if len(self.learner_seats) == self.num_agents
+            else self.returns[:, self.learner_seats].sum(axis=1),
             "nights": nights,
             "team_reward_per_night": team / np.maximum(nights, 1.0),
-            "houses_saved_fraction": safe,
-            "houses_ruined_fraction": (self.houses == rules.RUINED).mean(axis=1),
+            "houses_saved_fraction": np.count_nonzero(self.houses == rules.SAFE, axis=1) / h,
+            "houses_ruined_fraction": np.count_nonzero(self.houses == rules.RUINED, axis=1) / h,
             "work_fraction": self.work_nights / np.maximum(nights * self.num_agents, 1.0),
         }
 
