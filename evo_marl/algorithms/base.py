@@ -345,15 +345,16 @@ class EvolvableAlgorithm(ABC):
 
     # ----------------------------------------------------------------- tensors
     def _obs_tensor(self, agent: str, obs: np.ndarray) -> torch.Tensor:
-        """Observations ``[B, ...]`` of one agent as a flat float tensor ``[B, obs_dim]``."""
+        """Observations ``[B, ...]`` of one agent as a flat float tensor ``[B, obs_dim]`` (NaN/inf -> 0)."""
         space = self.observation_spaces[agent]
         arr = np.asarray(obs)
         if isinstance(space, spaces.Discrete) and arr.shape[-1:] != (space.n,):
             arr = np.eye(space.n, dtype=np.float32)[arr.astype(np.int64).reshape(-1) - int(space.start)]
-        arr = np.nan_to_num(arr.reshape(arr.shape[0], -1).astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+        arr = arr.reshape(arr.shape[0], -1)
         if arr.shape[1] != self.obs_dims[agent]:
             raise SpaceError(f"obs[{agent}] has {arr.shape[1]} features per row: expected {self.obs_dims[agent]} for {space!r}")
-        return torch.from_numpy(arr).to(self.device)
+        tensor = torch.as_tensor(arr, dtype=torch.float32, device=self.device)
+        return torch.nan_to_num(tensor, nan=0.0, posinf=0.0, neginf=0.0)
 
     def _is_batched(self, agent: str, obs: np.ndarray) -> bool:
         space = self.observation_spaces[agent]
