@@ -12,7 +12,7 @@ import torch
 from evo_marl.algorithms.registry import create_population, get_algorithm
 from evo_marl.buffers import MultiAgentReplayBuffer
 from evo_marl.config import ExperimentConfig
-from evo_marl.envs import make_vec_env
+from evo_marl.envs import make_env, make_vec_env
 from evo_marl.hpo import HyperparameterConfig, Mutations, TournamentSelection
 from evo_marl.training.stopping import ConflictFreeStreak, ConvergenceCriterion, StoppingCriterion
 
@@ -86,7 +86,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
             pop, history = train_multi_agent_off_policy(env, config.env.id, config.algo, pop, memory,
                                                         save_buffer=config.output.save_buffer, **common)
     if config.output.plots:
-        make_plots(run_dir, config)
+        make_plots(run_dir, config, pop)
     return pop, history, run_dir
 
 
@@ -97,14 +97,30 @@ def write_config(config: ExperimentConfig, run_dir: Path) -> None:
     tmp.replace(run_dir / CONFIG_FILE)
 
 
-def make_plots(run_dir: Path, config: ExperimentConfig) -> list[Path]:
+def make_plots(run_dir: Path, config: ExperimentConfig, population: list | None = None) -> list[Path]:
     """PNG plots of a finished run (fitness, hyperparameters, lineage, and the env's own plots)."""
+    from evo_marl.tracking.plots import plot_run
+
+    paths: list[Path] = []
     try:
-        from evo_marl.tracking.plots import plot_run
-    except ImportError:
-        return []
-    try:
-        return plot_run(run_dir)
+        paths += plot_run(run_dir)
+        if population and config.env.id.startswith("atc/"):
+            paths.append(plot_atc_episode(run_dir, config, population))
     except Exception as err:  # plots never lose a finished run
         logger.warning("plotting %s failed: %s: %s", run_dir, type(err).__name__, err)
-        return []
+    return paths
+
+
+def plot_atc_episode(run_dir: Path, config: ExperimentConfig, population: list) -> Path:
+    """Tracks of the best member's evaluation episode: ``<run_dir>/trajectories.png``."""
+    from evo_marl.envs.atc.render import plot_trajectories
+    from evo_marl.envs.atc.tracks import record_episode
+    from evo_marl.training.evaluate_run import best_member
+
+    member = best_member(population)
+    member.set_training_mode(False)
+    env = make_env(config.env.id, **config.env.kwargs)
+    tracks = record_episode(env, lambda obs: member.get_action(obs)[0], seed=config.seed)
+    path = run_dir / "trajectories.png"
+    plot_trajectories(tracks, path=path, title=f"{config.env.id}: best member {member.index}")
+    return path
