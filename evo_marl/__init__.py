@@ -9,6 +9,8 @@ Public API (AgileRL call shape)::
 __version__ = "0.1.0"
 
 from evo_marl.algorithms import MADDPG, MATD3, create_population  # noqa: E402
+from evo_marl.algorithms.ippo import IPPO  # noqa: E402
+from evo_marl.buffers.rollout import RolloutBuffer  # noqa: E402
 from evo_marl.buffers import MultiAgentReplayBuffer  # noqa: E402
 from evo_marl.envs import list_envs, make_env, make_vec_env  # noqa: E402
 from evo_marl.errors import CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError  # noqa: E402
@@ -16,6 +18,7 @@ from evo_marl.hpo import HyperparameterConfig, Mutations, RLParameter, Tournamen
 from evo_marl.training import (  # noqa: E402
     ConflictFreeStreak, ConvergenceCriterion, TargetFitness, load_population, train_multi_agent_off_policy,
 )
+from evo_marl.training.on_policy import train_multi_agent_on_policy  # noqa: E402
 
 __all__ = [
     "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion", "EnvError", "EvoMarlError",
@@ -23,3 +26,4 @@ __all__ = [
     "TargetFitness", "TournamentSelection", "create_population", "list_envs", "load_population", "make_env",
     "make_vec_env", "train_multi_agent_off_policy",
 ]
+__all__ += ["IPPO", "RolloutBuffer", "train_multi_agent_on_policy"]

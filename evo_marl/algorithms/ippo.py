@@ -17,6 +17,7 @@ Evaluation (``set_training_mode(False)``) acts with the mean / the most likely a
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, NamedTuple
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from evo_marl.algorithms.base import EvolvableAlgorithm
-from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer
+from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer, minibatch_size_of
 from evo_marl.errors import ConfigError, check
 from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
 
@@ -52,7 +53,8 @@ def _number(name: str, value: Any, low: float, high: float, low_open: bool = Fal
     ok = ok and math.isfinite(value) and (not integer or float(value).is_integer())
     ok = ok and (value > low if low_open else value >= low) and value <= high
     kind = "an integer" if integer else "a number"
-    check(ok, name, value, f"must be {'None or ' if optional else ''}{kind} in {'(' if low_open else '['}{low}, {high}]")
+    interval = f"{'(' if low_open else '['}{low}, {high}]"
+    check(ok, name, value, f"must be {'None or ' if optional else ''}{kind} in {interval}")
 
 
 class IPPO(EvolvableAlgorithm):
@@ -96,9 +98,9 @@ class IPPO(EvolvableAlgorithm):
         _number("action_std_init", action_std_init, 0, 1e3, low_open=True)
         for name, flag in (("clip_vloss", clip_vloss), ("normalize_advantages", normalize_advantages)):
             check(isinstance(flag, (bool, np.bool_)), name, flag, "must be True or False")
-        self.batch_size = self._resolve_batch_size(batch_size, minibatch_size, num_minibatches,
-                                                   int(learn_step) * int(num_envs), int(learn_step), int(num_envs))
-        self.lr, self.learn_step, self.gamma, self.gae_lambda = float(lr), int(learn_step), float(gamma), float(gae_lambda)
+        self.batch_size = minibatch_size_of(batch_size, minibatch_size, num_minibatches, int(learn_step), int(num_envs))
+        self.lr, self.learn_step = float(lr), int(learn_step)
+        self.gamma, self.gae_lambda = float(gamma), float(gae_lambda)
         self.clip_coef, self.ent_coef, self.vf_coef = float(clip_coef), float(ent_coef), float(vf_coef)
         self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self.target_kl = None if target_kl is None else float(target_kl)
@@ -111,31 +113,6 @@ class IPPO(EvolvableAlgorithm):
             check(isinstance(value, (int, float)) and not isinstance(value, bool), f"hp_config.{name}", value,
                   "only numeric hyperparameters can mutate (set a number, not None or a flag)")
         self._build_networks()
-
-    @staticmethod
-    def _resolve_batch_size(batch_size, minibatch_size, num_minibatches, samples: int, learn_step: int,
-                            num_envs: int) -> int:
-        _number("batch_size", batch_size, 1, 1e9, integer=True, optional=True)
-        _number("minibatch_size", minibatch_size, 1, 1e9, integer=True, optional=True)
-        _number("num_minibatches", num_minibatches, 1, 1e9, integer=True, optional=True)
-        if batch_size is not None and minibatch_size is not None and int(batch_size) != int(minibatch_size):
-            raise ConfigError("minibatch_size", minibatch_size, f"is an alias of batch_size and must equal it "
-                              f"(batch_size={batch_size})")
-        explicit = batch_size if batch_size is not None else minibatch_size
-        derived = None
-        if num_minibatches is not None:
-            if samples % int(num_minibatches):
-                raise ConfigError("num_minibatches", num_minibatches, f"must divide learn_step x num_envs = "
-                                  f"{learn_step} x {num_envs} = {samples} (the samples per agent in one rollout)")
-            derived = samples // int(num_minibatches)
-            if explicit is not None and int(explicit) != derived:
-                raise ConfigError("batch_size", explicit, f"is inconsistent with num_minibatches={num_minibatches}: "
-                                  f"learn_step x num_envs / num_minibatches = {samples} / {num_minibatches} = {derived}")
-        size = int(explicit) if explicit is not None else (derived or min(64, samples))
-        if size > samples:
-            raise ConfigError("batch_size", size, f"must be <= learn_step x num_envs = {learn_step} x {num_envs} = "
-                              f"{samples} (the samples per agent in one rollout)")
-        return size
 
     @classmethod
     def default_hp_config(cls) -> HyperparameterConfig:
@@ -184,6 +161,16 @@ class IPPO(EvolvableAlgorithm):
 
     def has_finite_weights(self) -> bool:
         return super().has_finite_weights() and all(torch.isfinite(p).all() for p in self.log_stds.values())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """As the base, on a copy of the optimizer states.
+
+        ``torch.optim.Optimizer.load_state_dict`` keeps the given moment tensors when dtype and device
+        match, so without the copy a clone would share (and double-step) its parent's Adam moments.
+        """
+        if isinstance(state, dict) and "optimizers" in state:
+            state = {**state, "optimizers": copy.deepcopy(state["optimizers"])}
+        super().load_state_dict(state)
 
     def _extra_state(self) -> dict[str, Any]:
         return {"log_std": {g: p.detach().clone() for g, p in self.log_stds.items()}}
@@ -321,7 +308,8 @@ class IPPO(EvolvableAlgorithm):
         if len(experiences) == 0:
             raise ConfigError("experiences", "RolloutBuffer(pos=0)", "holds no steps; collect a rollout first")
         if experiences.columns != self._columns:
-            raise ConfigError("experiences.columns", experiences.columns, f"must match this member's groups {self._columns}")
+            raise ConfigError("experiences.columns", experiences.columns,
+                              f"must match this member's groups {self._columns}")
         experiences.compute_advantages(self._values(experiences.last_obs), self.gamma, self.gae_lambda)
         batch = experiences.batch(self.device)
         size = min(self.batch_size, batch.size)

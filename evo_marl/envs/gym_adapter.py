@@ -126,7 +126,8 @@ class GymVecEnv(VectorEnv):
 
     def _encode(self, obs: np.ndarray) -> np.ndarray:
         if isinstance(self._obs_space, spaces.Discrete):
-            return np.eye(int(self._obs_space.n), dtype=np.float32)[np.asarray(obs, np.int64) - int(self._obs_space.start)]
+            index = np.asarray(obs, np.int64) - int(self._obs_space.start)
+            return np.eye(int(self._obs_space.n), dtype=np.float32)[index]
         return np.array(obs, dtype=np.float32, copy=True).reshape(self.num_envs, *self._obs_shape)
 
     def _infos(self, final_mask: np.ndarray, final_obs: np.ndarray) -> dict:

@@ -7,8 +7,7 @@ from typing import Any
 
 from evo_marl.errors import ConfigError
 from evo_marl.training import common
-from evo_marl.training.off_policy import OffPolicyPhase, check_population_env
-from evo_marl.training.runner import EvolutionRunner, RunSettings
+from evo_marl.training.off_policy import OffPolicyPhase
 from evo_marl.training.stopping import StoppingCriterion
 
 
@@ -64,29 +63,11 @@ def train_multi_agent_off_policy(
     for name, value in (("learning_delay", learning_delay),):
         if not isinstance(value, int) or value < 0:
             raise ConfigError(name, value, "must be an integer >= 0")
-    init_hp = dict(INIT_HP or {})
-    entropy = common.root_entropy(seed)
-    tournament = tournament or common.default_tournament(pop, init_hp, eval_loop)
-    mutation = mutation or common.mutations_from_mut_p(MUT_P)
-    population = list(pop)
-    if seed is not None and not resume:
-        common.seed_components(entropy, population, tournament, mutation, memory)
-    vec_env = check_population_env(env, population)
-    num_envs = population[0].num_envs
-    path = common.resolve_run_dir(run_dir or checkpoint_path, env_name, algo, resume, overwrite_checkpoints)
-    settings = RunSettings(max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop,
-                           run_dir=path, checkpoint=bool(checkpoint) or checkpoint is None,
-                           keep_checkpoints=keep_checkpoints, save_buffer=save_buffer, verbose=verbose,
-                           signature=common.run_signature(algo, env_name, population, num_envs),
-                           manifest_extra={"net_config": net_config, "num_envs": num_envs, "init_hp": init_hp})
-    eval_env = vec_env.spawn(eval_loop)
-    runner = EvolutionRunner(population, tournament, mutation, eval_env, settings,
-                             common.build_stopping(target, stopping), writers=None, entropy=entropy, memory=memory)
-    resumed = resume and runner.resume()
-    runner.writers = common.build_writers(path, runner.generation if resumed else None, wb, wandb_kwargs,
-                                          writers, config)
-    phase = OffPolicyPhase(vec_env, memory, num_envs, evo_steps, learning_delay, runner.entropy)
-    population, history = runner.run(phase)
-    pop[:] = population
-    return pop, history
-
+    return common.train_population(
+        env, env_name, algo, pop,
+        lambda vec_env, num_envs, entropy: OffPolicyPhase(vec_env, memory, num_envs, evo_steps, learning_delay, entropy),
+        memory=memory, INIT_HP=INIT_HP, MUT_P=MUT_P, net_config=net_config, max_steps=max_steps, evo_steps=evo_steps,
+        eval_steps=eval_steps, eval_loop=eval_loop, target=target, tournament=tournament, mutation=mutation,
+        checkpoint=checkpoint, run_dir=run_dir or checkpoint_path, overwrite_checkpoints=overwrite_checkpoints,
+        wb=wb, verbose=verbose, seed=seed, resume=resume, save_buffer=save_buffer, keep_checkpoints=keep_checkpoints,
+        stopping=stopping, writers=writers, wandb_kwargs=wandb_kwargs, config=config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,43 @@ def build_stopping(target: float | None, stopping: list[StoppingCriterion] | Non
         if not isinstance(c, StoppingCriterion):
             raise ConfigError("stopping", c, "must be a list of StoppingCriterion objects")
     return criteria
+
+
+def train_population(
+    env, env_name: str, algo: str, pop: list, make_phase: Callable[[Any, int, int], Any], *, memory=None,
+    INIT_HP: dict | None = None, MUT_P: dict | None = None, net_config: dict | None = None, max_steps: int,
+    evo_steps: int, eval_steps: int | None, eval_loop: int, target: float | None, tournament, mutation,
+    checkpoint: bool | int | None, run_dir: str | Path | None, overwrite_checkpoints: bool, wb: bool, verbose: bool,
+    seed: int | None, resume: bool, save_buffer: bool, keep_checkpoints: int | None,
+    stopping: list[StoppingCriterion] | None, writers: list | None, wandb_kwargs: dict | None, config: dict | None,
+) -> tuple[list, list[list[float]]]:
+    """The wiring every trainer shares: seeding, the population's batched env, run folder, runner, resume, writers.
+
+    ``make_phase(vec_env, num_envs, entropy)`` builds the trainer's collect-and-learn phase.
+    """
+    from evo_marl.training.off_policy import check_population_env
+    from evo_marl.training.runner import EvolutionRunner, RunSettings
+
+    init_hp = dict(INIT_HP or {})
+    entropy = root_entropy(seed)
+    tournament = tournament or default_tournament(pop, init_hp, eval_loop)
+    mutation = mutation or mutations_from_mut_p(MUT_P)
+    population = list(pop)
+    if seed is not None and not resume:
+        seed_components(entropy, population, tournament, mutation, memory)
+    vec_env = check_population_env(env, population)
+    num_envs = population[0].num_envs
+    path = resolve_run_dir(run_dir, env_name, algo, resume, overwrite_checkpoints)
+    settings = RunSettings(max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop,
+                           run_dir=path, checkpoint=bool(checkpoint) or checkpoint is None,
+                           keep_checkpoints=keep_checkpoints, save_buffer=save_buffer, verbose=verbose,
+                           signature=run_signature(algo, env_name, population, num_envs),
+                           manifest_extra={"net_config": net_config, "num_envs": num_envs, "init_hp": init_hp})
+    eval_env = vec_env.spawn(eval_loop)
+    runner = EvolutionRunner(population, tournament, mutation, eval_env, settings,
+                             build_stopping(target, stopping), writers=None, entropy=entropy, memory=memory)
+    resumed = resume and runner.resume()
+    runner.writers = build_writers(path, runner.generation if resumed else None, wb, wandb_kwargs, writers, config)
+    population, history = runner.run(make_phase(vec_env, num_envs, runner.entropy))
+    pop[:] = population
+    return pop, history

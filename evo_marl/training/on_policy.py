@@ -182,7 +182,8 @@ def train_multi_agent_on_policy(
         env: an evo-marl ``VectorEnv`` with ``num_envs`` or ``population x num_envs`` sub-envs.
         env_name: a name for the run (default run folder, checkpoint signature). algo: ``"IPPO"``.
         pop: the population (``create_population("IPPO", ...)``). INIT_HP: the AgileRL dict (``TOURN_SIZE``,
-            ``ELITISM`` are read when ``tournament`` is None). MUT_P: mutation probabilities (when ``mutation`` is None).
+            ``ELITISM`` are read when ``tournament`` is None). MUT_P: mutation probabilities (used when
+            ``mutation`` is None).
         max_steps / evo_steps: env steps per member, in all and per generation. eval_steps: step cap of evaluation
             episodes (None: to the end). eval_loop: evaluation episodes. target: stop at this best fitness.
         checkpoint, checkpoint_path / run_dir, overwrite_checkpoints, resume, keep_checkpoints: as
