@@ -3,7 +3,9 @@
 Measures the batched vector env (``evo_marl.make_vec_env("bucket_brigade/<scenario>", num_envs=E)``,
 auto-reset, observations, episode metrics: everything a trainer gets) at E = 1, 64 and 4096, the
 PettingZoo ``ParallelEnv`` (one env, dict API), and the scalar transcription of the reference rules
-(:mod:`evo_marl.envs.bucket_brigade.reference`, no observations) for comparison. Random actions are
+(:mod:`evo_marl.envs.bucket_brigade.reference`, no observations) for comparison. Rates are given per
+second of wall clock and per CPU-second of this process (the same on an idle machine; the CPU-time rate
+is the one to read when other processes share the cores). Random actions are
 drawn inside the timed loop (one ``integers`` call per vector step, split into per-agent arrays). One agent-step = one agent acting for one night.
 
 Usage::
@@ -28,55 +30,65 @@ from evo_marl.envs.bucket_brigade import load_scenario, parallel_env
 from evo_marl.envs.bucket_brigade.reference import ReferenceEnv
 
 
-def bench_vec(scenario: str, num_envs: int, seconds: float, mode: str) -> tuple[float, int]:
+def _timed(step, seconds: float, chunk: int) -> tuple[int, float, float]:
+    """Call ``step`` in chunks until ``seconds`` of wall time pass: (calls, wall s, CPU s of this process)."""
+    calls, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        for _ in range(chunk):
+            step()
+        calls += chunk
+        wall = time.perf_counter() - wall0
+        if wall >= seconds:
+            return calls, wall, time.process_time() - cpu0
+
+
+def bench_vec(scenario: str, num_envs: int, seconds: float, mode: str) -> tuple[float, float, int]:
     env = evo_marl.make_vec_env(f"bucket_brigade/{scenario}", num_envs=num_envs, seed=0, mode=mode)
     rng = np.random.default_rng(1)
     nvec = env.single_action_space(env.possible_agents[0]).nvec
     agents = env.possible_agents
     env.reset(seed=0)
 
-    def actions():  # one draw for all agents, split into per-agent views
+    def step():  # one draw for all agents, split into per-agent views
         acts = rng.integers(0, nvec, size=(len(agents), num_envs, len(nvec)))
-        return {a: acts[i] for i, a in enumerate(agents)}
+        env.step({a: acts[i] for i, a in enumerate(agents)})
 
     for _ in range(5):  # warm-up
-        env.step(actions())
-    steps, start = 0, time.perf_counter()
-    while True:
-        for _ in range(10):
-            env.step(actions())
-        steps += 10
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
-    return steps * num_envs * env.num_agents / elapsed, steps
+        step()
+    steps, wall, cpu = _timed(step, seconds, 10)
+    per_step = num_envs * env.num_agents
+    return steps * per_step / wall, steps * per_step / cpu, steps
 
 
-def bench_parallel(scenario: str, seconds: float, mode: str) -> float:
+def bench_parallel(scenario: str, seconds: float, mode: str) -> tuple[float, float]:
     env = parallel_env(scenario, mode=mode)
     rng = np.random.default_rng(1)
     env.reset(seed=0)
-    agent_steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    nvec = env.action_space(env.possible_agents[0]).nvec
+
+    def step():
         if not env.agents:
             env.reset()
-        acts = rng.integers(0, env.action_space("agent_0").nvec, size=(len(env.agents), 2))
+        acts = rng.integers(0, nvec, size=(len(env.agents), len(nvec)))
         env.step({a: acts[i] for i, a in enumerate(env.agents)})
-        agent_steps += len(acts)
-    return agent_steps / (time.perf_counter() - start)
+
+    steps, wall, cpu = _timed(step, seconds, 100)
+    n = len(env.possible_agents)
+    return steps * n / wall, steps * n / cpu
 
 
-def bench_reference(scenario: str, seconds: float) -> float:
+def bench_reference(scenario: str, seconds: float) -> tuple[float, float]:
     env = ReferenceEnv(scenario)
     rng = np.random.default_rng(1)
     env.reset(seed=0)
-    agent_steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+
+    def step():
         if env.done:
             env.reset()
         env.step(rng.integers(0, (env.num_houses, 2), size=(env.num_agents, 2)))
-        agent_steps += env.num_agents
-    return agent_steps / (time.perf_counter() - start)
+
+    steps, wall, cpu = _timed(step, seconds, 100)
+    return steps * env.num_agents / wall, steps * env.num_agents / cpu
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -91,17 +103,18 @@ def main(argv: list[str] | None = None) -> str:
     num_agents = load_scenario(args.scenario).num_agents
     rows = []
     for num_envs in args.envs:
-        rate, steps = bench_vec(args.scenario, num_envs, args.seconds, args.mode)
-        rows.append((f"vector env, {num_envs} envs ({args.mode})", rate))
-        print(f"{rows[-1][0]:40s} {rate:14,.0f} agent-steps/s  ({steps} vector steps)", flush=True)
-    rows.append((f"PettingZoo ParallelEnv, 1 env ({args.mode})", bench_parallel(args.scenario, args.seconds, args.mode)))
-    print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
-    rows.append(("scalar reference rules, 1 env (no obs)", bench_reference(args.scenario, args.seconds)))
-    print(f"{rows[-1][0]:40s} {rows[-1][1]:14,.0f} agent-steps/s", flush=True)
+        wall, cpu, steps = bench_vec(args.scenario, num_envs, args.seconds, args.mode)
+        rows.append((f"vector env, {num_envs} envs ({args.mode})", wall, cpu))
+        print(f"{rows[-1][0]:40s} {wall:12,.0f} agent-steps/s wall, {cpu:12,.0f} per CPU-s ({steps} steps)", flush=True)
+    rows.append((f"PettingZoo ParallelEnv, 1 env ({args.mode})", *bench_parallel(args.scenario, args.seconds, args.mode)))
+    rows.append(("scalar reference rules, 1 env (no obs)", *bench_reference(args.scenario, args.seconds)))
+    for name, wall, cpu in rows[-2:]:
+        print(f"{name:40s} {wall:12,.0f} agent-steps/s wall, {cpu:12,.0f} per CPU-s", flush=True)
     load_after = os.getloadavg()[0]
     print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after", flush=True)
-    table = "| env | agent-steps/s | env-steps/s |\n|---|---:|---:|\n" + "".join(
-        f"| {name} | {rate:,.0f} | {rate / num_agents:,.0f} |\n" for name, rate in rows)
+    table = ("| env | agent-steps/s (wall clock) | env-steps/s (wall clock) | agent-steps per CPU-second |\n"
+             "|---|---:|---:|---:|\n") + "".join(
+        f"| {name} | {wall:,.0f} | {wall / num_agents:,.0f} | {cpu:,.0f} |\n" for name, wall, cpu in rows)
     if args.markdown:
         cmd = "python benchmarks/bench_bucket_brigade_env.py " + " ".join(argv if argv is not None else sys.argv[1:])
         header = (f"# Bucket Brigade env throughput\n\n- date: {datetime.date.today().isoformat()}\n"

@@ -206,8 +206,8 @@ class HeuristicPolicy(ScriptedPolicy):
         want = intent > 0.5
         signal = np.where(u[0] < honesty, want, ~want)
         nb_fires = np.roll(burning, 1, axis=-1).astype(np.int64) + np.roll(burning, -1, axis=-1)  # [E, H]
-        here = np.zeros((num_envs, h), np.int64)  # agents whose location is h
-        np.add.at(here, (np.repeat(np.arange(num_envs), state.locations.shape[1]), state.locations.ravel()), 1)
+        flat = (state.locations + (np.arange(num_envs) * h)[:, None]).ravel()
+        here = np.bincount(flat, minlength=num_envs * h).reshape(num_envs, h)  # agents whose location is h
         score = (self.proximity[None] + own_p[..., None] * self.is_home[None] + 0.5 * burning[:, None, :]
                  + 0.3 * nhelp[..., None] * (nb_fires > 0)[:, None, :] + 0.1 * coord[..., None] * here[:, None, :]
                  - 0.2 * risk[..., None] * nb_fires[:, None, :])
