@@ -139,6 +139,18 @@ def test_standard_rate_turn_and_speed_change():
     assert sim.hdg[1, 0] == pytest.approx(180 - 9, abs=1e-9)  # -9 deg: reached within the step
     assert sim.cas[0, 0] == pytest.approx(260.0) and sim.cas[1, 0] == pytest.approx(240.0)  # 10 kt < 14.6 kt
     assert sim.cmd_hdg[0, 0] == pytest.approx(18.0)
+    obs, *_ = env.step({"A1": np.zeros(2), "A2": np.zeros(2)})
+    assert obs["A1"][2] < 0 < obs["A2"][2]  # A1 turned right: waypoint now to its left; A2 turned left
+
+
+def test_observations_lie_in_the_observation_space():
+    env = parallel_env("merge_4all")
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    space = env.observation_space("A1")
+    while env.agents:
+        assert all(space.contains(o) for o in obs.values())
+        obs, *_ = env.step({a: rng.uniform(-1, 1, 2).astype(np.float32) for a in env.agents})
 
 
 def test_commanded_speed_is_clipped_to_the_cas_window():

@@ -69,9 +69,26 @@ def test_user_json_and_yaml_files(tmp_path):
     assert parallel_env(scenario=str(tmp_path / "mine.yaml")).sim.max_episode_steps == 30
 
 
+@pytest.mark.parametrize("count", [1, 5])
+def test_user_scenarios_of_any_size(count):
+    from pettingzoo.test import parallel_api_test
+
+    s = parse_scenario({"aircraft": [{"id": f"B{i}", "start": [6 * i, -20], "waypoint": [10 - 6 * i, 20]}
+                                     for i in range(count)]})
+    env = parallel_env(s)
+    parallel_api_test(env, num_cycles=30)
+    obs, _ = env.reset()
+    assert obs["B0"].shape == (18,)
+    if count == 1:
+        assert np.all(obs["B0"][6:] == 0.0)  # no neighbours
+        _, _, _, _, infos = env.step({"B0": np.zeros(2)})
+        assert infos["B0"]["min_sep_nm"] == 200.0
+
+
 def test_lat_lon_positions_use_the_centre():
     s = parse_scenario({"centre": {"lat": 52.0, "lon": 4.0}, "aircraft": [
-        {"id": "A1", "start_latlon": [51.7, 4.0], "waypoint_latlon": [52.0, 4.0 + 10 / (60 * np.cos(np.radians(52)))]}]})
+        {"id": "A1", "start_latlon": [51.7, 4.0],
+         "waypoint_latlon": [52.0, 4.0 + 10 / (60 * np.cos(np.radians(52)))]}]})
     np.testing.assert_allclose(s.start[0], [0.0, -18.0], atol=1e-9)
     np.testing.assert_allclose(s.waypoint[0], [10.0, 0.0], atol=1e-9)
 

@@ -65,7 +65,16 @@ the waypoint per NM flown until it was reached, averaged over agents; 1 for stra
     sectors:                          # optional polygons, drawn by the renderer
       - [[-25, -25], [25, -25], [25, 25], [-25, 25]]
 
-Lat/lon are converted with ``x = (lon - lon0) * 60 cos(lat0)``, ``y = (lat - lat0) * 60``.
+Lat/lon are converted with ``x = (lon - lon0) * 60 cos(lat0)``, ``y = (lat - lat0) * 60``. At load
+every coordinate is multiplied by ``geometry_scale`` (default 1.000675): the reference placed
+aircraft at 60 NM per degree but flew and measured on a 3440.065 NM sphere, and this factor
+reproduces its distances (head_on minimum separation 0.42 NM); ``geometry_scale=1.0`` gives the
+nominal flat frame.
+
+**Tools.** :mod:`~evo_marl.envs.atc.tracks` (``record_episode``), :mod:`~evo_marl.envs.atc.render`
+(``plot_trajectories``; ``render_mode="rgb_array"`` frames), :mod:`~evo_marl.envs.atc.metrics`
+(``los_risk``, ``is_conflict_free``), :mod:`~evo_marl.envs.atc.analysis` (conflict-detection
+confusion, shift testing) and :mod:`~evo_marl.envs.atc.generator` (random scenarios).
 """
 
 from __future__ import annotations
@@ -102,7 +111,9 @@ def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | 
     return lambda num_envs: ATCSimulator(num_envs, source, cfg)
 
 
-def parallel_env(scenario: str | Scenario = "head_on", render_mode: str | None = None, **kwargs: Any) -> NativeParallelEnv:
+def parallel_env(
+    scenario: str | Scenario = "head_on", render_mode: str | None = None, **kwargs: Any
+) -> NativeParallelEnv:
     """One ATC env as a PettingZoo ``ParallelEnv`` (``render_mode`` ``None`` or ``"rgb_array"``)."""
     return NativeParallelEnv(simulator_factory(scenario, **kwargs), render_mode=render_mode)
 
@@ -113,7 +124,7 @@ def vec_env(scenario: str | Scenario, num_envs: int, seed: SeedLike = None, **kw
 
 
 register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env))
-if "evo_marl/ATC-v0" not in pettingzoo.env_registry.registration.parallel_registry:
+if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("parallel", "evo_marl/ATC-v0", ...)
     pettingzoo.env_registry.register(
         "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}
     )

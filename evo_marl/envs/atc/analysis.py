@@ -105,7 +105,8 @@ def agent_alerts(tracks: Tracks, th: DetectionThresholds = DetectionThresholds()
     tcpa, dcpa, pairs = _pair_cpa(tracks, th.horizon_s)
     intruder = (pairs & (tcpa >= 0.0) & (tcpa <= th.horizon_s) & (dcpa <= th.intruder_dcpa_nm)).any(axis=2)
     dh, dv = tracks.heading_change_deg, tracks.speed_change_kt
-    err = wrap180(bearing_deg(tracks.waypoint[:, 0] - tracks.x[:t], tracks.waypoint[:, 1] - tracks.y[:t]) - tracks.hdg[:t])
+    to_wp = bearing_deg(tracks.waypoint[:, 0] - tracks.x[:t], tracks.waypoint[:, 1] - tracks.y[:t])
+    err = wrap180(to_wp - tracks.hdg[:t])  # signed turn that would point the aircraft at its waypoint
     toward = (dh * err > 0) & (np.abs(err - dh) < np.abs(err)) & (np.abs(dv) < th.speed_change_kt)
     manoeuvre = (np.abs(dh) >= th.heading_change_deg) | (np.abs(dv) >= th.speed_change_kt)
     return manoeuvre & ~toward & intruder

@@ -6,11 +6,13 @@ draw is built around a conflict: a conflict point is drawn near the centre, the 
 on well-spread tracks at nearly the same time (along-track jitter and a small lateral miss), and
 any aircraft beyond the first two is, with probability one half, a bystander aimed 8-14 NM beside
 the point. The other draws place starts and waypoints uniformly in the box. Draws whose starts are
-closer than ``min_start_sep_nm``, with a leg shorter than 15 NM, or that leave the box are redrawn. Everything is vectorised over
-the sub-envs being reset and all randomness comes from the env's generator.
+closer than ``min_start_sep_nm``, with a leg shorter than 15 NM, or that leave the box are redrawn.
+Everything is vectorised over the sub-envs being reset, and all randomness comes from the env's
+generator.
 
 :func:`predicted_conflict` tells which draws lose separation if every aircraft flies straight to its
-waypoint: every conflict draw and some of the uniform ones (a third with 3 aircraft).
+waypoint: every conflict draw and some uniform ones; with the defaults 83 %, 88 % and 93 % of all
+draws for 2, 3 and 4 aircraft.
 """
 
 from __future__ import annotations

@@ -41,7 +41,9 @@ def velocity_nm_s(hdg_deg: np.ndarray, tas_kt: np.ndarray) -> tuple[np.ndarray, 
     return speed * np.sin(rad), speed * np.cos(rad)
 
 
-def cpa(rx: np.ndarray, ry: np.ndarray, vx: np.ndarray, vy: np.ndarray, horizon_s: float) -> tuple[np.ndarray, np.ndarray]:
+def cpa(
+    rx: np.ndarray, ry: np.ndarray, vx: np.ndarray, vy: np.ndarray, horizon_s: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Closest approach of a relative track (position r NM, velocity v NM/s).
 
     Returns ``tcpa`` (unclipped, s; 0 where the relative velocity vanishes) and ``dcpa`` (NM) with
@@ -70,23 +72,34 @@ def integrate(
         the path length flown by each aircraft, NM.
     """
     dt = dyn.substep_s
-    turn_const = np.degrees(dyn.gravity_mps2 * np.tan(np.radians(dyn.bank_angle_deg))) * dt / (KT_TO_MPS * dyn.cas_to_tas)
+    # standard-rate turn g tan(bank) / TAS, in degrees per sub-step, as a constant over CAS
+    turn_const = np.degrees(dyn.gravity_mps2 * np.tan(np.radians(dyn.bank_angle_deg))) * dt
+    turn_const /= KT_TO_MPS * dyn.cas_to_tas
     nm_per_kt = dyn.cas_to_tas * dt / 3600.0
     dv, dh = cmd_cas - cas, wrap180(cmd_hdg - hdg)
     sign_v, left_v, sign_h, left_h = np.sign(dv), np.abs(dv), np.sign(dh), np.abs(dh)
     path = np.zeros_like(x)
+    step, dist = np.empty_like(x), np.empty_like(x)  # work arrays reused by every sub-step (no allocations)
+    rad, trig = np.empty(x.shape, np.float32), np.empty(x.shape, np.float32)
     for _ in range(substeps):
-        step = np.minimum(left_v, dyn.cas_rate_kt_s * dt)
+        np.minimum(left_v, dyn.cas_rate_kt_s * dt, out=step)  # speed
         left_v -= step
-        cas += sign_v * step
-        step = np.minimum(left_h, turn_const / cas)
+        step *= sign_v
+        cas += step
+        np.divide(turn_const, cas, out=step)  # heading, at the rate of the new speed
+        np.minimum(left_h, step, out=step)
         left_h -= step
-        hdg += sign_h * step
-        rad = (hdg * DEG).astype(np.float32)
-        dist = cas * nm_per_kt
-        x += dist * np.sin(rad)
-        y += dist * np.cos(rad)
+        step *= sign_h
+        hdg += step
+        np.multiply(hdg, DEG, out=rad, casting="same_kind")  # position
+        np.multiply(cas, nm_per_kt, out=dist)
         path += dist
+        np.sin(rad, out=trig)
+        np.multiply(dist, trig, out=step)
+        x += step
+        np.cos(rad, out=trig)
+        np.multiply(dist, trig, out=step)
+        y += step
     np.copyto(cas, cmd_cas, where=left_v == 0.0)  # exactly on the command once reached
     hdg[...] = np.where(left_h == 0.0, cmd_hdg, wrap360(hdg))
     return path

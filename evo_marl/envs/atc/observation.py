@@ -48,7 +48,7 @@ def neighbour_order(dist: np.ndarray, k: int) -> np.ndarray:
 
 
 def build_observations(
-    geo: Geometry, sin_h: np.ndarray, cos_h: np.ndarray, tas: np.ndarray,
+    geo: Geometry, x: np.ndarray, y: np.ndarray, sin_h: np.ndarray, cos_h: np.ndarray, tas: np.ndarray,
     prev_wp_dist: np.ndarray, prev_nearest: np.ndarray, cfg: ATCConfig,
 ) -> np.ndarray:
     """Observations ``float32[A, N, obs_dim]`` (agent-major) of a batch of states ``[A, N]``.
@@ -56,29 +56,27 @@ def build_observations(
     ``sin_h`` / ``cos_h`` are the sines and cosines of the headings.
     """
     n_agents, n_envs = tas.shape
-    obs = np.zeros((n_agents, n_envs, cfg.obs_dim), np.float32)
+    feat = np.zeros((cfg.obs_dim, n_agents, n_envs), np.float32)  # feature-major: contiguous row writes
     inv = 1.0 / np.maximum(geo.wp_dist, 1e-9)
     ux, uy = geo.wp_dx * inv, geo.wp_dy * inv  # unit vector toward the waypoint
-    obs[..., 0] = np.tanh((geo.wp_dist * (1.0 / 20.0)).astype(np.float32))
-    obs[..., 1] = ux * sin_h + uy * cos_h  # cos(bearing - heading)
-    obs[..., 2] = ux * cos_h - uy * sin_h  # sin(bearing - heading)
-    obs[..., 3] = np.clip((tas * KT_TO_MPS - 150.0) / 6.0, -10.0, 10.0)
-    obs[..., 4] = np.tanh(((prev_wp_dist - geo.wp_dist) * 0.5).astype(np.float32))
-    obs[..., 5] = np.tanh(((geo.nearest - prev_nearest) * 0.2).astype(np.float32))
+    feat[0] = np.tanh((geo.wp_dist * (1.0 / 20.0)).astype(np.float32))
+    feat[1] = ux * sin_h + uy * cos_h  # cos(bearing - heading)
+    feat[2] = ux * cos_h - uy * sin_h  # sin(bearing - heading)
+    feat[3] = np.clip((tas * KT_TO_MPS - 150.0) * (1.0 / 6.0), -10.0, 10.0)
+    feat[4] = np.tanh(((prev_wp_dist - geo.wp_dist) * 0.5).astype(np.float32))
+    feat[5] = np.tanh(((geo.nearest - prev_nearest) * 0.2).astype(np.float32))
     k = min(cfg.neighbor_topk, n_agents - 1)
-    if k <= 0:
-        return obs
-    flat = neighbour_order(geo.dist, k) * (n_agents * n_envs) + np.arange(n_agents * n_envs).reshape(n_agents, n_envs)
-    vx, vy = tas * sin_h, tas * cos_h
-    scale_v = 1.0 / cfg.rel_velocity_scale_kt
-    per_slot = 5 if cfg.neighbor_present_flag else 4
-    slots = obs[..., 6:6 + k * per_slot].reshape(n_agents, n_envs, k, per_slot)
-    features = (
-        (geo.dx, POS_SCALE, POS_CLIP), (geo.dy, POS_SCALE, POS_CLIP),
-        (vx[:, None, :] - vx[None, :, :], scale_v, VEL_CLIP), (vy[:, None, :] - vy[None, :, :], scale_v, VEL_CLIP),
-    )
-    for f, (values, scale, clip) in enumerate(features):  # four feature planes, not aircraft
-        slots[..., f] = np.clip(values.reshape(-1).take(flat) * scale, -clip, clip).transpose(1, 2, 0)
-    if cfg.neighbor_present_flag:
-        slots[..., 4] = 1.0
-    return obs
+    if k > 0:
+        # flat index of the s-th neighbour of (i, n) in an [A, N] array: order * N + n
+        flat = neighbour_order(geo.dist, k) * n_envs + np.arange(n_envs)
+        per_slot = 5 if cfg.neighbor_present_flag else 4
+        slots = feat[6:6 + k * per_slot].reshape(k, per_slot, n_agents, n_envs)
+        scale_v = 1.0 / cfg.rel_velocity_scale_kt
+        features = ((x, POS_SCALE, POS_CLIP), (y, POS_SCALE, POS_CLIP),
+                    (tas * sin_h, scale_v, VEL_CLIP), (tas * cos_h, scale_v, VEL_CLIP))
+        for f, (own, scale, clip) in enumerate(features):  # four feature planes, not aircraft
+            rel = (own.take(flat) - own) * scale  # [k, A, N]: neighbour minus own
+            slots[:, f] = np.clip(rel, -clip, clip, out=rel)
+        if cfg.neighbor_present_flag:
+            slots[:, 4] = 1.0
+    return np.ascontiguousarray(feat.transpose(1, 2, 0))

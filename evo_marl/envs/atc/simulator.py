@@ -1,4 +1,4 @@
-"""The batched ATC simulator: dynamics, reward, episode end and metrics on ``[num_envs, num_agents]``.
+"""The batched ATC simulator: dynamics, reward, episode end and metrics for ``num_envs`` sub-envs.
 
 No Python loop runs over environments or aircraft; one env step is one call of
 :func:`~evo_marl.envs.atc.kinematics.integrate` (ten 1 s sub-steps) followed by array arithmetic.
@@ -106,7 +106,8 @@ class ATCSimulator(BatchedSimulator):
         tas = cas * self.cfg.dynamics.cas_to_tas
         rad = (hdg * DEG).astype(np.float32)
         self._obs = self._obs.copy()  # the previous array may have been handed out as a final observation
-        self._obs[:, idx] = build_observations(geo, np.sin(rad), np.cos(rad), tas, geo.wp_dist, geo.nearest, self.cfg)
+        self._obs[:, idx] = build_observations(geo, x, y, np.sin(rad), np.cos(rad), tas, geo.wp_dist, geo.nearest,
+                                               self.cfg)
 
     # ------------------------------------------------------------------------------------ step
     def _potential(self, s: np.ndarray) -> np.ndarray:
@@ -119,7 +120,8 @@ class ATCSimulator(BatchedSimulator):
     def _actions(self, actions: dict[str, np.ndarray]) -> np.ndarray:
         """Clipped actions, ``float64[2, A, N]`` (heading, speed)."""
         try:
-            acts = np.stack([np.asarray(actions[a], np.float64).reshape(self.num_envs, 2) for a in self.possible_agents])
+            acts = np.stack([np.asarray(actions[a], np.float64).reshape(self.num_envs, 2)
+                             for a in self.possible_agents])
         except (KeyError, ValueError) as err:
             raise EnvError(f"actions: expected one array of shape ({self.num_envs}, 2) per agent in "
                            f"{self.possible_agents} ({err})") from err
@@ -150,7 +152,8 @@ class ATCSimulator(BatchedSimulator):
         terms = self._reward_terms(geo, sin_h, cos_h, acts, active, newly, truncated)
         rewards = sum(terms.values())
         tas = self.cas * dyn.cas_to_tas
-        self._obs = build_observations(geo, sin_h, cos_h, tas, self.prev_wp_dist, self.prev_nearest, self.cfg)
+        self._obs = build_observations(geo, self.x, self.y, sin_h, cos_h, tas, self.prev_wp_dist, self.prev_nearest,
+                                       self.cfg)
         self.prev_wp_dist, self.prev_nearest = geo.wp_dist, geo.nearest
         self.returns += rewards
         np.minimum(self.min_sep, geo.global_min, out=self.min_sep)
