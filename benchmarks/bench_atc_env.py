@@ -73,13 +73,18 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if args.write:
         cmd = "python " + " ".join([os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
+        notes = ""  # a hand-written "## Notes" section of an existing file is kept
+        if os.path.exists(args.write):
+            with open(args.write) as f:
+                text = f.read()
+            notes = text[text.index("\n## Notes"):] if "\n## Notes" in text else ""
         with open(args.write, "w") as f:
             f.write(
                 "# ATC env throughput\n\n"
                 f"Command: `{cmd}`  \nDate: {datetime.date.today().isoformat()}  \n"
                 f"Machine: {_cpu_name()}, {os.cpu_count()} CPU cores, "
                 f"Python {platform.python_version()}, NumPy {np.__version__}; load average while measuring "
-                f"{load_before:.2f} -> {os.getloadavg()[0]:.2f} (other processes share these cores)\n\n{table}\n"
+                f"{load_before:.2f} -> {os.getloadavg()[0]:.2f} (other processes share these cores)\n\n{table}\n{notes}"
             )
 
 
