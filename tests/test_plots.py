@@ -32,7 +32,7 @@ def test_plot_run_writes_three_real_pngs(tmp_path):
     paths = plot_run(tmp_path)
     assert [p.name for p in paths] == ["fitness.png", "hyperparameters.png", "family_tree.png"]
     for p in paths:
-        assert p.parent == tmp_path / "plots"
+        assert p.parent == tmp_path
         assert_real_png(p)
 
 
@@ -70,8 +70,8 @@ def test_extra_and_registered_plotters_are_called(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_REGISTERED", {})
     plots.register_plotter("not_my_scenario", lambda run_dir, out_dir: None)
     paths = plot_run(tmp_path, extra_plotters=[extra])
-    assert calls == [(tmp_path, tmp_path / "plots")]
-    assert paths[-1] == tmp_path / "plots" / "extra.png" and len(paths) == 4
+    assert calls == [(tmp_path, tmp_path)]
+    assert paths[-1] == tmp_path / "extra.png" and len(paths) == 4
     with pytest.raises(ConfigError, match="plotter="):
         plots.register_plotter("bad", "not callable")
 

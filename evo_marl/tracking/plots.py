@@ -1,7 +1,7 @@
 """PNG plots of a run folder: fitness per member, hyperparameter trajectories, the population family tree.
 
 Every function takes a run folder, reads ``metrics.csv`` (see :mod:`evo_marl.tracking.run_data`) and writes
-a PNG into ``<run_dir>/plots/``. Figures are drawn on matplotlib's Agg canvas without pyplot, so plotting
+a PNG into the run folder. Figures are drawn on matplotlib's Agg canvas without pyplot, so plotting
 never changes the backend of a notebook or needs a display.
 
 Scenario-specific plots (e.g. the ATC trajectories of the best member) plug in through
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from evo_marl.errors import ConfigError
-from evo_marl.tracking.run_data import MUTATION_KINDS, PLOTS_DIR, MemberRow, RunData, load_run
+from evo_marl.tracking.run_data import MUTATION_KINDS, MemberRow, RunData, load_run
 
 logger = logging.getLogger(__name__)
 Plotter = Callable[[Path, Path], "Path | Sequence[Path] | None"]
@@ -47,7 +47,7 @@ def registered_plotters() -> dict[str, Plotter]:
 
 
 def _out_dir(run_dir: Path, out_dir: str | Path | None) -> Path:
-    path = Path(out_dir) if out_dir is not None else Path(run_dir) / PLOTS_DIR
+    path = Path(out_dir) if out_dir is not None else Path(run_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -319,7 +319,7 @@ def plot_run(run_dir: str | Path, extra_plotters: Sequence[Plotter] | None = Non
     (:func:`register_plotter`) and ``extra_plotters``. A plot that fails is skipped with a warning.
 
     Returns:
-        The PNG paths written (in ``<run_dir>/plots/`` unless ``out_dir`` is given).
+        The PNG paths written (in ``run_dir`` unless ``out_dir`` is given).
 
     Raises:
         ConfigError: ``run_dir`` is not a run folder with metrics.

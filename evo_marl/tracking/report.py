@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evo_marl.tracking.run_data import MUTATION_KINDS, PLOTS_DIR, RunData, load_run, read_wandb_info
+from evo_marl.tracking.run_data import MUTATION_KINDS, RunData, load_run, read_wandb_info
 from evo_marl.tracking.writers import GENERATION_FILE, MEMBER_FILE
 from evo_marl.training import checkpoint as ckpt
 
@@ -38,8 +38,8 @@ def sparkline(values: list[float], width: int = 60) -> str:
         return ""
     low, high = min(finite), max(finite)
     span = high - low
-    return "".join(" " if not math.isfinite(v) else SPARK[0 if span == 0 else
-                                                           min(len(SPARK) - 1, int((v - low) / span * len(SPARK)))]
+    top = len(SPARK) - 1
+    return "".join(" " if not math.isfinite(v) else SPARK[0 if span == 0 else round((v - low) / span * top)]
                    for v in values)
 
 
@@ -181,12 +181,15 @@ def _mutation_section(data: RunData) -> list[str]:
 def _files_section(data: RunData) -> list[str]:
     run_dir = data.run_dir
     lines = ["## Files", ""]
-    plots = sorted((run_dir / PLOTS_DIR).glob("*.png")) if (run_dir / PLOTS_DIR).is_dir() else []
+    plots = sorted(run_dir.glob("*.png"))
     if plots:
-        lines += [f"- Plot: [{p.stem.replace('_', ' ')}]({PLOTS_DIR}/{p.name})" for p in plots]
-        lines += ["", *[f"![{p.stem}]({PLOTS_DIR}/{p.name})" for p in plots], ""]
+        lines += [f"- Plot: [{p.stem.replace('_', ' ')}]({p.name})" for p in plots]
+        lines += ["", *[f"![{p.stem}]({p.name})" for p in plots], ""]
     else:
-        lines.append("- Plots: none yet (`evo-marl report` or `evo_marl.tracking.plots.plot_run(run_dir)` draws them)")
+        lines.append("- Plots: none yet (`write_report(run_dir)`, `build_report(run_dir, make_plots=True)` or "
+                     "`evo_marl.tracking.plots.plot_run(run_dir)` draws them)")
+    if (run_dir / "config.yaml").exists():
+        lines.append("- [`config.yaml`](config.yaml): the experiment configuration (re-run or resume with it)")
     lines.append(f"- [`{MEMBER_FILE}`]({MEMBER_FILE}): one row per member per generation (fitness, lineage, "
                  "hyperparameters, architecture, episode metrics, losses)")
     if (run_dir / GENERATION_FILE).exists():

@@ -14,7 +14,6 @@ from evo_marl.errors import ConfigError
 from evo_marl.tracking.writers import GENERATION_FILE, MEMBER_FILE
 
 WANDB_ID_FILE = "wandb_run.json"
-PLOTS_DIR = "plots"
 MUTATION_KINDS = ("initial", "elite", "none", "parameters", "rl_hp", "architecture", "activation")
 
 

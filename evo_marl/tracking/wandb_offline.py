@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,3 +131,32 @@ def read_offline_run(path: str | Path) -> OfflineRun:
 def find_offline_runs(directory: str | Path) -> list[Path]:
     """Offline run folders under ``directory`` (searched recursively), oldest first."""
     return sorted(Path(directory).rglob("offline-run-*"), key=lambda p: p.name)
+
+
+def is_complete(path: str | Path) -> bool:
+    """Whether a ``.wandb`` file (or an offline run folder) already holds the run's ``exit`` record."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.glob("*.wandb"))
+    if not files or files[0].stat().st_size <= _HEADER_LEN:
+        return False
+    try:
+        return any(pb.Record.FromString(raw).WhichOneof("record_type") == "exit"
+                   for raw in iter_record_bytes(files[0]))
+    except Exception:  # a record still being written
+        return False
+
+
+def wait_until_complete(path: str | Path, timeout: float = 10.0, poll: float = 0.05) -> bool:
+    """Wait until W&B has flushed an offline run to disk (``run.finish()`` can return before it has).
+
+    Returns:
+        True when the ``exit`` record is on disk, False when ``timeout`` seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while not is_complete(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True

@@ -21,6 +21,7 @@ from typing import Any
 
 from evo_marl.errors import ConfigError, EvoMarlError
 from evo_marl.tracking.run_data import WANDB_ID_FILE, mutation_kind
+from evo_marl.tracking.wandb_offline import wait_until_complete
 from evo_marl.tracking.writers import MEMBER_FILE
 from evo_marl.training.records import GenerationRecord, MemberRecord
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 STEP_METRIC = "generation"
 NAMESPACES = ("evo/*", "train/*", "eval/*", "time/*", "member/*", "population")
 TABLE_KEY = "population"
+FLUSH_TIMEOUT = 15.0  # seconds close() waits for W&B to write an offline run to disk
 OFFLINE_HINT = "for logging without network or account pass wandb_kwargs={'mode': 'offline'} or set WANDB_MODE=offline"
 
 
@@ -164,13 +166,17 @@ class WandbWriter:
                                    f"{OFFLINE_HINT}") from err
         if self.run is None or not hasattr(self.run, "log"):
             raise WandbUnavailable(f"wandb.init returned no run; {OFFLINE_HINT}")
-        self.run.config.update({"run_dir": str(self.run_dir.resolve())}, allow_val_change=True)
-        self._define_metrics()
-        self._store_info(previous if run_id else None)
+        try:
+            self.run.config.update({"run_dir": str(self.run_dir.resolve())}, allow_val_change=True)
+            self._define_metrics()
+            self._store_info(previous if run_id else None)
+        except Exception as err:
+            self._finish(exit_code=1)
+            raise WandbUnavailable(f"setting up the W&B run failed ({type(err).__name__}: {err})") from err
         self._best = self._csv_best() if run_id else -math.inf
         self._configured = bool(run_id)
-        logger.info("W&B run %s (%s)%s", self.run.id, self._mode(),
-                    " resumed" if run_id else "")
+        logger.info("W&B run %s (%s%s)%s", self.run.id, self._mode(), ", resumed" if run_id else "",
+                    f": {self.run.url}" if self._mode() == "online" else "")
 
     # ------------------------------------------------------------------ set-up
     def _mode(self) -> str:
@@ -262,5 +268,11 @@ class WandbWriter:
                 logger.debug("wandb finish failed: %s", err)
 
     def close(self) -> None:
-        """Finish the W&B run (offline: the run folder is complete and ready for ``wandb sync``)."""
+        """Finish the W&B run; offline, wait (up to ``FLUSH_TIMEOUT`` s) until its files are complete on disk."""
+        run = self.run
+        offline_dir = getattr(getattr(run, "settings", None), "sync_dir", None) if run is not None else None
+        offline = run is not None and self._mode() == "offline"
         self._finish()
+        if offline and offline_dir and not wait_until_complete(offline_dir, timeout=FLUSH_TIMEOUT):
+            logger.warning("the offline W&B run in %s was not complete on disk after %.0f s; W&B may still be "
+                           "writing it", offline_dir, FLUSH_TIMEOUT)
