@@ -62,6 +62,7 @@ def build_observations(
     feat[0] = np.tanh((geo.wp_dist * (1.0 / 20.0)).astype(np.float32))
     feat[1] = ux * sin_h + uy * cos_h  # cos(bearing - heading)
     feat[2] = ux * cos_h - uy * sin_h  # sin(bearing - heading)
+    np.clip(feat[1:3], -1.0, 1.0, out=feat[1:3])  # rounding could step past +-1 (outside the Box)
     feat[3] = np.clip((tas * KT_TO_MPS - 150.0) * (1.0 / 6.0), -10.0, 10.0)
     feat[4] = np.tanh(((prev_wp_dist - geo.wp_dist) * 0.5).astype(np.float32))
     feat[5] = np.tanh(((geo.nearest - prev_nearest) * 0.2).astype(np.float32))
