@@ -78,3 +78,14 @@ def test_sparkline():
 def test_report_of_a_folder_without_metrics_names_it(tmp_path):
     with pytest.raises(ConfigError, match="run_dir="):
         build_report(tmp_path / "nope")
+
+
+def test_report_tabulates_what_each_mutation_kind_did(tmp_path):
+    records = make_synthetic_run(tmp_path, generations=8, population=5, seed=1)
+    text = build_report(tmp_path)
+    kinds = {m.kind for m in load_run(tmp_path).members if m.parent is not None}
+    assert "## Mutations" in text and kinds >= {"elite", "rl_hp"}
+    for kind in kinds:
+        count = sum(1 for m in load_run(tmp_path).members if m.parent is not None and m.kind == kind)
+        assert f"\n| {kind} | {count} |" in text
+    assert len(records) == 8

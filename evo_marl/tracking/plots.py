@@ -142,7 +142,7 @@ def plot_fitness(run_dir: str | Path, out_dir: str | Path | None = None, data: R
     generations dwarf the later ones, a second panel zooms on the second half of the run."""
     data = data or load_run(run_dir)
     zoom = _zoom_data(data)
-    fig = Figure(figsize=(14 if zoom else 10, 5.5))
+    fig = Figure(figsize=(14 if zoom else 10, 6.2))
     ax = fig.add_subplot(1, 2 if zoom else 1, 1)
     _draw_fitness(ax, data, label_best=zoom is None)
     if zoom is not None:
@@ -161,11 +161,11 @@ def plot_fitness(run_dir: str | Path, out_dir: str | Path | None = None, data: R
         Line2D([], [], color="#555555", linestyle="--", label="population mean")]
     if any(not math.isfinite(m.fitness) for m in data.members):
         handles.append(Line2D([], [], color="red", marker="x", linestyle="", label="failed (NaN fitness)"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right", title="line: parent -> child, by mutation",
-              title_fontsize=8)
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=min(len(handles), 5), frameon=False,
+               title="line: parent -> child, coloured by the child's mutation", title_fontsize=8)
     ax.set(xlabel="generation", ylabel="fitness (mean evaluation team return)")
     fig.suptitle(f"Fitness per member - {data.run_dir.name}", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.13 if len(handles) > 5 else 0.09, 1, 1))
     return _save(fig, _out_dir(data.run_dir, out_dir) / "fitness.png")
 
 
@@ -250,7 +250,7 @@ def _rank_in_generation(data: RunData) -> dict[tuple[int, int], float]:
 def plot_family_tree(run_dir: str | Path, out_dir: str | Path | None = None, data: RunData | None = None,
                      max_generations: int | None = 60) -> Path:
     """``family_tree.png``: members (dots coloured by fitness) per generation, an edge from each parent coloured
-    by the mutation its child received, the ancestry of the best member traced in gold."""
+    by the mutation its child received, the ancestry of the last generation's best member traced in gold."""
     data = data or load_run(run_dir)
     gens = data.generation_numbers
     if max_generations is not None and len(gens) > max_generations:
@@ -262,8 +262,9 @@ def plot_family_tree(run_dir: str | Path, out_dir: str | Path | None = None, dat
     fig = Figure(figsize=(min(max(9.0, 4 + 0.6 * len(gens)), 18), min(max(4.5, 2.5 + 0.45 * pop), 14)))
     ax = fig.add_subplot()
     rows = {(m.generation, m.index): m for m in data.members}
-    overall = data.best()
-    ancestry = {(m.generation, m.index) for m in data.lineage(overall)}
+    final = [m for m in data.by_generation()[gens[-1]] if math.isfinite(m.fitness)]
+    champion = max(final, key=lambda m: m.fitness) if final else data.members[-1]
+    ancestry = {(m.generation, m.index) for m in data.lineage(champion)}
     for m in data.members:
         key = (m.generation - 1, m.parent)
         if m.parent is None or key not in rows:
@@ -292,7 +293,7 @@ def plot_family_tree(run_dir: str | Path, out_dir: str | Path | None = None, dat
         bar.set_label("fitness rank within its generation")
     handles = _kind_legend({m.kind for m in data.members if m.parent is not None}) + [
         Line2D([], [], color=BEST_COLOR, lw=6, alpha=0.6,
-               label=f"ancestry of best member #{overall.index} (gen {overall.generation})")]
+               label=f"ancestry of #{champion.index}, best of the last generation")]
     ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4,
               frameon=False)
     ax.set(xlabel="generation", ylabel="members (children next to their parents)",

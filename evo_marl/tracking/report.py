@@ -150,38 +150,51 @@ def _curve_section(data: RunData) -> list[str]:
     return lines
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def _mutation_section(data: RunData) -> list[str]:
-    stats: dict[str, list[float]] = {}
+    """Per mutation kind: how many children, their fitness against their parent and against the generation's
+    elite (the unmutated survivor trained on the same data), and how often one was the generation's best."""
+    vs_parent: dict[str, list[float]] = {}
+    vs_elite: dict[str, list[float]] = {}
     winners: dict[str, int] = {}
     children: dict[str, int] = {}
-    by_gen = data.by_generation()
-    for m in data.members:
-        parent = data.parent_of(m)
-        if parent is None:
-            continue
-        stats.setdefault(m.kind, [])
-        children[m.kind] = children.get(m.kind, 0) + 1
-        if math.isfinite(m.fitness) and math.isfinite(parent.fitness):
-            stats[m.kind].append(m.fitness - parent.fitness)
-        finite = [x for x in by_gen[m.generation] if math.isfinite(x.fitness)]
-        if finite and max(finite, key=lambda x: x.fitness) is m:
-            winners[m.kind] = winners.get(m.kind, 0) + 1
-    if not stats:
+    for g, members in data.by_generation().items():
+        finite = [x for x in members if math.isfinite(x.fitness)]
+        top = max(finite, key=lambda x: x.fitness) if finite else None
+        elite = next((x for x in finite if x.kind == "elite"), None)
+        for m in members:
+            parent = data.parent_of(m)
+            if parent is None:
+                continue
+            children[m.kind] = children.get(m.kind, 0) + 1
+            winners[m.kind] = winners.get(m.kind, 0) + (m is top)
+            if math.isfinite(m.fitness) and math.isfinite(parent.fitness):
+                vs_parent.setdefault(m.kind, []).append(m.fitness - parent.fitness)
+            if elite is not None and m is not elite and math.isfinite(m.fitness):
+                vs_elite.setdefault(m.kind, []).append(m.fitness - elite.fitness)
+    if not children:
         return []
-    lines = ["## Mutations", "", "| kind | children | mean fitness change vs parent | best of its generation |",
-             "|---|---|---|---|"]
+    lines = ["## Mutations", "", "Fitness changes are means over the children of each kind; against the parent "
+             "they include one more generation of learning, against the elite (the unmutated survivor of the "
+             "same generation) they do not.", "",
+             "| kind | children | vs parent | vs the generation's elite | best of its generation |",
+             "|---|---|---|---|---|"]
     for kind in MUTATION_KINDS:
-        if kind in stats:
-            deltas = stats[kind]
-            mean = sum(deltas) / len(deltas) if deltas else math.nan
-            lines.append(f"| {kind} | {children[kind]} | {_fmt(mean)} | {winners.get(kind, 0)} |")
+        if kind in children:
+            elite_col = "-" if kind == "elite" else _fmt(_mean(vs_elite.get(kind, [])))
+            lines.append(f"| {kind} | {children[kind]} | {_fmt(_mean(vs_parent.get(kind, [])))} | {elite_col} "
+                         f"| {winners.get(kind, 0)} |")
     return lines
 
 
 def _files_section(data: RunData) -> list[str]:
     run_dir = data.run_dir
     lines = ["## Files", ""]
-    plots = sorted(run_dir.glob("*.png"))
+    first = {"fitness.png": 0, "hyperparameters.png": 1, "family_tree.png": 2}
+    plots = sorted(run_dir.glob("*.png"), key=lambda p: (first.get(p.name, 3), p.name))
     if plots:
         lines += [f"- Plot: [{p.stem.replace('_', ' ')}]({p.name})" for p in plots]
         lines += ["", *[f"![{p.stem}]({p.name})" for p in plots], ""]
