@@ -9,6 +9,11 @@ samples while training, argmax when evaluating). Exploration noise for ``Box`` a
 (``expl_noise`` is its standard deviation on the [-1, 1] scale) or, with ``O_U_noise=True``,
 Ornstein-Uhlenbeck, whose state starts at a draw from its stationary distribution so it explores
 from the first step. Terminations stop bootstrapping; truncations do not.
+
+Critics regress on the squared TD error by default; ``huber_delta`` switches to the Huber loss, which
+keeps rare large TD errors (rewards the observation cannot predict, such as a penalty paid at a time
+limit the agents do not observe) from swamping the small action-dependent differences that the
+actors learn from.
 """
 
 from __future__ import annotations
@@ -49,11 +54,13 @@ class MADDPG(EvolvableAlgorithm):
         O_U_noise: use Ornstein-Uhlenbeck noise; mean_noise, theta, dt: its parameters.
         policy_freq: critic updates per actor update. target_noise / noise_clip: target policy smoothing
             (used by MATD3).
+        huber_delta: None (default) for the squared TD error; a positive number for the Huber loss with
+            this threshold (on the reward scale), robust to rare large TD errors.
     """
 
     algo_name = "MADDPG"
     hp_names = ("batch_size", "lr_actor", "lr_critic", "learn_step", "gamma", "tau", "expl_noise", "O_U_noise",
-                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip")
+                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip", "huber_delta")
     lr_hparams = ("lr_actor", "lr_critic")
     num_critics = 1
     smooth_targets = False
@@ -63,7 +70,8 @@ class MADDPG(EvolvableAlgorithm):
                  lr_critic: float = 1e-3, learn_step: int = 16, gamma: float = 0.95, tau: float = 0.01,
                  expl_noise: float = 0.1, O_U_noise: bool = False, mean_noise: float = 0.0, theta: float = 0.15,
                  dt: float = 0.01, policy_freq: int = 1, target_noise: float = 0.2, noise_clip: float = 0.5,
-                 share_params: bool = False, num_envs: int = 1, device="cpu", seed=None):
+                 huber_delta: float | None = None, share_params: bool = False, num_envs: int = 1, device="cpu",
+                 seed=None):
         _check_range("batch_size", batch_size, 1, 1e9, integer=True)
         _check_range("learn_step", learn_step, 1, 1e9, integer=True)
         _check_range("policy_freq", policy_freq, 1, 1e6, integer=True)
@@ -76,11 +84,14 @@ class MADDPG(EvolvableAlgorithm):
         _check_range("theta", theta, 0, 1e3, low_open=True)
         _check_range("dt", dt, 0, 1e3, low_open=True)
         _check_range("mean_noise", mean_noise, -1, 1)
+        if huber_delta is not None:
+            _check_range("huber_delta", huber_delta, 0, 1e6, low_open=True)
         self.batch_size, self.lr_actor, self.lr_critic = int(batch_size), float(lr_actor), float(lr_critic)
         self.learn_step, self.gamma, self.tau = int(learn_step), float(gamma), float(tau)
         self.expl_noise, self.O_U_noise, self.mean_noise = float(expl_noise), bool(O_U_noise), float(mean_noise)
         self.theta, self.dt, self.policy_freq = float(theta), float(dt), int(policy_freq)
         self.target_noise, self.noise_clip = float(target_noise), float(noise_clip)
+        self.huber_delta = None if huber_delta is None else float(huber_delta)
         super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
                          share_params, num_envs, device, seed)
         self._ou_state: dict[str, np.ndarray] = {}
@@ -249,7 +260,7 @@ class MADDPG(EvolvableAlgorithm):
             denom = weights[agent].sum().clamp(min=1.0)
             for c in range(self.num_critics):
                 q = self.networks[f"critic{c + 1}/{group}"](x).squeeze(-1)
-                critic_loss = critic_loss + (weights[agent] * (q - targets[agent]) ** 2).sum() / denom
+                critic_loss = critic_loss + (weights[agent] * self._td_loss(q, targets[agent])).sum() / denom
         self._step([f"critic/{g}" for g in self.groups], critic_loss)
         losses = {"critic_loss": float(critic_loss.detach()) / len(self.agent_ids)}
 
@@ -265,6 +276,12 @@ class MADDPG(EvolvableAlgorithm):
             self._soft_update()
             losses["actor_loss"] = float(actor_loss.detach()) / len(self.agent_ids)
         return losses
+
+    def _td_loss(self, q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample critic loss: squared TD error, or Huber with ``huber_delta``."""
+        if self.huber_delta is None:
+            return (q - target) ** 2
+        return torch.nn.functional.huber_loss(q, target, reduction="none", delta=self.huber_delta)
 
     def _actor_loss(self, obs_t, act_t, weights) -> torch.Tensor:
         outputs = self._policy_outputs(obs_t)
