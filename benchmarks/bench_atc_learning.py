@@ -1,0 +1,157 @@
+"""Learning on ATC collision avoidance: env steps and wall time until a population solves each core scenario.
+
+    python benchmarks/bench_atc_learning.py [--configs atc_head_on_matd3 atc_head_on_ippo ...] [--seeds 0 1 2]
+        [--episodes 20] [--out benchmarks/results/atc_learning.md] [--root populations/bench_atc]
+
+Trains a population from each shipped config (``configs/<name>.yaml``, budget and stopping rule as
+written there) once per seed, then reports per run:
+
+* **steps to solve**: env steps per member at the first generation whose best member's evaluation had no
+  loss of separation (LoS) and every aircraft at its waypoint ("clean", the ``ConflictFreeStreak`` test);
+  **wall to solve**: training wall time (collection, learning, evaluation, evolution) up to that point;
+* **final return**: team return (sum over agents) of the final best member, evaluated without exploration
+  on ``--episodes`` fresh episodes, next to the scenario's approximate optimum (shared/specs/atc.md);
+* **LoS risk**: fraction of those episodes whose minimum separation fell below 5 NM, and the fraction of
+  aircraft that reached their waypoints. The core scenarios are deterministic (fixed start states, no
+  env noise) and evaluation acts without noise, so all episodes of one member are identical.
+
+Set ``torch`` to one thread (as the CLI does); results depend on the machine's load, so wall times are
+indicative. Run folders go to ``--root`` (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evo_marl.config import load_config
+from evo_marl.envs import make_vec_env
+from evo_marl.experiment import run_experiment
+from evo_marl.training.evaluate_run import LOS_NM, best_member
+from evo_marl.training.evaluation import evaluate_population
+
+OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_crossing": 45.0, "converging": 44.0}
+STRAIGHT = {"head_on": -33.55, "parallel": 32.28}  # straight flight (every action 0), spec section 9
+CONFIGS = ["atc_head_on_matd3", "atc_head_on_maddpg", "atc_head_on_ippo", "atc_parallel_matd3",
+           "atc_t_formation_matd3", "atc_canonical_crossing_matd3", "atc_converging_matd3"]
+
+
+@dataclass
+class RunResult:
+    config: str
+    scenario: str
+    algo: str
+    seed: int
+    population: int
+    solve_steps: int | None
+    solve_wall: float | None
+    steps: int
+    wall: float
+    stop_reason: str
+    final_return: float
+    los_risk: float
+    waypoint_fraction: float
+    min_sep: float
+
+
+def first_clean_generation(run_dir: Path) -> tuple[int | None, float | None]:
+    """(steps per member, training wall time) of the first clean generation (None, None if there is none)."""
+    best: dict[int, dict] = {}
+    with open(run_dir / "metrics.csv") as fh:
+        for row in csv.DictReader(fh):
+            g, fit = int(row["generation"]), float(row["fitness"])
+            fit = fit if math.isfinite(fit) else -math.inf
+            if g not in best or fit > best[g]["fit"]:
+                best[g] = {"fit": fit, "steps": int(row["steps"]), "metrics": json.loads(row["eval_metrics"])}
+    walls = {}
+    with open(run_dir / "generations.csv") as fh:
+        for row in csv.DictReader(fh):
+            walls[int(row["generation"])] = float(row["train/wall_time"])
+    for g in sorted(best):
+        m = best[g]["metrics"]
+        if m.get("los_events", math.inf) == 0 and m.get("waypoint_fraction", 0.0) >= 1.0:
+            return best[g]["steps"], walls.get(g)
+    return None, None
+
+
+def run_one(name: str, seed: int, root: str, episodes: int) -> RunResult:
+    config = load_config(Path("configs") / f"{name}.yaml", [f"seed={seed}"])
+    config.name, config.output.root = f"{name}_s{seed}", root
+    config.output.plots, config.output.save_buffer = False, False
+    start = time.perf_counter()
+    pop, _, run_dir = run_experiment(config, overwrite=True, verbose=False)
+    wall = time.perf_counter() - start
+    solve_steps, solve_wall = first_clean_generation(run_dir)
+    member = best_member(pop)
+    reason = "early stop" if member.steps[-1] < config.training.max_steps else "budget"
+    env = make_vec_env(config.env.id, num_envs=episodes, seed=999, **config.env.kwargs)
+    ev = evaluate_population([member], env, config.training.eval_steps, seed=999)[0]
+    seps = ev.episode_metrics.get("min_separation_nm", np.array([np.nan]))
+    return RunResult(name, config.env.id.split("/", 1)[1], config.algo, seed, config.population_size, solve_steps,
+                     solve_wall, member.steps[-1], wall, reason, ev.fitness,
+                     float(np.mean(seps < LOS_NM)), ev.metrics.get("waypoint_fraction", float("nan")),
+                     float(np.nanmin(seps)))
+
+
+def table(results: list[RunResult], episodes: int) -> list[str]:
+    lines = ["| config | algo | seed | steps to solve (per member) | wall to solve (s) | steps run | wall (s) | "
+             "stop | final return (optimum) | LoS risk | waypoints | min sep (NM) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        solve = f"{r.solve_steps:,}" if r.solve_steps is not None else "not solved"
+        solve_wall = f"{r.solve_wall:.0f}" if r.solve_wall is not None else "-"
+        lines.append(f"| {r.config} | {r.algo} | {r.seed} | {solve} | {solve_wall} | {r.steps:,} | {r.wall:.0f} | "
+                     f"{r.stop_reason} | {r.final_return:.2f} ({OPTIMUM.get(r.scenario, float('nan')):.0f}) | "
+                     f"{r.los_risk:.2f} | {r.waypoint_fraction:.2f} | {r.min_sep:.1f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="*", default=CONFIGS)
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--out", default="benchmarks/results/atc_learning.md")
+    parser.add_argument("--root", default="populations/bench_atc")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = []
+    for name in args.configs:
+        if not (Path("configs") / f"{name}.yaml").exists():
+            print(f"{name}: no configs/{name}.yaml, skipped", flush=True)
+            continue
+        for seed in args.seeds:
+            r = run_one(name, seed, args.root, args.episodes)
+            results.append(r)
+            print(f"{name} seed {seed}: solved at {r.solve_steps} steps ({r.solve_wall} s); final return "
+                  f"{r.final_return:.2f}, LoS risk {r.los_risk:.2f}, waypoints {r.waypoint_fraction:.2f} "
+                  f"({r.wall:.0f} s)", flush=True)
+    command = "python benchmarks/bench_atc_learning.py --configs " + " ".join(args.configs) + \
+        " --seeds " + " ".join(map(str, args.seeds)) + f" --episodes {args.episodes}"
+    lines = ["# ATC learning: env steps and wall time until a population solves each scenario", "",
+             f"Measured {date.today()} on {platform.machine()} with 2 shared CPU cores (torch 1 thread) with",
+             f"`{command}`.", "",
+             "Solved = the best member's evaluation (no exploration noise) has no loss of separation and every "
+             "aircraft at its waypoint. Steps are env steps per member (each member acts in `num_envs` envs; "
+             "the population shares one replay buffer for MATD3/MADDPG). Wall times include evaluation and "
+             "evolution, not start-up. Final return: team return of the final best member over "
+             f"{args.episodes} evaluation episodes (optimum in brackets, shared/specs/atc.md). The core "
+             "scenarios are deterministic, so LoS risk is 0 or 1 per run.", ""]
+    lines += table(results, args.episodes)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
