@@ -254,7 +254,13 @@ def apply_override(data: dict[str, Any], item: str) -> None:
 
 
 def default_config() -> ExperimentConfig:
-    """The experiment ``evo-marl train`` runs with no config: MATD3 on ATC head-on, a few minutes on a CPU."""
+    """The experiment ``evo-marl train`` runs with no config: MATD3 on ATC head-on, a few minutes on a CPU.
+
+    The same setting as ``configs/atc_head_on_matd3.yaml``: Huber critic loss (robust to the timeout
+    penalty the agents cannot predict), a slow actor, wide exploration noise, mild target smoothing.
+    Seeds 0-3 solve head_on (no loss of separation, both waypoints, return about 24 of an optimum of
+    about 24) after 20k-30k env steps per member; training stops after three clean evaluations in a row.
+    """
     return load_config({
         "name": "atc_head_on_matd3",
         "seed": 0,
@@ -262,8 +268,12 @@ def default_config() -> ExperimentConfig:
         "population_size": 4,
         "env": {"id": "atc/head_on", "num_envs": 8},
         "net_config": {"hidden_size": [64, 64]},
-        "init_hp": {"BATCH_SIZE": 128, "LR_ACTOR": 1e-3, "LR_CRITIC": 1e-3, "GAMMA": 0.99, "TAU": 0.01,
-                    "LEARN_STEP": 8, "EXPL_NOISE": 0.2, "SHARE_PARAMS": True},
+        "init_hp": {"BATCH_SIZE": 256, "LR_ACTOR": 5e-5, "LR_CRITIC": 1e-3, "GAMMA": 0.99, "TAU": 0.01,
+                    "LEARN_STEP": 8, "EXPL_NOISE": 0.3, "TARGET_NOISE": 0.1, "HUBER_DELTA": 0.3,
+                    "SHARE_PARAMS": True},
+        "hp_ranges": {"lr_actor": {"min": 1e-5, "max": 3e-4}, "lr_critic": {"min": 3e-4, "max": 3e-3},
+                      "batch_size": {"min": 64, "max": 512, "dtype": "int"},
+                      "learn_step": {"min": 4, "max": 16, "dtype": "int"}},
         "training": {"max_steps": 50_000, "evo_steps": 5_000, "eval_loop": 4, "learning_delay": 2_000,
-                     "stopping": {"conflict_free_streak": 3}},
+                     "memory_size": 100_000, "stopping": {"conflict_free_streak": 3}},
     })
