@@ -116,7 +116,10 @@ class OutputConfig:
 
 @dataclass
 class TrackingConfig:
+    """Optional metric backends (CSV is always written): W&B and TensorBoard."""
+
     wandb: bool = False
+    tensorboard: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=lambda: {"project": "evo-marl", "mode": "offline"})
 
 

@@ -74,7 +74,8 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
             mutation=mutation, checkpoint=config.output.checkpoint, overwrite_checkpoints=overwrite,
             wb=config.tracking.wandb, verbose=verbose, seed=config.seed, run_dir=run_dir, resume=resume,
             keep_checkpoints=config.output.keep_checkpoints, stopping=stopping_criteria(config),
-            wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), config=config.to_dict())
+            wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), config=config.to_dict(),
+            writers=optional_writers(config, run_dir))
         write_config(config, run_dir)
         if get_algorithm(config.algo).algo_name == "IPPO":
             from evo_marl.training.on_policy import train_multi_agent_on_policy
@@ -88,6 +89,19 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
     if config.output.plots:
         make_plots(run_dir, config, pop)
     return pop, history, run_dir
+
+
+def optional_writers(config: ExperimentConfig, run_dir: Path) -> list:
+    """The metric writers the config switches on besides CSV and W&B (a missing package: one warning)."""
+    writers = []
+    if config.tracking.tensorboard:
+        from evo_marl.tracking.tensorboard_writer import TensorBoardUnavailable, TensorBoardWriter
+
+        try:
+            writers.append(TensorBoardWriter(run_dir))
+        except TensorBoardUnavailable as err:
+            logger.warning("TensorBoard logging is off: %s", err)
+    return writers
 
 
 def write_config(config: ExperimentConfig, run_dir: Path) -> None:
