@@ -40,13 +40,13 @@ from evo_marl.envs import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.training.evaluate_run import LOS_NM, best_member
 from evo_marl.training.evaluation import evaluate_population
+from results_file import write_results
 
 OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_crossing": 45.0, "converging": 44.0}
 STRAIGHT = {"head_on": -33.55, "parallel": 32.28}  # straight flight (every action 0), spec section 9
 # the configs that solve their scenario; the other core scenarios' configs (t_formation, canonical_crossing,
 # converging) can be given with --configs and are reported as "not solved" where they fail
 CONFIGS = ["atc_head_on_matd3", "atc_head_on_maddpg", "atc_head_on_ippo", "atc_parallel_matd3"]
-NOTES_MARKER = "## Notes"
 
 
 @dataclass
@@ -151,12 +151,7 @@ def main() -> None:
              f"{args.episodes} evaluation episodes (optimum in brackets, shared/specs/atc.md). The core "
              "scenarios are deterministic, so LoS risk is 0 or 1 per run.", ""]
     lines += table(results)
-    out = Path(args.out)
-    old = out.read_text() if out.exists() else ""
-    if NOTES_MARKER in old:  # hand-written notes below the table survive a re-run
-        lines += ["", old[old.index(NOTES_MARKER):].rstrip()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_results(args.out, lines)
     print("\n".join(lines))
 
 

@@ -32,10 +32,10 @@ from evo_marl.envs.bucket_brigade.baselines import run_baselines
 from evo_marl.experiment import run_experiment
 from evo_marl.training.evaluate_run import best_member
 from evo_marl.training.evaluation import run_episodes
+from results_file import write_results
 
 CONFIGS = ["bucket_brigade_default_matd3", "bucket_brigade_rest_trap_matd3", "bucket_brigade_greedy_neighbor_matd3",
            "bucket_brigade_default_ippo"]
-NOTES_MARKER = "## Notes"
 
 
 @dataclass
@@ -118,12 +118,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:.0f} | {r[5]} | {r[6]:.2f} | {r[7]} | {r[8]} | "
                      f"{r[9]} | {r[10]} of {r[11]} |")
-    out = Path(args.out)
-    old = out.read_text() if out.exists() else ""
-    if NOTES_MARKER in old:
-        lines += ["", old[old.index(NOTES_MARKER):].rstrip()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write_results(args.out, lines)
     print("\n".join(lines))
 
 

@@ -20,12 +20,12 @@ import platform
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from evo_marl import MultiAgentReplayBuffer, create_population, make_vec_env, train_multi_agent_off_policy
+from results_file import write_results
 
 
 class TimingWriter:
@@ -118,12 +118,7 @@ def main() -> None:
               "'other' is checkpointing and set-up."]
     print("\n".join(lines))
     if args.out:
-        out = Path(args.out)
-        old = out.read_text() if out.exists() else ""
-        if "## Notes" in old:
-            lines += ["", old[old.index("## Notes"):].rstrip()]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("\n".join(lines) + "\n")
+        write_results(args.out, lines)
 
 
 if __name__ == "__main__":
