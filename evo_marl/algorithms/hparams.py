@@ -13,6 +13,7 @@ ALGO_KEYS = {
     "GAMMA": "gamma", "TAU": "tau", "LEARN_STEP": "learn_step", "POLICY_FREQ": "policy_freq",
     "O_U_NOISE": "O_U_noise", "EXPL_NOISE": "expl_noise", "MEAN_NOISE": "mean_noise", "THETA": "theta",
     "DT": "dt", "TARGET_NOISE": "target_noise", "NOISE_CLIP": "noise_clip", "HUBER_DELTA": "huber_delta",
+    "REWARD_SCALE": "reward_scale",
     "SHARE_PARAMS": "share_params",
     "GAE_LAMBDA": "gae_lambda", "ACTION_STD_INIT": "action_std_init", "CLIP_COEF": "clip_coef",
     "ENT_COEF": "ent_coef", "VF_COEF": "vf_coef", "MAX_GRAD_NORM": "max_grad_norm", "TARGET_KL": "target_kl",

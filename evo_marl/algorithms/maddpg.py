@@ -56,11 +56,15 @@ class MADDPG(EvolvableAlgorithm):
             (used by MATD3).
         huber_delta: None (default) for the squared TD error; a positive number for the Huber loss with
             this threshold (on the reward scale), robust to rare large TD errors.
+        reward_scale: multiplies rewards in the critics' targets (Q then estimates the scaled return); for
+            envs whose per-step rewards are large (Bucket Brigade pays about 100 a night), 0.01-0.1 keeps the
+            critics' regression well conditioned. Acting is unaffected (the argmax of a scaled Q is the same).
     """
 
     algo_name = "MADDPG"
     hp_names = ("batch_size", "lr_actor", "lr_critic", "learn_step", "gamma", "tau", "expl_noise", "O_U_noise",
-                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip", "huber_delta")
+                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip", "huber_delta",
+                "reward_scale")
     lr_hparams = ("lr_actor", "lr_critic")
     num_critics = 1
     smooth_targets = False
@@ -70,7 +74,7 @@ class MADDPG(EvolvableAlgorithm):
                  lr_critic: float = 1e-3, learn_step: int = 16, gamma: float = 0.95, tau: float = 0.01,
                  expl_noise: float = 0.1, O_U_noise: bool = False, mean_noise: float = 0.0, theta: float = 0.15,
                  dt: float = 0.01, policy_freq: int = 1, target_noise: float = 0.2, noise_clip: float = 0.5,
-                 huber_delta: float | None = None, share_params: bool = False, num_envs: int = 1, device="cpu",
+                 huber_delta: float | None = None, reward_scale: float = 1.0, share_params: bool = False, num_envs: int = 1, device="cpu",
                  seed=None):
         _check_range("batch_size", batch_size, 1, 1e9, integer=True)
         _check_range("learn_step", learn_step, 1, 1e9, integer=True)
@@ -86,12 +90,14 @@ class MADDPG(EvolvableAlgorithm):
         _check_range("mean_noise", mean_noise, -1, 1)
         if huber_delta is not None:
             _check_range("huber_delta", huber_delta, 0, 1e6, low_open=True)
+        _check_range("reward_scale", reward_scale, 0, 1e6, low_open=True)
         self.batch_size, self.lr_actor, self.lr_critic = int(batch_size), float(lr_actor), float(lr_critic)
         self.learn_step, self.gamma, self.tau = int(learn_step), float(gamma), float(tau)
         self.expl_noise, self.O_U_noise, self.mean_noise = float(expl_noise), bool(O_U_noise), float(mean_noise)
         self.theta, self.dt, self.policy_freq = float(theta), float(dt), int(policy_freq)
         self.target_noise, self.noise_clip = float(target_noise), float(noise_clip)
         self.huber_delta = None if huber_delta is None else float(huber_delta)
+        self.reward_scale = float(reward_scale)
         super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
                          share_params, num_envs, device, seed)
         self._ou_state: dict[str, np.ndarray] = {}
@@ -251,7 +257,7 @@ class MADDPG(EvolvableAlgorithm):
                 x = self._critic_input(next_obs_t, next_act, agent)
                 q_next = torch.stack([self.targets[f"critic{c + 1}/{group}"](x).squeeze(-1)
                                       for c in range(self.num_critics)]).min(dim=0).values
-                targets[agent] = rewards[agent] + self.gamma * (1.0 - dones[agent]) * q_next
+                targets[agent] = self.reward_scale * rewards[agent] + self.gamma * (1.0 - dones[agent]) * q_next
 
         critic_loss = torch.zeros((), device=self.device)
         for agent in self.agent_ids:
