@@ -34,8 +34,8 @@ from evo_marl.training.evaluate_run import best_member
 from evo_marl.training.evaluation import run_episodes
 from results_file import write_results
 
-CONFIGS = ["bucket_brigade_default_matd3", "bucket_brigade_rest_trap_matd3", "bucket_brigade_greedy_neighbor_matd3",
-           "bucket_brigade_default_ippo"]
+CONFIGS = ["bucket_brigade_default_ippo", "bucket_brigade_rest_trap_ippo", "bucket_brigade_greedy_neighbor_ippo",
+           "bucket_brigade_default_matd3"]
 
 
 @dataclass
