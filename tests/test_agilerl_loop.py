@@ -17,8 +17,8 @@ def test_documented_custom_loop_runs(tmp_path):
     from mpe2 import simple_speaker_listener_v4
     from tqdm import trange
 
-    from evo_marl import MultiAgentReplayBuffer, Mutations, TournamentSelection, create_population
-    from evo_marl.envs import AsyncPettingZooVecEnv
+    from evo_marl import (AsyncPettingZooVecEnv, MultiAgentReplayBuffer, Mutations, TournamentSelection,
+                          create_population, obs_channels_to_first)
 
     is_vectorised, sum_scores = True, True
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -123,3 +123,19 @@ def test_documented_custom_loop_runs(tmp_path):
     assert all(np.isfinite(fitnesses))
     assert len(memory) == total_steps
     assert len(pop) == INIT_HP["POP_SIZE"] and pop[0].elite
+
+
+def test_channel_helpers_move_the_channel_axis_of_images_and_their_spaces():
+    from gymnasium import spaces
+
+    from evo_marl import SpaceError, obs_channels_to_first, observation_space_channels_to_first
+
+    images = np.arange(2 * 4 * 5 * 3).reshape(2, 4, 5, 3)  # a batch of [H, W, C] images
+    moved = obs_channels_to_first({"agent_0": images})["agent_0"]
+    assert moved.shape == (2, 3, 4, 5) and moved[1, 2, 3, 4] == images[1, 3, 4, 2]
+    space = observation_space_channels_to_first(spaces.Box(0, 255, (4, 5, 3), np.uint8))
+    assert space.shape == (3, 4, 5) and space.dtype == np.uint8
+    with pytest.raises(SpaceError, match="needs a Box of shape"):
+        observation_space_channels_to_first(spaces.Box(0, 1, (7,)))
+    with pytest.raises(SpaceError, match=r"\[\.\.\., H, W, C\]"):
+        obs_channels_to_first(np.zeros(7))
