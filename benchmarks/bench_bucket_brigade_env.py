@@ -28,6 +28,7 @@ import numpy as np
 import evo_marl
 from evo_marl.envs.bucket_brigade import load_scenario, parallel_env
 from evo_marl.envs.bucket_brigade.reference import ReferenceEnv
+from results_file import write_results
 
 
 def _timed(step, seconds: float, chunk: int) -> tuple[int, float, float]:
@@ -123,8 +124,7 @@ def main(argv: list[str] | None = None) -> str:
                   f"{os.cpu_count()} cores visible, Python {platform.python_version()}, NumPy {np.__version__}\n"
                   f"- 1-minute load average {load_before:.2f} before and {load_after:.2f} after the run "
                   f"(other processes share the machine)\n\n")
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(header + table)
+        write_results(args.markdown, (header + table).rstrip("\n").split("\n"))  # keeps "## Notes"
     return table
 
 
