@@ -74,8 +74,8 @@ class MADDPG(EvolvableAlgorithm):
                  lr_critic: float = 1e-3, learn_step: int = 16, gamma: float = 0.95, tau: float = 0.01,
                  expl_noise: float = 0.1, O_U_noise: bool = False, mean_noise: float = 0.0, theta: float = 0.15,
                  dt: float = 0.01, policy_freq: int = 1, target_noise: float = 0.2, noise_clip: float = 0.5,
-                 huber_delta: float | None = None, reward_scale: float = 1.0, share_params: bool = False, num_envs: int = 1, device="cpu",
-                 seed=None):
+                 huber_delta: float | None = None, reward_scale: float = 1.0, share_params: bool = False,
+                 num_envs: int = 1, device="cpu", seed=None):
         _check_range("batch_size", batch_size, 1, 1e9, integer=True)
         _check_range("learn_step", learn_step, 1, 1e9, integer=True)
         _check_range("policy_freq", policy_freq, 1, 1e6, integer=True)
