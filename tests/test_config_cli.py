@@ -25,6 +25,11 @@ def test_default_config_is_atc():
     assert default_config().env.id.startswith("atc/")
 
 
+def test_default_config_is_the_shipped_head_on_config():
+    """`evo-marl train` with no config and `evo-marl train atc_head_on_matd3` run the same experiment."""
+    assert default_config().to_dict() == load_config(ROOT / "configs" / "atc_head_on_matd3.yaml").to_dict()
+
+
 @pytest.mark.parametrize("data,message", [
     ({"env": {"id": "tiny/coop_box"}, "trainig": {}}, r"trainig=\{\}: unknown field; did you mean 'training'\?"),
     ({"env": {"id": "tiny/coop_box", "num_envs": "8"}}, r"env.num_envs='8': must be an integer"),
