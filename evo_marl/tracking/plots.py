@@ -20,6 +20,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from evo_marl.errors import ConfigError
 from evo_marl.tracking.run_data import MUTATION_KINDS, MemberRow, RunData, load_run
@@ -221,6 +222,8 @@ def plot_hyperparameters(run_dir: str | Path, out_dir: str | Path | None = None,
         finite = [value(m) for m in pts]
         if finite and min(finite) > 0 and max(finite) / min(finite) > 20:
             ax.set_yscale("log")
+        elif finite and all(float(v).is_integer() for v in finite):  # batch sizes, learn steps: whole ticks
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.set_title(name, fontsize=10)
         if i >= len(names) - ncols:
             ax.set_xlabel("generation", fontsize=9)
