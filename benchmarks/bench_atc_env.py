@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import evo_marl
+from results_file import write_results
 
 
 def measure(scenario: str, num_envs: int, seconds: float, seed: int = 0) -> tuple[float, float, int]:
@@ -73,19 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if args.write:
         cmd = "python " + " ".join([os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
-        notes = ""  # a hand-written "## Notes" section of an existing file is kept
-        if os.path.exists(args.write):
-            with open(args.write) as f:
-                text = f.read()
-            notes = text[text.index("\n## Notes"):] if "\n## Notes" in text else ""
-        with open(args.write, "w") as f:
-            f.write(
-                "# ATC env throughput\n\n"
-                f"Command: `{cmd}`  \nDate: {datetime.date.today().isoformat()}  \n"
-                f"Machine: {_cpu_name()}, {os.cpu_count()} CPU cores, "
-                f"Python {platform.python_version()}, NumPy {np.__version__}; load average while measuring "
-                f"{load_before:.2f} -> {os.getloadavg()[0]:.2f} (other processes share these cores)\n\n{table}\n{notes}"
-            )
+        write_results(args.write, [  # keeps a hand-written "## Notes" section
+            "# ATC env throughput", "",
+            f"Command: `{cmd}`  ", f"Date: {datetime.date.today().isoformat()}  ",
+            f"Machine: {_cpu_name()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"NumPy {np.__version__}; load average while measuring {load_before:.2f} -> {os.getloadavg()[0]:.2f} "
+            "(other processes share these cores)", "", table])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ team **wins** where its interval lies above the best baseline's, **ties** where 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import time
@@ -28,7 +27,7 @@ import torch
 
 from evo_marl.config import load_config
 from evo_marl.envs import make_vec_env
-from evo_marl.envs.bucket_brigade.baselines import run_baselines
+from evo_marl.envs.bucket_brigade.baselines import mean_ci, run_baselines
 from evo_marl.experiment import run_experiment
 from evo_marl.training.evaluate_run import best_member
 from evo_marl.training.evaluation import run_episodes
@@ -46,9 +45,7 @@ class Interval:
 
     @classmethod
     def of(cls, values: np.ndarray) -> Interval:
-        mean = float(values.mean())
-        half = 1.96 * float(values.std(ddof=1)) / math.sqrt(values.size)
-        return cls(mean, mean - half, mean + half)
+        return cls(*mean_ci(values))
 
     def __str__(self) -> str:
         return f"{self.mean:.1f} ± {(self.high - self.low) / 2:.1f}"

@@ -22,6 +22,7 @@ from evo_marl.envs import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.training.evaluate_run import best_member
 from evo_marl.training.evaluation import run_episodes
+from results_file import write_results
 
 CONFIGS = ["mpe_speaker_listener_matd3", "mpe_speaker_listener_maddpg", "mpe_simple_spread_matd3",
            "mpe_simple_spread_maddpg"]
@@ -72,8 +73,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[4]:.0f} | {r[5]:.2f} ± {r[6]:.2f} | {r[7]:.2f} ± {r[8]:.2f} | "
                      f"{r[9]:.2f} → {r[10]:.2f} |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    write_results(args.out, lines)
     print("\n".join(lines))
 
 

@@ -21,7 +21,10 @@ BENCHMARKS: dict[str, list[str]] = {
     "bucket_brigade_env": ["bench_bucket_brigade_env.py", "--seconds", "5", "--markdown", "results/bucket_brigade_env.md"],
     "throughput": ["bench_off_policy_throughput.py", "--out", "results/off_policy_throughput.md"],
     "mpe_learning": ["bench_mpe_learning.py", "--out", "results/mpe_learning.md"],
-    "atc_learning": ["bench_atc_learning.py", "--out", "results/atc_learning.md"],
+    "atc_learning": ["bench_atc_learning.py", "--seeds", "0", "1", "2", "--out", "results/atc_learning.md"],
+    "atc_learning_other_scenarios": ["bench_atc_learning.py", "--configs", "atc_t_formation_matd3",
+                                     "atc_canonical_crossing_matd3", "atc_converging_matd3",
+                                     "--out", "results/atc_learning_other_scenarios.md"],
     "bucket_brigade_learning": ["bench_bucket_brigade_learning.py", "--out", "results/bucket_brigade_learning.md"],
 }
 

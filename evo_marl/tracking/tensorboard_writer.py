@@ -50,7 +50,7 @@ class TensorBoardWriter:
         if self._writer is None:  # purge what a previous (interrupted) run wrote from this generation on
             self._writer = self._summary_writer(log_dir=str(self.log_dir), purge_step=record.generation)
         for name, value in generation_metrics(record, self.member_key).items():
-            if name == "generation" or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
+            if name == "generation" or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             if math.isfinite(value):
                 self._writer.add_scalar(name, value, global_step=record.generation)

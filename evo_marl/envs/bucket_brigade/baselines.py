@@ -37,6 +37,13 @@ def _stream(seed: int, *names: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=key))
 
 
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and normal 95% confidence interval ``(mean, low, high)`` of per-episode values."""
+    mean = float(np.mean(values))
+    half = 1.96 * float(np.std(values, ddof=1)) / math.sqrt(np.size(values))
+    return mean, mean - half, mean + half
+
+
 def run_cell(scenario, policy: str, episodes: int, seed: int = 0, num_envs: int = 1000,
              max_nights: int = 100) -> dict[str, np.ndarray]:
     """Per-episode metrics (``name -> float64[episodes]``) of one homogeneous scripted team."""
@@ -98,10 +105,9 @@ def run_baselines(scenarios: Sequence | None = None, policies: Sequence | None =
         for policy in policies:
             m = run_cell(scenario, policy, int(episodes), seed=seed, num_envs=int(num_envs), max_nights=max_nights)
             per_night = m["team_reward_per_night"]
-            mean, std = float(per_night.mean()), float(per_night.std(ddof=1))
-            half = 1.96 * std / math.sqrt(per_night.size)
+            mean, low, high = mean_ci(per_night)
             rows.append({"scenario": name, "policy": policy, "episodes": int(per_night.size), "mean": mean,
-                         "ci_low": mean - half, "ci_high": mean + half, "std": std,
+                         "ci_low": low, "ci_high": high, "std": float(per_night.std(ddof=1)),
                          "nights": float(m["nights"].mean()),
                          "houses_saved_fraction": float(m["houses_saved_fraction"].mean()),
                          "work_fraction": float(m["work_fraction"].mean())})
