@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from evo_marl.errors import ConfigError
+from evo_marl.league.config import LeagueConfig
 
 
 @dataclass
@@ -140,6 +141,7 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    league: LeagueConfig | None = None  # population play (evo_marl.league); None: homogeneous teams
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)

@@ -42,6 +42,17 @@ def stopping_criteria(config: ExperimentConfig) -> list[StoppingCriterion]:
     return criteria
 
 
+def make_env_for(config: ExperimentConfig):
+    """The training env: ``env.id``, or the league's list of Bucket Brigade scenarios when it has one."""
+    if config.league is not None and config.league.scenarios:
+        from evo_marl.league.scenarios import MultiScenarioVecEnv
+
+        lc = config.league
+        return MultiScenarioVecEnv(lc.scenarios, config.env.num_envs, lc.scenario_mode, lc.generations_per_scenario,
+                                   seed=config.seed, **config.env.kwargs)
+    return make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
+
+
 def build_population(config: ExperimentConfig, env) -> list:
     hp_config = HyperparameterConfig.from_dict(config.hp_ranges) if config.hp_ranges else None
     return create_population(
@@ -59,7 +70,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
     run_dir = config.run_dir
     t = config.training
     with torch_threads(t.threads):
-        env = make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
+        env = make_env_for(config)
         pop = build_population(config, env)
         tournament = TournamentSelection(config.tournament.tournament_size, config.tournament.elitism,
                                          config.population_size, t.eval_loop, seed=config.seed)
@@ -77,7 +88,11 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
             wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), config=config.to_dict(),
             writers=optional_writers(config, run_dir))
         write_config(config, run_dir)
-        if get_algorithm(config.algo).algo_name == "IPPO":
+        if config.league is not None:
+            from evo_marl.league.experiment import run_league
+
+            pop, history = run_league(config, env, pop, common)
+        elif get_algorithm(config.algo).algo_name == "IPPO":
             from evo_marl.training.on_policy import train_multi_agent_on_policy
 
             common.pop("net_config")
@@ -88,6 +103,10 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
                                                         save_buffer=config.output.save_buffer, **common)
     if config.output.plots:
         make_plots(run_dir, config, pop)
+        if config.league is not None:
+            from evo_marl.league.plots import plot_league_run
+
+            plot_league_run(run_dir)
     return pop, history, run_dir
 
 

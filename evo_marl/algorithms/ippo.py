@@ -278,6 +278,24 @@ class IPPO(EvolvableAlgorithm):
         return ({a: pick(step.env_actions[a]) for a in present}, {a: pick(step.raw_actions[a]) for a in present})
 
     @torch.no_grad()
+    def act_group(self, group: str, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw actions ``[B, raw_dim]``, log-probabilities ``[B]`` and values ``[B]`` of one group's network
+        for flat observations ``[B, obs_dim]`` of any of its agents (sampled while training, the mode otherwise)."""
+        x = self._obs_tensor(self.groups[group][0], obs)
+        out = self.networks[f"actor/{group}"](x)
+        raw = self._sample(group, out, None)
+        log_prob, _ = self._log_prob_entropy(group, out, raw)
+        value = self.networks[f"critic/{group}"](x).reshape(-1)
+        return (raw.cpu().numpy().astype(np.float32), log_prob.cpu().numpy().astype(np.float32),
+                value.cpu().numpy().astype(np.float32))
+
+    @torch.no_grad()
+    def group_values(self, group: str, obs: np.ndarray) -> np.ndarray:
+        """Critic values ``[B]`` of one group for flat observations ``[B, obs_dim]``."""
+        x = self._obs_tensor(self.groups[group][0], obs)
+        return self.networks[f"critic/{group}"](x).reshape(-1).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
     def _values(self, group_obs: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
         """Critic values ``[B, A]`` of grouped observations (only where ``rows[B, A]`` is True; zeros elsewhere)."""
         batch = next(iter(group_obs.values())).shape[0]
@@ -311,7 +329,14 @@ class IPPO(EvolvableAlgorithm):
             raise ConfigError("experiences.columns", experiences.columns,
                               f"must match this member's groups {self._columns}")
         experiences.compute_advantages(self._values(experiences.last_obs), self.gamma, self.gae_lambda)
-        batch = experiences.batch(self.device)
+        return self.update(experiences.batch(self.device))
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        """PPO epochs on a prepared :class:`RolloutBatch` (advantages and returns filled); returns mean losses.
+
+        ``learn`` builds the batch from this member's own rollout; a league builds it from the seats the
+        member played (``columns`` then name the group's columns of that batch).
+        """
         size = min(self.batch_size, batch.size)
         totals: dict[str, float] = {}
         updates = 0

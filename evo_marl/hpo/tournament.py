@@ -31,10 +31,12 @@ class TournamentSelection:
         population_size: size of the new population.
         eval_loop: fitness is the mean of each member's last ``eval_loop`` evaluations.
         rng / seed: the explicit generator of every random draw (``seed`` builds one if ``rng`` is None).
+        score: what members are ranked by (default: :func:`member_fitness` over ``eval_loop`` evaluations;
+            a league ranks by rating or league return); higher is better, ``-inf`` ranks last.
     """
 
     def __init__(self, tournament_size: int, elitism: bool, population_size: int, eval_loop: int = 1,
-                 rng: np.random.Generator | None = None, seed: SeedLike = None):
+                 rng: np.random.Generator | None = None, seed: SeedLike = None, score=None):
         for name, value, low in (("tournament_size", tournament_size, 1), ("population_size", population_size, 1),
                                  ("eval_loop", eval_loop, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -42,6 +44,7 @@ class TournamentSelection:
         self.tournament_size, self.elitism = tournament_size, bool(elitism)
         self.population_size, self.eval_loop = population_size, eval_loop
         self.rng = rng if rng is not None else numpy_rng(seed)
+        self.score = score
 
     def _tournament(self, fitness: np.ndarray) -> int:
         size = min(self.tournament_size, len(fitness))
@@ -52,7 +55,8 @@ class TournamentSelection:
         """``(elite, new_population)``; non-elite places are fresh clones with new indices and RNG streams."""
         if not population:
             raise ConfigError("population", [], "must contain at least one member")
-        fitness = np.array([member_fitness(m, self.eval_loop) for m in population])
+        fitness = np.array([self.score(m) if self.score is not None else member_fitness(m, self.eval_loop)
+                            for m in population], dtype=float)
         elite_pos = int(np.argmax(fitness))
         elite = population[elite_pos]
         next_index = max(m.index for m in population) + 1

@@ -136,10 +136,13 @@ def train_population(
     checkpoint: bool | int | None, run_dir: str | Path | None, overwrite_checkpoints: bool, wb: bool, verbose: bool,
     seed: int | None, resume: bool, save_buffer: bool, keep_checkpoints: int | None,
     stopping: list[StoppingCriterion] | None, writers: list | None, wandb_kwargs: dict | None, config: dict | None,
+    manifest_extra: dict[str, Any] | None = None, on_resume: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list, list[list[float]]]:
     """The wiring every trainer shares: seeding, the population's batched env, run folder, runner, resume, writers.
 
-    ``make_phase(vec_env, num_envs, entropy)`` builds the trainer's collect-and-learn phase.
+    ``make_phase(vec_env, num_envs, entropy)`` builds the trainer's collect-and-learn phase. ``manifest_extra``
+    entries are saved in every checkpoint manifest (a dict value is saved as it is at that time);
+    ``on_resume(manifest)`` receives the manifest a resumed run continues from.
     """
     from evo_marl.training.off_policy import check_population_env
     from evo_marl.training.runner import EvolutionRunner, RunSettings
@@ -158,11 +161,14 @@ def train_population(
                            run_dir=path, checkpoint=bool(checkpoint) or checkpoint is None,
                            keep_checkpoints=keep_checkpoints, save_buffer=save_buffer, verbose=verbose,
                            signature=run_signature(algo, env_name, population, num_envs),
-                           manifest_extra={"net_config": net_config, "num_envs": num_envs, "init_hp": init_hp})
+                           manifest_extra={"net_config": net_config, "num_envs": num_envs, "init_hp": init_hp,
+                                           **(manifest_extra or {})})
     eval_env = vec_env.spawn(eval_loop)
     runner = EvolutionRunner(population, tournament, mutation, eval_env, settings,
                              build_stopping(target, stopping), writers=None, entropy=entropy, memory=memory)
     resumed = resume and runner.resume()
+    if resumed and on_resume is not None:
+        on_resume(ckpt.read_manifest(ckpt.latest_generation(path)))
     runner.writers = build_writers(path, runner.generation if resumed else None, wb, wandb_kwargs, writers, config)
     population, history = runner.run(make_phase(vec_env, num_envs, runner.entropy))
     pop[:] = population
