@@ -5,6 +5,7 @@
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
     evo-marl baselines bucket_brigade [--episodes N] [--out FILE]
+    evo-marl crossplay RUN_DIR [--episodes 1000] [--partners all_work coordinator ...] [--scenario NAME]
     evo-marl config [CONFIG]          # print the resolved configuration
 """
 
@@ -94,6 +95,19 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crossplay(args: argparse.Namespace) -> int:
+    from evo_marl.experiment import torch_threads
+    from evo_marl.league.crossplay import DEFAULT_PARTNERS
+    from evo_marl.league.report import crossplay_report
+
+    with torch_threads(1):
+        md = crossplay_report(Path(args.run_dir), episodes=args.episodes, partners=args.partners or DEFAULT_PARTNERS,
+                              scenario=args.scenario, seed=args.seed, out_dir=args.out)
+    print(md.read_text())
+    print(f"\nwritten to {md.parent} (crossplay.md, crossplay.json, crossplay.png, adhoc.png)")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(_resolve_config(args.config, args.set).to_yaml())
     return 0
@@ -136,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     baselines.add_argument("--seed", type=int, default=0)
     baselines.add_argument("--out", default="bucket_brigade_baselines.md")
     baselines.set_defaults(func=cmd_baselines)
+
+    crossplay = sub.add_parser("crossplay", help="cross-play, ad-hoc teams and free-riding of a Bucket Brigade run")
+    crossplay.add_argument("run_dir")
+    crossplay.add_argument("--episodes", type=int, default=1000, help="episodes per cell (default 1000)")
+    crossplay.add_argument("--partners", nargs="*", help="scripted teammates (default: eight archetypes)")
+    crossplay.add_argument("--scenario", help="scenario to play (default: the run's)")
+    crossplay.add_argument("--seed", type=int, default=0)
+    crossplay.add_argument("--out", help="output folder (default: RUN_DIR/crossplay)")
+    crossplay.set_defaults(func=cmd_crossplay)
 
     config = sub.add_parser("config", help="print a resolved configuration as YAML")
     config.add_argument("config", nargs="?")

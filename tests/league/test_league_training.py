@@ -1,0 +1,237 @@
+"""League training: matchmaking, own-seat learning, ratings, selection keys, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("openskill")
+
+from evo_marl import create_population, make_vec_env  # noqa: E402
+from evo_marl.errors import CheckpointError, ConfigError  # noqa: E402
+from evo_marl.league import LeagueConfig, train_league  # noqa: E402
+from evo_marl.league.matchmaking import make_matchmaker  # noqa: E402
+from evo_marl.league.off_policy import LeagueReplayBuffer  # noqa: E402
+from evo_marl.league.on_policy import LeagueOnPolicyPhase  # noqa: E402
+
+
+def bb_population(algo="IPPO", size=4, num_envs=4, seed=0, share=True, **hp):
+    env = make_vec_env("bucket_brigade/default", num_envs=num_envs, seed=seed)
+    init = ({"LEARN_STEP": 8, "BATCH_SIZE": 32} if algo == "IPPO" else
+            {"LEARN_STEP": 4, "BATCH_SIZE": 32, "REWARD_SCALE": 0.01})
+    init.update(hp, SHARE_PARAMS=share, AGENT_IDS=env.agents)
+    pop = create_population(algo, [env.single_observation_space(a) for a in env.agents],
+                            [env.single_action_space(a) for a in env.agents], {"hidden_size": [16]}, init,
+                            population_size=size, num_envs=num_envs, seed=seed)
+    return env, pop
+
+
+def weights(pop):
+    return [torch.cat([p.detach().flatten() for n in m.networks.values() for p in n.parameters()]) for m in pop]
+
+
+# ---------------------------------------------------------------------------------------------- matchmaking
+def test_round_robin_plays_every_member_equally_often_in_every_seat():
+    mm = make_matchmaker("round_robin", 6, 4, np.random.default_rng(0))
+    games = np.concatenate([mm.fill(n) for n in [5, 1, 7, 3, 9, 11] * 10])
+    assert all(len(set(g)) == 4 for g in games)
+    counts = np.bincount(games.ravel(), minlength=6)
+    assert counts.max() - counts.min() <= 4, counts
+    per_seat = np.stack([np.bincount(games[:, s], minlength=6) for s in range(4)])
+    assert per_seat.min() > 0.6 * per_seat.mean()
+
+
+def test_random_matchmaker_draws_distinct_members_uniformly():
+    games = make_matchmaker("random", 8, 4, np.random.default_rng(1)).fill(4000)
+    assert all(len(set(g)) == 4 for g in games[:200])
+    counts = np.bincount(games.ravel(), minlength=8) / games.size
+    assert np.allclose(counts, 1 / 8, atol=0.01)
+
+
+def test_close_ratings_matchmaker_prefers_teammates_of_similar_rating():
+    mu = np.array([10, 10, 10, 10, 40, 40, 40, 40.0])
+    close = make_matchmaker("close_ratings", 8, 4, np.random.default_rng(2), width=5.0).fill(500, mu)
+    rand = make_matchmaker("random", 8, 4, np.random.default_rng(2)).fill(500, mu)
+
+    def mixed(games):  # share of games with members from both rating groups
+        return np.mean([(g < 4).any() and (g >= 4).any() for g in games])
+
+    assert mixed(close) < 0.1 < 0.8 < mixed(rand)
+    assert np.bincount(close.ravel(), minlength=8).min() > 0  # everyone still plays
+
+
+def test_bad_league_settings_name_the_field():
+    with pytest.raises(ConfigError, match="league.matchmaker"):
+        LeagueConfig(matchmaker="elo")
+    with pytest.raises(ConfigError, match="league.scripted"):
+        LeagueConfig(scripted=["superhero"])
+    with pytest.raises(ConfigError, match="league.selection"):
+        LeagueConfig(selection="age")
+
+
+# ---------------------------------------------------------------------------------------------- own seats
+def test_ippo_members_learn_only_from_the_seats_they_played(monkeypatch):
+    env, pop = bb_population()
+    seen = {}
+    from evo_marl.algorithms.ippo import IPPO
+
+    original_update = IPPO.update
+
+    def spy(self, batch):
+        seen.setdefault(self.index, []).append(batch)
+        return original_update(self, batch)
+
+    monkeypatch.setattr(IPPO, "update", spy)
+    captured = {}
+    original_learn = LeagueOnPolicyPhase._learn_all
+
+    def learn_all(self, population, losses):
+        a, p = self._arrays, self.pos
+        captured.setdefault("cells", []).append(
+            [(a["owner"][:p] == k) & a["active"][:p] for k in range(len(population))])
+        captured.setdefault("obs", []).append(a["obs"][:p].copy())
+        return original_learn(self, population, losses)
+
+    monkeypatch.setattr(LeagueOnPolicyPhase, "_learn_all", learn_all)
+    train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work"]}, max_steps=64, evo_steps=64, eval_loop=2,
+                 seed=0, checkpoint=False, verbose=False, run_dir=None)
+    rollouts = len(captured["cells"])
+    assert rollouts >= 2
+    for k in range(4):
+        assert len(seen[k]) == rollouts
+        for batch, cells, obs in zip(seen[k], captured["cells"], captured["obs"]):
+            assert int(batch.active.sum()) == int(cells[k].sum()) > 0
+            mine = obs[cells[k]]  # the member's own observations, in rollout order
+            got = batch.obs[next(iter(batch.obs))].reshape(-1, obs.shape[-1])[batch.active.reshape(-1)].numpy()
+            assert np.array_equal(np.sort(got, axis=0), np.sort(mine, axis=0))
+    # the scripted member's seats are in no learner's batches
+    all_cells = sum(int(c[k].sum()) for c in captured["cells"] for k in range(4))
+    total = sum(c[0].size for c in captured["cells"])
+    assert all_cells < total
+
+
+def test_replay_buffer_samples_only_the_members_rows_and_seats():
+    agents = ["agent_0", "agent_1"]
+    buf = LeagueReplayBuffer(100, agents, seed=0)
+    n = 40
+    member = {"agent_0": np.arange(n) % 4, "agent_1": (np.arange(n) + 1) % 4}
+    ones = {a: np.ones((n, 3), np.float32) for a in agents}
+    buf.save_to_memory(ones, ones, {a: np.zeros(n, np.float32) for a in agents}, ones,
+                       {a: np.zeros(n, bool) for a in agents}, {a: np.ones(n, bool) for a in agents}, member,
+                       is_vectorised=True)
+    batch = buf.sample_member({2}, 10)
+    m0, m1 = batch.member["agent_0"].numpy(), batch.member["agent_1"].numpy()
+    assert ((m0 == 2) | (m1 == 2)).all()
+    assert np.array_equal(batch.active["agent_0"].numpy(), m0 == 2)
+    assert np.array_equal(batch.active["agent_1"].numpy(), m1 == 2)
+    assert buf.sample_member({7}, 1) is None
+
+
+@pytest.mark.parametrize("algo", ["MATD3", "MADDPG"])
+def test_off_policy_league_trains_and_tags_every_transition(algo):
+    env, pop = bb_population(algo, size=4)
+    memory = LeagueReplayBuffer(5000, env.agents)
+    pop, history, league = train_league(env, "bb", algo, pop, {"scripted": ["coordinator"]}, memory=memory,
+                                        max_steps=160, evo_steps=80, eval_loop=2, seed=0, checkpoint=False,
+                                        verbose=False, learning_delay=64)
+    assert len(history) == 2 and all(np.isfinite(h).all() for h in history)
+    tags = np.concatenate([memory._data["member"][a][:len(memory)] for a in env.agents])
+    assert (tags == -1).any() and (tags >= 0).any()  # scripted and learned seats
+    assert all(m.learn_counter > 0 for m in pop)
+    assert league.table.members["s:coordinator"].games > 0
+
+
+# ---------------------------------------------------------------------------------------------- ratings, selection
+def test_table_counts_games_and_rates_a_clearly_better_scripted_member_highest():
+    env, pop = bb_population(size=4)
+    _, _, league = train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work", "always_rest"]}, max_steps=200,
+                                evo_steps=200, eval_loop=2, seed=0, checkpoint=False, verbose=False)
+    members = league.table.members
+    games = {k: s.games for k, s in members.items()}
+    assert all(g > 0 for g in games.values())
+    learned = [k for k, s in members.items() if s.kind == "learned"]
+    assert max(games[k] for k in learned) - min(games[k] for k in learned) <= 4  # round robin
+    assert members["s:all_work"].mu > members["s:always_rest"].mu
+    assert members["s:all_work"].mu == max(s.mu for s in members.values())
+    hist = members["s:all_work"].return_history
+    assert len(hist) == 1 and hist[0][1] > members["s:always_rest"].return_history[0][1]
+
+
+@pytest.mark.parametrize("key", ["rating", "league_return"])
+def test_selection_can_rank_by_rating_or_league_return(key):
+    env, pop = bb_population(size=4)
+    ranked = {}
+    from evo_marl.hpo.tournament import TournamentSelection
+
+    class Spy(TournamentSelection):
+        def select(self, population):
+            ranked["scores"] = {m.index: self.score(m) for m in population}
+            elite, new = super().select(population)
+            ranked["elite"] = elite.index
+            return elite, new
+
+    tournament = Spy(2, True, 4)
+    _, _, league = train_league(env, "bb", "IPPO", pop, {"selection": key, "scripted": ["specialist"]},
+                                max_steps=200, evo_steps=100,
+                                eval_loop=2, seed=0, checkpoint=False, verbose=False, tournament=tournament)
+    scores = ranked["scores"]
+    assert ranked["elite"] == max(scores, key=scores.get)
+    assert len(set(scores.values())) > 1 and all(np.isfinite(v) for v in scores.values())
+    if key == "league_return":  # selection (after generation 1) ranked by the league return of generation 1
+        for index, value in scores.items():
+            assert value == league.table.members[f"m{index}"].return_history[0][1]
+
+
+def test_clones_inherit_their_parents_rating():
+    env, pop = bb_population(size=4)
+    _, _, league = train_league(env, "bb", "IPPO", pop, {}, max_steps=100, evo_steps=50, eval_loop=2, seed=0,
+                                checkpoint=False, verbose=False)
+    members = league.table.members
+    clones = [(k, s) for k, s in members.items() if s.parent is not None and s.parent != k]
+    assert clones
+    key, stats = clones[0]
+    parent = members[stats.parent]
+    first = stats.rating_history[0]
+    assert first[0] == 2 and parent.rating_history[0][0] == 1
+    assert stats.sigma <= parent.rating_history[0][2] + 1e-9
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def _league_run(tmp_path, name, max_steps, resume=False, seed=3):
+    env, pop = bb_population(size=4, seed=seed)
+    cfg = {"scripted": ["all_work"], "matchmaker": "close_ratings", "selection": "rating"}
+    return train_league(env, "bb", "IPPO", pop, cfg, max_steps=max_steps, evo_steps=64, eval_loop=2, seed=seed,
+                        run_dir=tmp_path / name, resume=resume, verbose=False)
+
+
+def test_resume_equals_uninterrupted_league_run(tmp_path):
+    full_pop, full_hist, full_league = _league_run(tmp_path, "full", 192)
+    _league_run(tmp_path, "split", 128)
+    split_pop, split_hist, split_league = _league_run(tmp_path, "split", 192, resume=True)
+    assert np.allclose(np.array(full_hist[-1]), np.array(split_hist[-1]))
+    for a, b in zip(weights(full_pop), weights(split_pop)):
+        assert torch.equal(a, b)
+    full_state, split_state = full_league.table.state_dict(), split_league.table.state_dict()
+    assert json.dumps(full_state) == json.dumps(split_state)
+    assert all(s["games"] > 0 for s in full_state["members"].values())
+    csv = (tmp_path / "split" / "league.csv").read_text().splitlines()
+    assert csv[0].startswith("generation,member") and len(csv) > 10
+
+
+def test_resume_refuses_another_league_configuration(tmp_path):
+    _league_run(tmp_path, "run", 64)
+    env, pop = bb_population(size=4, seed=3)
+    with pytest.raises(CheckpointError, match="matchmaker"):
+        train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work"], "matchmaker": "random", "selection": "rating"},
+                     max_steps=128, evo_steps=64, eval_loop=2, seed=3, run_dir=tmp_path / "run", resume=True,
+                     verbose=False)
+
+
+def test_league_with_separate_networks_per_seat_trains():
+    env, pop = bb_population(size=4, share=False)
+    pop, history, _ = train_league(env, "bb", "IPPO", pop, {"matchmaker": "random"}, max_steps=64, evo_steps=64,
+                                   eval_loop=2, seed=0, checkpoint=False, verbose=False)
+    assert all(m.learn_counter > 0 for m in pop) and np.isfinite(history[-1]).all()
