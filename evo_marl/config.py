@@ -177,7 +177,10 @@ def _check_type(path: str, value: Any, hint: Any) -> Any:
         if value is None and type(None) in options:
             return None
         errors = []
-        for option in (o for o in options if o is not type(None)):
+        others = [o for o in options if o is not type(None)]
+        if len(others) == 1:  # Optional[X]: X's own error names the field
+            return _check_type(path, value, others[0])
+        for option in others:
             try:
                 return _check_type(path, value, option)
             except ConfigError as err:
