@@ -120,15 +120,13 @@ class League:
 
     # ----------------------------------------------------------------- selection
     def selection_score(self, member) -> float:
-        """What tournament selection ranks ``member`` by under ``config.selection``."""
-        from evo_marl.hpo.tournament import member_fitness
-
-        key = LeagueTable.learned_id(member)
-        if self.config.selection == "fitness" or key not in self.table.members or getattr(member, "failed", False):
-            return member_fitness(member, 1) if self.config.selection == "fitness" else -np.inf
-        if self.config.selection == "rating":
-            return self.table.members[key].ordinal
-        value = self.table.league_return(key)
+        """What tournament selection ranks ``member`` by: its rating ordinal (``selection: rating``) or its
+        league return of the generation just played (``league_return``); failed members rank last."""
+        stats = self.table.members.get(LeagueTable.learned_id(member))
+        if stats is None or getattr(member, "failed", False):
+            return -np.inf
+        value = stats.ordinal if self.config.selection == "rating" else self.table.league_return(
+            LeagueTable.learned_id(member))
         return value if np.isfinite(value) else -np.inf
 
     # ----------------------------------------------------------------- checkpoints
