@@ -54,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from evo_marl.training.evaluate_run import evaluate_run
+    from evo_marl.evaluate_run import evaluate_run
 
     table, _ = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, all_members=args.all)
     print(table)

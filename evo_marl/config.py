@@ -1,15 +1,21 @@
 """Typed experiment configuration, loaded from YAML with errors that name the field, the value and the rule.
 
-A config file mirrors :class:`ExperimentConfig`; every section and field is optional except ``env.id``::
+A config file mirrors :class:`ExperimentConfig`; every section and field is optional::
 
-    name: atc_head_on_matd3
+    name: my_experiment
     seed: 0
-    algo: MATD3
+    algo: MATD3                       # any registered algorithm (evo_marl.algorithms.algorithm_names())
     population_size: 4
-    env: {id: atc/head_on, num_envs: 8}
+    hp_init: fixed                    # or sampled: each member's hyperparameters drawn from hp_ranges
+    env: {id: family/scenario, num_envs: 8}   # `evo-marl scenarios` lists the ids
     net_config: {hidden_size: [64, 64], activation: ReLU}
-    init_hp: {BATCH_SIZE: 128, LR_ACTOR: 0.001}
-    training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4}
+    init_hp: {BATCH_SIZE: 128, LR_ACTOR: 0.001}   # AgileRL keys or the algorithm's field names
+    hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
+    selection: {strategy: tournament, tournament_size: 2, elitism: true}
+    training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}}
+
+:meth:`ExperimentConfig.hyperparameters` turns ``init_hp`` into the algorithm's typed hyperparameters
+(the one conversion of AgileRL-style keys); every check runs when the file is loaded, before training.
 """
 
 from __future__ import annotations
@@ -24,31 +30,43 @@ from typing import Any
 
 import yaml
 
+from evo_marl import validation
+from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.league.config import LeagueConfig
+
+SELECTION_STRATEGIES = ("tournament", "none")
+DEFAULT_EXPERIMENT = Path(__file__).with_name("default_experiment.yaml")
 
 
 @dataclass
 class EnvConfig:
-    """Which env to train on. ``id`` is a registered id (``atc/head_on``); ``num_envs`` is per member."""
+    """Which env to train on. ``id`` is a registered id (``family/scenario``, see ``evo-marl scenarios``);
+    ``num_envs`` is per member; ``kwargs`` are the scenario's options."""
 
-    id: str = "atc/head_on"
+    id: str = ""
     num_envs: int = 8
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _positive("env.num_envs", self.num_envs)
-        if "/" not in self.id:
+        if self.id != "" and (not isinstance(self.id, str) or "/" not in self.id):
             raise ConfigError("env.id", self.id, "must look like 'family/scenario' (see `evo-marl scenarios`)")
 
 
 @dataclass
-class TournamentConfig:
+class SelectionConfig:
+    """How the next generation is chosen: ``tournament`` (with elitism) or ``none`` (no selection and no
+    mutation: members train independently, as in random search)."""
+
+    strategy: str = "tournament"
     tournament_size: int = 2
     elitism: bool = True
 
     def __post_init__(self) -> None:
-        _positive("tournament.tournament_size", self.tournament_size)
+        validation.one_of("selection.strategy", self.strategy, SELECTION_STRATEGIES)
+        _positive("selection.tournament_size", self.tournament_size)
 
 
 @dataclass
@@ -73,35 +91,54 @@ class MutationConfig:
 
 @dataclass
 class StoppingConfig:
-    """Early stopping: ``target`` (best fitness), ``convergence`` (window/patience), ``conflict_free_streak``."""
+    """Early stopping: ``target`` (best fitness), ``convergence`` (window/patience), and ``criteria``
+    contributed by the env family, by name (``{name: 3}`` for one argument or ``{name: {arg: value}}``)."""
 
     target: float | None = None
     convergence_target: float | None = None
     convergence_window: int = 5
     convergence_patience: int = 3
-    conflict_free_streak: int | None = None
+    criteria: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _positive("training.stopping.convergence_window", self.convergence_window)
+        _positive("training.stopping.convergence_patience", self.convergence_patience)
 
 
 @dataclass
 class TrainingConfig:
-    """Budget and schedule. Steps are environment steps per member."""
+    """Budget, evaluation and fitness. Steps are environment steps per member.
+
+    ``eval_loop`` evaluation episodes per member and generation; ``eval_set`` ``fresh`` (new episodes every
+    generation) or ``fixed`` (the same validation episodes every generation: stochastic envs compare like
+    with like); ``fitness_window``: a member's fitness is the mean of its last N evaluations.
+    ``learning_delay`` and ``memory_size`` apply to off-policy algorithms only (defaults 1,000 and 100,000).
+    """
 
     max_steps: int = 50_000
     evo_steps: int = 5_000
     eval_steps: int | None = None
     eval_loop: int = 4
-    learning_delay: int = 1_000
-    memory_size: int = 100_000
+    eval_set: str = "fresh"
+    fitness_window: int = 1
+    learning_delay: int | None = None
+    memory_size: int | None = None
     threads: int = 1
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "evo_steps", "eval_loop", "memory_size", "threads"):
+        for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window", "threads"):
             _positive(f"training.{name}", getattr(self, name))
+        if self.evo_steps > self.max_steps:
+            raise ConfigError("training.evo_steps", self.evo_steps,
+                              f"must be <= training.max_steps ({self.max_steps}): one generation cannot exceed the budget")
         if self.eval_steps is not None:
             _positive("training.eval_steps", self.eval_steps)
-        if self.learning_delay < 0:
-            raise ConfigError("training.learning_delay", self.learning_delay, "must be >= 0")
+        validation.one_of("training.eval_set", self.eval_set, ("fresh", "fixed"))
+        if self.memory_size is not None:
+            _positive("training.memory_size", self.memory_size)
+        if self.learning_delay is not None:
+            validation.number("training.learning_delay", self.learning_delay, 0, integer=True)
 
 
 @dataclass
@@ -132,26 +169,59 @@ class ExperimentConfig:
     seed: int | None = 0
     algo: str = "MATD3"
     population_size: int = 4
+    hp_init: str = "fixed"
     env: EnvConfig = field(default_factory=EnvConfig)
     net_config: dict[str, Any] = field(default_factory=lambda: {"hidden_size": [64, 64]})
     init_hp: dict[str, Any] = field(default_factory=dict)
     hp_ranges: dict[str, dict[str, Any]] | None = None
-    tournament: TournamentConfig = field(default_factory=TournamentConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     mutation: MutationConfig = field(default_factory=MutationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    league: LeagueConfig | None = None  # population play (evo_marl.league); None: homogeneous teams
+    league: LeagueConfig | None = None  # population play (evo_marl.league, docs/league.md); None: homogeneous teams
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)
-        if self.algo.upper() not in ("MADDPG", "MATD3", "IPPO"):
-            raise ConfigError("algo", self.algo, "must be one of MADDPG, MATD3, IPPO")
-        self.algo = self.algo.upper()
-        if self.seed is not None and self.seed < 0:
-            raise ConfigError("seed", self.seed, "must be a non-negative integer or null")
-        if not self.name or "/" in self.name:
-            raise ConfigError("name", self.name, "must be a non-empty run name without '/'")
+        self.algo = get_algorithm(self.algo).algo_name
+        if not self.env.id:
+            raise ConfigError("env.id", None, "is required: a registered env id such as 'family/scenario' "
+                              "(see `evo-marl scenarios`)")
+        validation.one_of("hp_init", self.hp_init, HP_INIT_MODES)
+        if self.seed is not None:
+            validation.number("seed", self.seed, 0, integer=True, optional=True)
+        if not self.name or any(c in self.name for c in "/\\") or self.name in (".", ".."):
+            raise ConfigError("name", self.name, "must be a non-empty run name without '/', '\\' and not '.' or '..'")
+        if self.selection.strategy == "tournament" and self.selection.tournament_size > self.population_size:
+            raise ConfigError("selection.tournament_size", self.selection.tournament_size,
+                              f"must be <= population_size ({self.population_size})")
+        on_policy = get_algorithm(self.algo).on_policy
+        for name, default in (("learning_delay", 1_000), ("memory_size", 100_000)):
+            value = getattr(self.training, name)
+            if on_policy and value is not None:
+                raise ConfigError(f"training.{name}", value, f"applies to off-policy algorithms only, not {self.algo} "
+                                  "(it learns from its own rollouts); remove it")
+            if not on_policy and value is None:
+                setattr(self.training, name, default)
+        hp, _ = self.hyperparameters()
+        self.search_space()
+        if not on_policy and hp.batch_size > self.training.memory_size:
+            raise ConfigError("init_hp.BATCH_SIZE", hp.batch_size,
+                              f"must be <= training.memory_size ({self.training.memory_size}) or no member ever learns")
+
+    def hyperparameters(self) -> tuple[Any, dict[str, Any]]:
+        """The algorithm's typed hyperparameters and constructor options from ``init_hp``."""
+        return algorithm_settings(self.algo, self.init_hp, where="init_hp")
+
+    def search_space(self) -> HyperparameterConfig | None:
+        """The ``hp_ranges`` as a :class:`HyperparameterConfig` (None: the algorithm's default), checked
+        against the algorithm's numeric hyperparameters."""
+        if self.hp_ranges is None:
+            return None
+        space = HyperparameterConfig.from_dict(self.hp_ranges)
+        validation.no_unknown("hp_ranges", self.hp_ranges, get_algorithm(self.algo).Hyperparameters.numeric_names(),
+                              what=f"numeric hyperparameter of {self.algo}")
+        return space
 
     @property
     def run_dir(self) -> Path:
@@ -262,26 +332,5 @@ def apply_override(data: dict[str, Any], item: str) -> None:
 
 
 def default_config() -> ExperimentConfig:
-    """The experiment ``evo-marl train`` runs with no config: MATD3 on ATC head-on, a few minutes on a CPU.
-
-    The same setting as ``configs/atc_head_on_matd3.yaml``: Huber critic loss (robust to the timeout
-    penalty the agents cannot predict), a slow actor, wide exploration noise, mild target smoothing.
-    Seeds 0-3 solve head_on (no loss of separation, both waypoints, return about 24 of an optimum of
-    about 24) after 20k-30k env steps per member; training stops after three clean evaluations in a row.
-    """
-    return load_config({
-        "name": "atc_head_on_matd3",
-        "seed": 0,
-        "algo": "MATD3",
-        "population_size": 4,
-        "env": {"id": "atc/head_on", "num_envs": 8},
-        "net_config": {"hidden_size": [64, 64]},
-        "init_hp": {"BATCH_SIZE": 256, "LR_ACTOR": 5e-5, "LR_CRITIC": 1e-3, "GAMMA": 0.99, "TAU": 0.01,
-                    "LEARN_STEP": 8, "EXPL_NOISE": 0.3, "TARGET_NOISE": 0.1, "HUBER_DELTA": 0.3,
-                    "SHARE_PARAMS": True},
-        "hp_ranges": {"lr_actor": {"min": 1e-5, "max": 3e-4}, "lr_critic": {"min": 3e-4, "max": 3e-3},
-                      "batch_size": {"min": 64, "max": 512, "dtype": "int"},
-                      "learn_step": {"min": 4, "max": 16, "dtype": "int"}},
-        "training": {"max_steps": 50_000, "evo_steps": 5_000, "eval_loop": 4, "learning_delay": 2_000,
-                     "memory_size": 100_000, "stopping": {"conflict_free_streak": 3}},
-    })
+    """The experiment ``evo-marl train`` runs with no config (``evo_marl/default_experiment.yaml``)."""
+    return load_config(yaml.safe_load(DEFAULT_EXPERIMENT.read_text()))

@@ -1,20 +1,32 @@
-"""Run an :class:`~evo_marl.config.ExperimentConfig` end to end: env, population, trainer, outputs."""
+"""Run an :class:`~evo_marl.config.ExperimentConfig` end to end: env, population, operators, trainer, outputs.
+
+The config is turned once into the trainer's inputs — a typed :class:`~evo_marl.training.settings.RunSettings`,
+the population (typed hyperparameters), the shared buffer for off-policy algorithms, the selection and
+mutation operators, stopping criteria (generic ones and those the env family contributes) and writers —
+and handed to :func:`~evo_marl.training.trainer.train_population`.
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from evo_marl.algorithms.registry import create_population, get_algorithm
 from evo_marl.buffers import MultiAgentReplayBuffer
-from evo_marl.config import ExperimentConfig
-from evo_marl.envs import make_env, make_vec_env
-from evo_marl.hpo import HyperparameterConfig, Mutations, TournamentSelection
-from evo_marl.training.stopping import ConflictFreeStreak, ConvergenceCriterion, StoppingCriterion
+from evo_marl.config import ExperimentConfig, load_config
+from evo_marl.envs import make_vec_env
+from evo_marl.envs.registry import family_of
+from evo_marl.errors import CheckpointError, ConfigError
+from evo_marl.hpo import Mutations, NoSelection, TournamentSelection, best_member
+from evo_marl.league.experiment import league_env, run_league
+from evo_marl.league.plots import plot_league_run
+from evo_marl.run_folder import write_text_atomic
+from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness
+from evo_marl.training.settings import RunSettings
+from evo_marl.training.trainer import train_population
 
 logger = logging.getLogger(__name__)
 TRAINER_FIELDS = ("obs", "action", "reward", "next_obs", "termination", "active")
@@ -33,79 +45,88 @@ def torch_threads(n: int):
 
 
 def stopping_criteria(config: ExperimentConfig) -> list[StoppingCriterion]:
+    """Generic criteria from ``training.stopping`` plus those its ``criteria`` names from the env family."""
     s = config.training.stopping
     criteria: list[StoppingCriterion] = []
+    if s.target is not None:
+        criteria.append(TargetFitness(s.target))
     if s.convergence_target is not None:
         criteria.append(ConvergenceCriterion(s.convergence_target, s.convergence_window, s.convergence_patience))
-    if s.conflict_free_streak is not None:
-        criteria.append(ConflictFreeStreak(s.conflict_free_streak))
+    offered = family_of(config.env.id).stopping
+    for name, args in s.criteria.items():
+        where = f"training.stopping.criteria.{name}"
+        if name not in offered:
+            raise ConfigError(where, args, f"not a stopping criterion of env family {config.env.id.split('/')[0]!r}; "
+                              f"valid: {sorted(offered)}")
+        try:
+            criteria.append(offered[name](**args) if isinstance(args, dict) else offered[name](args))
+        except ConfigError as err:
+            raise ConfigError(f"{where}.{err.field}", err.value, err.rule) from None
     return criteria
 
 
-def make_env_for(config: ExperimentConfig):
-    """The training env: ``env.id``, or the league's list of Bucket Brigade scenarios when it has one."""
-    if config.league is not None and config.league.scenarios:
-        from evo_marl.league.scenarios import MultiScenarioVecEnv
-
-        lc = config.league
-        return MultiScenarioVecEnv(lc.scenarios, config.env.num_envs, lc.scenario_mode, lc.generations_per_scenario,
-                                   seed=config.seed, **config.env.kwargs)
-    return make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
-
-
 def build_population(config: ExperimentConfig, env) -> list:
-    hp_config = HyperparameterConfig.from_dict(config.hp_ranges) if config.hp_ranges else None
+    """The initial population: typed hyperparameters from ``init_hp``, the search space from ``hp_ranges``."""
+    hp, options = config.hyperparameters()
     return create_population(
         config.algo, [env.single_observation_space(a) for a in env.agents],
-        [env.single_action_space(a) for a in env.agents], config.net_config,
-        {**config.init_hp, "AGENT_IDS": env.agents}, hp_config=hp_config, population_size=config.population_size,
-        num_envs=config.env.num_envs, seed=config.seed)
+        [env.single_action_space(a) for a in env.agents], config.net_config, hp_config=config.search_space(),
+        population_size=config.population_size, num_envs=config.env.num_envs, agent_ids=env.agents,
+        seed=config.seed, hp_init=config.hp_init, hp=hp, **options)
+
+
+def build_selection(config: ExperimentConfig):
+    """The selection strategy named in ``selection.strategy``."""
+    sel, window = config.selection, config.training.fitness_window
+    if sel.strategy == "none":
+        return NoSelection(eval_loop=window, seed=config.seed)
+    return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed)
+
+
+def build_mutation(config: ExperimentConfig) -> Mutations:
+    m = config.mutation
+    return Mutations(no_mutation=m.no_mutation, architecture=m.architecture, new_layer_prob=m.new_layer_prob,
+                     parameters=m.parameters, activation=m.activation, rl_hp=m.rl_hp, mutation_sd=m.mutation_sd,
+                     activation_selection=m.activation_selection, rand_seed=config.seed)
+
+
+def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
+                 verbose: bool = True) -> RunSettings:
+    """The trainer's :class:`RunSettings` for ``config``."""
+    t, out = config.training, config.output
+    return RunSettings(
+        env_name=config.env.id, max_steps=t.max_steps, evo_steps=t.evo_steps, eval_steps=t.eval_steps,
+        eval_loop=t.eval_loop, eval_set=t.eval_set, fitness_window=t.fitness_window,
+        learning_delay=t.learning_delay or 0, seed=config.seed, run_dir=config.run_dir, resume=resume,
+        overwrite=overwrite, checkpoint=out.checkpoint, keep_checkpoints=out.keep_checkpoints,
+        save_buffer=out.save_buffer, verbose=verbose, wandb=config.tracking.wandb,
+        wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), config=config.to_dict(),
+        net_config=config.net_config)
 
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
                    verbose: bool = True) -> tuple[list, list[list[float]], Path]:
     """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``."""
-    from evo_marl.training.api import train_multi_agent_off_policy
-
     run_dir = config.run_dir
-    t = config.training
-    with torch_threads(t.threads):
-        env = make_env_for(config)
+    with torch_threads(config.training.threads):
+        settings = run_settings(config, resume, overwrite, verbose)
+        stopping = stopping_criteria(config)
+        env = league_env(config) if config.league is not None else None
+        env = env or make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
         pop = build_population(config, env)
-        tournament = TournamentSelection(config.tournament.tournament_size, config.tournament.elitism,
-                                         config.population_size, t.eval_loop, seed=config.seed)
-        m = config.mutation
-        mutation = Mutations(no_mutation=m.no_mutation, architecture=m.architecture, new_layer_prob=m.new_layer_prob,
-                             parameters=m.parameters, activation=m.activation, rl_hp=m.rl_hp,
-                             mutation_sd=m.mutation_sd, activation_selection=m.activation_selection,
-                             rand_seed=config.seed)
-        common: dict[str, Any] = dict(
-            INIT_HP=config.init_hp, net_config=config.net_config, max_steps=t.max_steps, evo_steps=t.evo_steps,
-            eval_steps=t.eval_steps, eval_loop=t.eval_loop, target=t.stopping.target, tournament=tournament,
-            mutation=mutation, checkpoint=config.output.checkpoint, overwrite_checkpoints=overwrite,
-            wb=config.tracking.wandb, verbose=verbose, seed=config.seed, run_dir=run_dir, resume=resume,
-            keep_checkpoints=config.output.keep_checkpoints, stopping=stopping_criteria(config),
-            wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), config=config.to_dict(),
-            writers=optional_writers(config, run_dir))
         write_config(config, run_dir)
+        operators = dict(selection=build_selection(config), mutation=build_mutation(config), stopping=stopping,
+                         writers=optional_writers(config, run_dir))
         if config.league is not None:
-            from evo_marl.league.experiment import run_league
-
-            pop, history = run_league(config, env, pop, common)
-        elif get_algorithm(config.algo).algo_name == "IPPO":
-            from evo_marl.training.on_policy import train_multi_agent_on_policy
-
-            common.pop("net_config")
-            pop, history = train_multi_agent_on_policy(env, config.env.id, config.algo, pop, **common)
+            pop, history = run_league(config, env, pop, settings, **operators)
         else:
-            memory = MultiAgentReplayBuffer(t.memory_size, TRAINER_FIELDS, agent_ids=env.agents)
-            pop, history = train_multi_agent_off_policy(env, config.env.id, config.algo, pop, memory,
-                                                        save_buffer=config.output.save_buffer, **common)
+            memory = None
+            if not get_algorithm(config.algo).on_policy:
+                memory = MultiAgentReplayBuffer(config.training.memory_size, TRAINER_FIELDS, agent_ids=env.agents)
+            pop, history = train_population(env, pop, settings, memory=memory, **operators)
     if config.output.plots:
         make_plots(run_dir, config, pop)
         if config.league is not None:
-            from evo_marl.league.plots import plot_league_run
-
             plot_league_run(run_dir)
     return pop, history, run_dir
 
@@ -125,35 +146,34 @@ def optional_writers(config: ExperimentConfig, run_dir: Path) -> list:
 
 def write_config(config: ExperimentConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{CONFIG_FILE}.tmp"
-    tmp.write_text(config.to_yaml())
-    tmp.replace(run_dir / CONFIG_FILE)
+    write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
 
 
 def make_plots(run_dir: Path, config: ExperimentConfig, population: list | None = None) -> list[Path]:
-    """PNG plots of a finished run (fitness, hyperparameters, lineage, and the env's own plots)."""
+    """PNG plots of a finished run: fitness, hyperparameters, lineage, and the env family's own plots of the
+    best member (``EnvFamily.run_plotters``)."""
     from evo_marl.tracking.plots import plot_run
 
     paths: list[Path] = []
     try:
         paths += plot_run(run_dir)
-        if population and config.env.id.startswith("atc/"):
-            paths.append(plot_atc_episode(run_dir, config, population))
+        if population:
+            member = best_member(population, config.training.fitness_window)
+            scenario = config.env.id.split("/", 1)[1]
+            for plotter in family_of(config.env.id).run_plotters:
+                paths.append(plotter(run_dir, scenario, dict(config.env.kwargs), member, config.seed))
     except Exception as err:  # plots never lose a finished run
         logger.warning("plotting %s failed: %s: %s", run_dir, type(err).__name__, err)
     return paths
 
 
-def plot_atc_episode(run_dir: Path, config: ExperimentConfig, population: list) -> Path:
-    """Tracks of the best member's evaluation episode: ``<run_dir>/trajectories.png``."""
-    from evo_marl.envs.atc.render import plot_trajectories
-    from evo_marl.envs.atc.tracks import record_episode
-    from evo_marl.training.evaluate_run import best_member
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The configuration a run folder was trained with (``config.yaml``)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise CheckpointError(f"{path}: missing; cannot rebuild the env of this run")
+    return load_config(path)
 
-    member = best_member(population)
-    member.set_training_mode(False)
-    env = make_env(config.env.id, **config.env.kwargs)
-    tracks = record_episode(env, lambda obs: member.get_action(obs)[0], seed=config.seed)
-    path = run_dir / "trajectories.png"
-    plot_trajectories(tracks, path=path, title=f"{config.env.id}: best member {member.index}")
-    return path
+
+__all__ = ["CONFIG_FILE", "build_mutation", "build_population", "build_selection", "load_run_config",
+           "make_plots", "run_experiment", "run_settings", "stopping_criteria"]

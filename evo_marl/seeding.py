@@ -35,3 +35,25 @@ def torch_generator(seed: SeedLike, device: str | torch.device = "cpu") -> torch
 def int_seed(rng: np.random.Generator) -> int:
     """A fresh 31-bit integer seed drawn from ``rng`` (for APIs that take integer seeds)."""
     return int(rng.integers(0, 2**31 - 1))
+
+
+class RngState:
+    """Checkpoint plumbing for an operator that owns one ``numpy.random.Generator`` as ``self.rng``."""
+
+    rng: np.random.Generator
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def derived_seed(entropy: int, *key: int) -> int:
+    """A 31-bit seed for (purpose, generation, ...) derived from a run's root entropy."""
+    return int(np.random.SeedSequence(entropy, spawn_key=tuple(key)).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def child_rng(entropy: int, *key: int) -> np.random.Generator:
+    """The generator of stream ``key`` of a run's root entropy."""
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=tuple(key)))

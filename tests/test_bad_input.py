@@ -21,7 +21,7 @@ def test_unknown_init_hp_key_suggests_the_right_one():
 
 
 def test_hyperparameter_out_of_range_names_field_value_rule():
-    with pytest.raises(ConfigError, match=r"gamma=1.5: must be a number in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"INIT_HP.gamma=1.5: must be a finite number in \[0, 1\]"):
         create_population("MADDPG", [BOX], [BOX], None, {"GAMMA": 1.5})
 
 
@@ -50,7 +50,8 @@ def test_net_config_errors_name_the_option():
 def test_env_with_wrong_number_of_sub_envs(tmp_path):
     env, pop, memory, hp = make_tiny_population("MATD3", pop_size=2, num_envs=4)
     with pytest.raises(ConfigError, match=r"env.num_envs=3: must be num_envs \(4"):
-        train_multi_agent_off_policy(env.spawn(3), "tiny", "MATD3", pop, memory, max_steps=100, run_dir=tmp_path)
+        train_multi_agent_off_policy(env.spawn(3), "tiny", "MATD3", pop, memory, max_steps=100, evo_steps=100,
+                                     run_dir=tmp_path)
 
 
 def test_unknown_env_id_lists_valid_scenarios():

@@ -18,7 +18,7 @@ from evo_marl.config import load_config
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.bucket_brigade.baselines import run_baselines
 from evo_marl.experiment import run_experiment
-from evo_marl.training.evaluate_run import best_member
+from evo_marl.hpo import best_member
 from evo_marl.training.evaluation import run_episodes
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -33,8 +33,8 @@ def test_default_config_is_the_shipped_head_on_config():
 @pytest.mark.parametrize("data,message", [
     ({"env": {"id": "tiny/coop_box"}, "trainig": {}}, r"trainig=\{\}: unknown field; did you mean 'training'\?"),
     ({"env": {"id": "tiny/coop_box", "num_envs": "8"}}, r"env.num_envs='8': must be an integer"),
-    ({"training": {"learning_delay": -5}}, r"training.learning_delay=-5: must be >= 0"),
-    ({"algo": "DQN"}, r"algo='DQN': must be one of MADDPG, MATD3, IPPO"),
+    ({"training": {"learning_delay": -5}}, r"training.learning_delay=-5: must be an integer >= 0"),
+    ({"algo": "DQN"}, r"algo='DQN': unknown algorithm; valid algorithms are \['IPPO', 'MADDPG', 'MATD3'\]"),
     ({"training": {"eval_loop": 0}}, r"training.eval_loop=0: must be an integer >= 1"),
     ({"mutation": {"rl_hp": -1.0}}, r"mutation.rl_hp=-1.0: must be >= 0"),
 ])
@@ -44,8 +44,8 @@ def test_invalid_configs_name_field_value_and_rule(data, message):
 
 
 def test_override_parses_yaml_values():
-    config = load_config({"env": {"id": "tiny/coop_box"}}, ["training.max_steps=1234", "tracking.wandb=true"])
-    assert config.training.max_steps == 1234 and config.tracking.wandb is True
+    config = load_config({"env": {"id": "tiny/coop_box"}}, ["training.max_steps=12345", "tracking.wandb=true"])
+    assert config.training.max_steps == 12345 and config.tracking.wandb is True
     with pytest.raises(ConfigError, match="must look like key.subkey=value"):
         load_config({}, ["training.max_steps"])
 

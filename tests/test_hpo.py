@@ -111,5 +111,5 @@ def test_learning_rate_mutation_keeps_optimizer_state():
 def test_mutation_probabilities_are_validated():
     with pytest.raises(ConfigError, match="must be > 0"):
         Mutations(no_mutation=0, architecture=0, parameters=0, activation=0, rl_hp=0)
-    with pytest.raises(ConfigError, match=r"new_layer_prob=2: must be a probability"):
+    with pytest.raises(ConfigError, match=r"new_layer_prob=2: must be a finite number in \[0, 1\]"):
         Mutations(new_layer_prob=2)

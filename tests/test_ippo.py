@@ -19,7 +19,7 @@ SCENARIO_ACTIONS = {"coop_box": spaces.Box, "coop_discrete": spaces.Discrete,
 
 def _member(scenario: str = "coop_box", num_envs: int = 4, **kwargs) -> tuple[IPPO, object]:
     env = make_vec_env(f"tiny/{scenario}", num_envs=num_envs, seed=0)
-    hp = {"learn_step": 8, "lr": 1e-3, **kwargs}
+    hp = {"learn_step": 8 * num_envs, "lr": 1e-3, **kwargs}
     member = create_population("IPPO", [env.single_observation_space(a) for a in env.agents],
                                [env.single_action_space(a) for a in env.agents], {"hidden_size": [16]}, hp,
                                num_envs=num_envs, agent_ids=env.agents, seed=3)[0]
@@ -29,12 +29,12 @@ def _member(scenario: str = "coop_box", num_envs: int = 4, **kwargs) -> tuple[IP
 def _fill(member: IPPO, env, steps: int | None = None) -> RolloutBuffer:
     """A rollout of ``steps`` vector steps collected the way the on-policy phase does."""
     lead = {g: agents[0] for g, agents in member.groups.items()}
-    buf = RolloutBuffer(member.learn_step, env.num_envs, member.agent_ids, member.groups,
+    buf = RolloutBuffer(member.rollout_steps, env.num_envs, member.agent_ids, member.groups,
                         {g: member.obs_dims[a] for g, a in lead.items()},
                         {g: member.codecs[a].raw_dim for g, a in lead.items()})
     obs, infos = env.reset(seed=1)
     stack = lambda d: np.stack([d[a] for a in env.agents], axis=1)  # noqa: E731
-    for _ in range(steps or member.learn_step):
+    for _ in range(steps or member.rollout_steps):
         step = member.act(obs, infos)
         obs, rew, term, trunc, infos = env.step(step.env_actions)
         tv = member.truncation_values(infos["final_observation"], stack(term), stack(trunc))
@@ -212,30 +212,31 @@ def test_lr_mutation_updates_optimizers_in_place_and_architecture_mutation_keeps
 
 
 def test_batch_size_mutations_stay_within_the_rollout():
-    member, _ = _member("coop_box", num_envs=4, learn_step=8)
+    member, _ = _member("coop_box", num_envs=4, learn_step=32)
     member.set_hyperparameter("batch_size", 1000)
     assert member.batch_size == 32
-    member.set_hyperparameter("learn_step", 2)
+    member.set_hyperparameter("learn_step", 8)
     assert member.batch_size == 8
     member.clone()  # the constructor's consistency check holds for mutated values
 
 
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kwargs,message", [
-    ({"batch_size": 64, "learn_step": 8}, r"batch_size=64: must be <= learn_step x num_envs = 8 x 4 = 32"),
-    ({"num_minibatches": 5, "learn_step": 8}, r"num_minibatches=5: must divide learn_step x num_envs = 8 x 4 = 32"),
-    ({"batch_size": 16, "num_minibatches": 4, "learn_step": 8},
-     r"batch_size=16: is inconsistent with num_minibatches=4: learn_step x num_envs / num_minibatches = 32 / 4 = 8"),
+    ({"batch_size": 64, "learn_step": 32}, r"batch_size=64: must be <= rollout_steps x num_envs = 8 x 4 = 32"),
+    ({"num_minibatches": 5, "learn_step": 32},
+     r"num_minibatches=5: must divide rollout_steps x num_envs = 8 x 4 = 32"),
+    ({"batch_size": 16, "num_minibatches": 4, "learn_step": 32},
+     r"batch_size=16: is inconsistent with num_minibatches=4: rollout_steps x num_envs / num_minibatches = 32 / 4 = 8"),
     ({"batch_size": 16, "minibatch_size": 8}, r"minibatch_size=8: is an alias of batch_size and must equal it"),
-    ({"gamma": 1.5}, r"gamma=1.5: must be a number in \[0, 1\]"),
-    ({"gae_lambda": -0.1}, r"gae_lambda=-0.1: must be a number in \[0, 1\]"),
-    ({"clip_coef": 0.0}, r"clip_coef=0.0: must be a number in \(0, 10\]"),
-    ({"lr": -1e-3}, r"lr=-0.001: must be a number in \(0, 1\]"),
-    ({"ent_coef": -0.01}, r"ent_coef=-0.01: must be a number in \[0, 1000"),
+    ({"gamma": 1.5}, r"gamma=1.5: must be a finite number in \[0, 1\]"),
+    ({"gae_lambda": -0.1}, r"gae_lambda=-0.1: must be a finite number in \[0, 1\]"),
+    ({"clip_coef": 0.0}, r"clip_coef=0.0: must be a finite number in \(0, 10\]"),
+    ({"lr": -1e-3}, r"lr=-0.001: must be a finite number in \(0, 1\]"),
+    ({"ent_coef": -0.01}, r"ent_coef=-0.01: must be a finite number in \[0, 1000"),
     ({"update_epochs": 0}, r"update_epochs=0: must be an integer in \[1, 10000"),
-    ({"target_kl": 0}, r"target_kl=0: must be None or a number in \(0, 1000"),
-    ({"action_std_init": 0}, r"action_std_init=0: must be a number in \(0, 1000"),
-    ({"clip_vloss": "yes"}, r"clip_vloss='yes': must be True or False"),
+    ({"target_kl": 0}, r"target_kl=0: must be None or a finite number in \(0, 1000"),
+    ({"action_std_init": 0}, r"action_std_init=0: must be a finite number in \(0, 1000"),
+    ({"clip_vloss": "yes"}, r"clip_vloss='yes': must be true or false"),
 ])
 def test_invalid_arguments_name_field_value_and_rule(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -243,7 +244,12 @@ def test_invalid_arguments_name_field_value_and_rule(kwargs, message):
 
 
 def test_num_minibatches_derives_the_batch_size():
-    assert IPPO([BOX_OBS], [spaces.Discrete(2)], num_envs=4, learn_step=8, num_minibatches=4).batch_size == 8
+    assert IPPO([BOX_OBS], [spaces.Discrete(2)], num_envs=4, learn_step=32, num_minibatches=4).batch_size == 8
+
+
+def test_learn_step_counts_env_transitions_as_for_the_off_policy_algorithms():
+    member = IPPO([BOX_OBS], [spaces.Discrete(2)], num_envs=8, learn_step=100)
+    assert member.rollout_steps == 13  # ceil(100 / 8) vector steps
 
 
 @pytest.mark.parametrize("obs_space,act_space,message", [
@@ -258,7 +264,7 @@ def test_unsupported_spaces_are_rejected(obs_space, act_space, message):
 
 
 def test_mutating_a_non_numeric_hyperparameter_is_rejected():
-    with pytest.raises(ConfigError, match=r"hp_config.target_kl=None: only numeric hyperparameters can mutate"):
+    with pytest.raises(ConfigError, match=r"hp_config.target_kl=.*target_kl is None \(off\) in this member"):
         IPPO([BOX_OBS], [spaces.Discrete(2)], hp_config=HyperparameterConfig(target_kl=RLParameter(0.01, 0.1)))
 
 

@@ -18,7 +18,7 @@ MUT_P = {"NO_MUT": 0.2, "ARCH_MUT": 0.2, "PARAMS_MUT": 0.2, "ACT_MUT": 0.2, "RL_
 
 def _ippo_population(scenario: str, pop_size: int = 2, num_envs: int = 8, seed: int = 0, **hp):
     env = make_vec_env(f"tiny/{scenario}", num_envs=num_envs, seed=seed)
-    init_hp = {"LR": 3e-3, "LEARN_STEP": 16, "BATCH_SIZE": 64, "GAMMA": 0.9, "AGENT_IDS": env.agents, **hp}
+    init_hp = {"LR": 3e-3, "LEARN_STEP": 16 * num_envs, "BATCH_SIZE": 64, "GAMMA": 0.9, "AGENT_IDS": env.agents, **hp}
     pop = create_population("IPPO", [env.single_observation_space(a) for a in env.agents],
                             [env.single_action_space(a) for a in env.agents], {"hidden_size": [32, 32]}, init_hp,
                             population_size=pop_size, num_envs=num_envs, seed=seed)
@@ -45,7 +45,7 @@ def test_ippo_population_learns_tiny_env(tmp_path, scenario, max_steps, random_l
 
 
 def _run(run_dir, max_steps, resume=False, seed=11, scenario="coop_box", stopping=None):
-    env, pop, hp = _ippo_population(scenario, pop_size=3, num_envs=4, seed=0, LEARN_STEP=8, BATCH_SIZE=16)
+    env, pop, hp = _ippo_population(scenario, pop_size=3, num_envs=4, seed=0, LEARN_STEP=32, BATCH_SIZE=16)
     return train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, MUT_P=MUT_P, max_steps=max_steps,
                                        evo_steps=48, eval_loop=4, seed=seed, run_dir=run_dir, resume=resume,
                                        stopping=stopping, verbose=False)
@@ -110,10 +110,11 @@ def test_convergence_criterion_is_accepted_by_the_off_policy_trainer(tmp_path):
 
 def test_on_policy_trainer_rejects_off_policy_populations_and_bad_settings(tmp_path):
     env, pop, memory, hp = make_tiny_population("MADDPG", "coop_box", pop_size=2, num_envs=4)
-    with pytest.raises(ConfigError, match=r"algo='MADDPG': must be IPPO and match the population"):
+    with pytest.raises(ConfigError, match=r"pop='MADDPG': is not an on-policy algorithm; train it with "
+                                          r"train_multi_agent_off_policy"):
         train_multi_agent_on_policy(env, "tiny", "MADDPG", pop, run_dir=tmp_path / "a", verbose=False)
     env, pop, hp = _ippo_population("coop_box", num_envs=4)
-    with pytest.raises(ConfigError, match=r"algo='IPPO': must be MADDPG or MATD3"):
+    with pytest.raises(ConfigError, match=r"pop='IPPO': is not an off-policy algorithm"):
         train_multi_agent_off_policy(env, "tiny", "IPPO", pop, memory, run_dir=tmp_path / "b", verbose=False)
     with pytest.raises(ConfigError, match=r"evo_steps=0: must be an integer >= 1"):
         train_multi_agent_on_policy(env, "tiny", "IPPO", pop, evo_steps=0, run_dir=tmp_path / "c", verbose=False)

@@ -7,7 +7,7 @@ import pytest
 from evo_marl import create_population, make_vec_env, train_multi_agent_on_policy
 
 # rl-zoo's CartPole PPO settings, without learning-rate or clip annealing.
-INIT_HP = {"LR": 1e-3, "LEARN_STEP": 32, "BATCH_SIZE": 256, "GAMMA": 0.98, "GAE_LAMBDA": 0.8,
+INIT_HP = {"LR": 1e-3, "LEARN_STEP": 256, "BATCH_SIZE": 256, "GAMMA": 0.98, "GAE_LAMBDA": 0.8,
            "UPDATE_EPOCHS": 20, "ENT_COEF": 0.0, "CLIP_COEF": 0.2}
 
 

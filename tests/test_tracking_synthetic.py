@@ -11,7 +11,7 @@ import pytest
 from evo_marl.errors import ConfigError
 from evo_marl.tracking.run_data import load_run, mutation_kind
 from evo_marl.tracking.writers import CSVWriter
-from evo_marl.training.records import GenerationRecord, MemberRecord
+from evo_marl.tracking.records import GenerationRecord, MemberRecord
 
 ARCH = {"actor/agent_0": [32, 32], "critic/agent_0": [64, 64]}
 HP = {"lr_actor": 1e-3, "lr_critic": 1e-3, "batch_size": 64, "gamma": 0.95, "O_U_noise": False}

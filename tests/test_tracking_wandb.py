@@ -18,7 +18,8 @@ from evo_marl.tracking.run_data import load_run
 from evo_marl.tracking.wandb_offline import find_offline_runs, is_complete, read_offline_run, wait_until_complete
 from evo_marl.tracking.wandb_writer import WandbUnavailable, WandbWriter, generation_metrics, member_metrics
 from evo_marl.tracking.writers import CSVWriter, WriterGroup
-from evo_marl.training.common import build_writers
+from evo_marl.training.settings import RunSettings
+from evo_marl.training.trainer import build_writers
 from test_tracking_synthetic import synthetic_records
 
 MUT_P = {"NO_MUT": 0.2, "ARCH_MUT": 0.2, "PARAMS_MUT": 0.2, "ACT_MUT": 0.2, "RL_HP_MUT": 0.2}
@@ -133,7 +134,7 @@ def test_training_finishes_when_wandb_init_fails(tiny_population, tmp_path, monk
 @pytest.mark.parametrize("kwargs,expected", [({"mode": "bogus"}, "mode"), ({"member_key": "name"}, "member_key")])
 def test_invalid_wandb_settings_give_one_warning_from_build_writers(tmp_path, caplog, kwargs, expected):
     with caplog.at_level(logging.WARNING):
-        group = build_writers(tmp_path, None, True, kwargs, None, None)
+        group = build_writers(tmp_path, None, RunSettings("tiny", wandb=True, wandb_kwargs=kwargs), [])
     assert [type(w).__name__ for w in group.writers] == ["CSVWriter", "LogWriter"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and expected in warnings[0]

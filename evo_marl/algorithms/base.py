@@ -1,13 +1,18 @@
 """Machinery shared by every evo-marl algorithm: spaces, parameter-sharing groups, evolvable networks
 with their targets and optimizers, hyperparameters, RNGs, cloning, state dicts and evaluation.
 
-An algorithm subclass declares its hyperparameters, builds its networks with :meth:`_add_network` /
-:meth:`_add_optimizer`, and implements ``get_action`` and ``learn``. Everything evolution needs
-(cloning, architecture/activation/weight/hyperparameter mutations, checkpoints) lives here once.
+An algorithm subclass declares its typed ``Hyperparameters`` dataclass (:mod:`evo_marl.algorithms.hparams`),
+its default search space, whether it is ``on_policy``, builds its networks in ``_build_networks`` with
+:meth:`_add_network` / :meth:`_add_optimizer`, and implements ``get_action`` and ``learn``. Everything
+evolution needs (cloning, architecture/activation/weight/hyperparameter mutations, checkpoints) lives
+here once. Hyperparameters are read as attributes (``member.lr_actor``, AgileRL style); the member's
+``hp`` dataclass holds them, and setting one (``member.lr_actor = 3e-4`` or :meth:`set_hyperparameter`)
+checks its range and updates what depends on it (e.g. the optimizers' learning rate).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -17,8 +22,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from evo_marl import validation
+from evo_marl.algorithms.hparams import Hyperparameters
 from evo_marl.algorithms.net_config import parse_net_config
 from evo_marl.algorithms.spaces import ActionCodec, obs_dim, space_from_dict, space_to_dict
+from evo_marl.envs.episodes import run_episodes
 from evo_marl.errors import CheckpointError, ConfigError, SpaceError
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.networks import EvolvableMLP
@@ -40,6 +48,16 @@ def _as_dict(values: Sequence | dict, agent_ids: list[str], name: str) -> dict[s
     return dict(zip(agent_ids, values))
 
 
+def _hyperparameter_property(name: str) -> property:
+    def get(self):
+        return getattr(self.hp, name)
+
+    def set(self, value):
+        self.set_hyperparameter(name, value)
+
+    return property(get, set, doc=f"Hyperparameter ``{name}`` (see ``Hyperparameters``).")
+
+
 class EvolvableAlgorithm(ABC):
     """Base class of population members (see the module docstring).
 
@@ -50,20 +68,32 @@ class EvolvableAlgorithm(ABC):
         index: the member's id in the population (clones get new ids).
         net_config: network configuration (see :mod:`evo_marl.algorithms.net_config`).
         hp_config: ranges of the hyperparameters that mutations may change (copied per member).
+        hp: the member's hyperparameters (an instance of the class's ``Hyperparameters``; defaults otherwise).
         share_params: agents with identical spaces share one set of networks.
         num_envs: number of sub-envs this member acts in (sizes the exploration-noise state).
         device: torch device.
         seed: seed of this member's own RNG streams.
+        **hyperparameters: individual hyperparameters by name (override ``hp``); unknown names raise ConfigError.
     """
 
     algo_name: ClassVar[str] = "base"
-    hp_names: ClassVar[tuple[str, ...]] = ()  # hyperparameters kept as attributes and checkpointed
+    on_policy: ClassVar[bool] = False  # learns from its own rollouts (no shared replay buffer)
+    Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
     lr_hparams: ClassVar[tuple[str, ...]] = ()  # hyperparameters that are optimizer learning rates
+    # INIT_HP keys that are constructor options, not hyperparameters (upper-case key -> argument name).
+    options: ClassVar[dict[str, str]] = {"SHARE_PARAMS": "share_params"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.Hyperparameters.names():
+            if not isinstance(cls.__dict__.get(name), property):
+                setattr(cls, name, _hyperparameter_property(name))
 
     def __init__(self, observation_spaces, action_spaces, agent_ids: Sequence[str] | None = None, index: int = 0,
                  net_config: dict | None = None, hp_config: HyperparameterConfig | None = None,
-                 share_params: bool = False, num_envs: int = 1, device: str | torch.device = "cpu",
-                 seed: SeedLike = None):
+                 hp: Hyperparameters | None = None, share_params: bool = False, num_envs: int = 1,
+                 device: str | torch.device = "cpu", seed: SeedLike = None, **hyperparameters: Any):
+        self.hp = self.Hyperparameters.build(hp, **hyperparameters)
         if agent_ids is None:
             agent_ids = list(observation_spaces) if isinstance(observation_spaces, dict) else [
                 f"agent_{i}" for i in range(len(observation_spaces))]
@@ -74,19 +104,15 @@ class EvolvableAlgorithm(ABC):
         self.action_spaces = _as_dict(action_spaces, self.agent_ids, "action_spaces")
         self.obs_dims = {a: obs_dim(s, a) for a, s in self.observation_spaces.items()}
         self.codecs = {a: ActionCodec.from_space(s, a) for a, s in self.action_spaces.items()}
-        self.share_params = bool(share_params)
+        self.share_params = validation.flag("share_params", share_params)
         self.groups = self._make_groups()
         self.group_of = {a: g for g, members in self.groups.items() for a in members}
         self.net_config = net_config
         self.actor_configs, self.critic_config = parse_net_config(net_config, self.agent_ids)
+        self.num_envs = validation.positive_int("num_envs", num_envs)
+        self._resolve_hyperparameters()
         self.hp_config = (hp_config or self.default_hp_config()).copy()
-        unknown = [n for n in self.hp_config.names() if n not in self.hp_names]
-        if unknown:
-            raise ConfigError(f"hp_config.{unknown[0]}", self.hp_config[unknown[0]].to_dict(),
-                              f"not a hyperparameter of {self.algo_name}; valid: {list(self.hp_names)}")
-        if not isinstance(num_envs, int) or num_envs < 1:
-            raise ConfigError("num_envs", num_envs, "must be an integer >= 1")
-        self.num_envs = num_envs
+        self._check_hp_config()
         self.device = torch.device(device)
         self.index, self.parent, self.mut, self.elite = int(index), None, "None", False
         self.steps: list[int] = [0]
@@ -102,12 +128,36 @@ class EvolvableAlgorithm(ABC):
         self.slots: dict[str, list[str]] = {}  # mutation slot -> networks that mutate together
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self._optimizer_spec: dict[str, tuple[list[str], str]] = {}
+        self._build_networks()
+
+    @classmethod
+    def consistent_values(cls, values: dict[str, Any], num_envs: int) -> dict[str, Any]:
+        """Hyperparameter values drawn independently from their ranges, made consistent with each other."""
+        return values
+
+    def _resolve_hyperparameters(self) -> None:
+        """Settle hyperparameters that depend on the set-up (e.g. IPPO's minibatch size); none by default."""
+
+    def _check_hp_config(self) -> None:
+        mutable = self.Hyperparameters.numeric_names()
+        for name in self.hp_config.names():
+            if name not in mutable:
+                raise ConfigError(f"hp_config.{name}", self.hp_config[name].to_dict(),
+                                  f"not a numeric hyperparameter of {self.algo_name}; valid: {list(mutable)}")
+            value = getattr(self.hp, name)
+            if value is None:
+                raise ConfigError(f"hp_config.{name}", self.hp_config[name].to_dict(),
+                                  f"{name} is None (off) in this member; set a number to let it mutate")
 
     # ----------------------------------------------------------------- set-up helpers
     @classmethod
     @abstractmethod
     def default_hp_config(cls) -> HyperparameterConfig:
-        """The mutation ranges used when no ``hp_config`` is given."""
+        """The search space (mutation and sampling ranges) used when no ``hp_config`` is given."""
+
+    @abstractmethod
+    def _build_networks(self) -> None:
+        """Create the networks and optimizers (called at the end of ``__init__``)."""
 
     def _make_groups(self) -> dict[str, list[str]]:
         if not self.share_params:
@@ -174,8 +224,6 @@ class EvolvableAlgorithm(ABC):
         The result is appended to ``self.fitness`` and returned. ``swap_channels`` is accepted for
         AgileRL compatibility; evo-marl networks flatten observations, so it has no effect.
         """
-        from evo_marl.training.evaluation import run_episodes
-
         was_training = self.training
         self.set_training_mode(False)
         rng = np.random.default_rng(seed)
@@ -191,18 +239,24 @@ class EvolvableAlgorithm(ABC):
 
     # ----------------------------------------------------------------- hyperparameters
     def hyperparameters(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.hp_names}
+        """Current hyperparameter values by name."""
+        return self.hp.to_dict()
 
     def set_hyperparameter(self, name: str, value: Any) -> None:
-        """Set a hyperparameter; learning rates update the optimizers in place (their state survives)."""
-        if name not in self.hp_names:
-            raise ConfigError(name, value, f"not a hyperparameter of {self.algo_name}; valid: {list(self.hp_names)}")
-        setattr(self, name, value)
-        if name in self.lr_hparams:
+        """Set a hyperparameter (range-checked); learning rates update the optimizers in place (state survives)."""
+        if name not in self.Hyperparameters.names():
+            raise ConfigError(name, value, f"not a hyperparameter of {self.algo_name}"
+                                           f"{validation.suggestion(name, self.Hyperparameters.names())}")
+        setattr(self.hp, name, value)
+        self._hyperparameter_changed(name)
+
+    def _hyperparameter_changed(self, name: str) -> None:
+        """Bring what depends on hyperparameter ``name`` up to date (override to extend)."""
+        if name in self.lr_hparams and self.optimizers:
             for opt_name, (_, lr_hparam) in self._optimizer_spec.items():
                 if lr_hparam == name:
                     for group in self.optimizers[opt_name].param_groups:
-                        group["lr"] = float(value)
+                        group["lr"] = float(getattr(self.hp, name))
 
     # ----------------------------------------------------------------- mutations
     def mutate_architecture(self, slot: str, op: str, rng: np.random.Generator) -> str:
@@ -258,11 +312,12 @@ class EvolvableAlgorithm(ABC):
         """Constructor arguments that rebuild a member of the same kind (hyperparameters at their current values)."""
         return dict(observation_spaces=self.observation_spaces, action_spaces=self.action_spaces,
                     agent_ids=self.agent_ids, net_config=self.net_config, hp_config=self.hp_config,
-                    share_params=self.share_params, num_envs=self.num_envs, device=self.device,
-                    **self.hyperparameters())
+                    hp=self.Hyperparameters.build(self.hp), share_params=self.share_params,
+                    num_envs=self.num_envs, device=self.device)
 
     def clone(self, index: int | None = None, seed: SeedLike = None) -> EvolvableAlgorithm:
-        """An independent copy (weights, optimizers, hyperparameters, history); ``seed`` reseeds its RNGs."""
+        """An independent copy: weights, targets, optimizer state, hyperparameters and history are copied,
+        never shared, so learning on the clone changes nothing of the original. ``seed`` reseeds its RNGs."""
         twin = type(self)(**self.init_kwargs(), index=self.index if index is None else index)
         twin.load_state_dict(self.state_dict())
         twin.index = self.index if index is None else int(index)
@@ -313,8 +368,7 @@ class EvolvableAlgorithm(ABC):
             if state[key] != mine:
                 raise CheckpointError(f"{key}={state[key]!r}: does not match this member's {mine}")
         try:
-            for name, value in state["hyperparameters"].items():
-                setattr(self, name, value)
+            self.hp = self.Hyperparameters.build(None, **state["hyperparameters"])
             for name, init in state["architectures"].items():
                 net = EvolvableMLP(**init, generator=self.torch_gen, device=self.device)
                 net.load_state_dict(state["networks"][name])
@@ -323,9 +377,10 @@ class EvolvableAlgorithm(ABC):
                     target = EvolvableMLP(**init, generator=self.torch_gen, device=self.device)
                     target.load_state_dict(state["targets"][name])
                     self.targets[name] = target
+            optimizer_states = copy.deepcopy(state["optimizers"])  # Adam keeps the given moment tensors
             for name in self._optimizer_spec:
                 self._build_optimizer(name)
-                self.optimizers[name].load_state_dict(state["optimizers"][name])
+                self.optimizers[name].load_state_dict(optimizer_states[name])
             self.hp_config = HyperparameterConfig.from_dict(state["hp_config"])
             meta = state["meta"]
             self.index, self.parent, self.mut = meta["index"], meta["parent"], meta["mut"]
@@ -334,7 +389,7 @@ class EvolvableAlgorithm(ABC):
             self.rng.bit_generator.state = state["rng"]
             self.torch_gen.set_state(state["torch_rng"])
             self._load_extra_state(state.get("extra", {}))
-        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
             raise CheckpointError(f"member state is incomplete or inconsistent: {err}") from err
 
     @staticmethod

@@ -17,14 +17,15 @@ Evaluation (``set_training_mode(False)``) acts with the mean / the most likely a
 
 from __future__ import annotations
 
-import copy
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.algorithms.hparams import Hyperparameters, hp
 from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer, minibatch_size_of
 from evo_marl.errors import ConfigError, check
 from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
@@ -45,85 +46,85 @@ class PolicyStep(NamedTuple):
     values: np.ndarray
 
 
-def _number(name: str, value: Any, low: float, high: float, low_open: bool = False, integer: bool = False,
-            optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (not integer or float(value).is_integer())
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    kind = "an integer" if integer else "a number"
-    interval = f"{'(' if low_open else '['}{low}, {high}]"
-    check(ok, name, value, f"must be {'None or ' if optional else ''}{kind} in {interval}")
+@dataclass
+class IPPOHyperparameters(Hyperparameters):
+    """IPPO's hyperparameters (``INIT_HP`` keys are the upper-case names: ``LR``, ``LEARN_STEP`` ...)."""
+
+    agilerl_aliases = {"MINIBATCH_SIZE": "batch_size"}
+
+    batch_size: int | None = hp(None, 1, 1e9, integer=True, optional=True,
+                                doc="minibatch size in samples per agent (None: min(64, rollout samples))")
+    lr: float = hp(3e-4, 0, 1, low_open=True, doc="Adam learning rate of actors and critics")
+    learn_step: int = hp(1024, 1, 1e9, integer=True,
+                         doc="env transitions of this member (over its num_envs envs) per rollout")
+    gamma: float = hp(0.99, 0, 1, doc="discount factor")
+    gae_lambda: float = hp(0.95, 0, 1, doc="GAE lambda")
+    clip_coef: float = hp(0.2, 0, 10, low_open=True, doc="PPO ratio clip (also the value clip)")
+    ent_coef: float = hp(0.01, 0, 1e3, doc="entropy-bonus weight")
+    vf_coef: float = hp(0.5, 0, 1e3, doc="value-loss weight")
+    max_grad_norm: float | None = hp(0.5, 0, 1e9, low_open=True, optional=True, doc="gradient-norm clip (None: off)")
+    target_kl: float | None = hp(None, 0, 1e3, low_open=True, optional=True,
+                                 doc="stop an update once the approximate KL exceeds it (None: never)")
+    update_epochs: int = hp(4, 1, 1e4, integer=True, doc="passes over each rollout")
+    action_std_init: float = hp(0.6, 0, 1e3, low_open=True,
+                                doc="initial std of Box actions on the [-1, 1] scale (a mutation restarts it)")
+    clip_vloss: bool = hp(True, boolean=True, doc="clip the value loss around the rollout's values")
+    normalize_advantages: bool = hp(True, boolean=True, doc="normalise advantages per minibatch")
 
 
 class IPPO(EvolvableAlgorithm):
     """Independent PPO as an evolvable population member.
 
-    Args (beyond :class:`EvolvableAlgorithm`):
-        batch_size: minibatch size in samples per agent (alias ``minibatch_size``; or give
-            ``num_minibatches``); at most ``learn_step x num_envs``, the samples per agent in one rollout.
-        lr: Adam learning rate of actors and critics. learn_step: vector steps per rollout.
-        gamma: discount. gae_lambda: GAE lambda. clip_coef: PPO ratio clip (also the value clip).
-        ent_coef / vf_coef: entropy-bonus and value-loss weights. max_grad_norm: gradient-norm clip (None: off).
-        target_kl: stop the update once the approximate KL exceeds it (None: never). update_epochs: passes
-            over the rollout. action_std_init: initial standard deviation of Box actions (on the [-1, 1] scale).
-        clip_vloss: clip the value loss around the rollout's values. normalize_advantages: per minibatch.
+    Hyperparameters (:class:`IPPOHyperparameters`; keyword arguments or ``hp=``): ``learn_step`` is the
+    rollout length in env transitions of this member, as for the off-policy algorithms (the rollout is
+    ``rollout_steps = ceil(learn_step / num_envs)`` vector steps); ``batch_size`` the minibatch in samples
+    per agent (``minibatch_size`` is an alias, or give ``num_minibatches``), at most the rollout's samples.
     """
 
     algo_name = "IPPO"
-    hp_names = ("batch_size", "lr", "learn_step", "gamma", "gae_lambda", "clip_coef", "ent_coef", "vf_coef",
-                "max_grad_norm", "target_kl", "update_epochs", "action_std_init", "clip_vloss", "normalize_advantages")
+    on_policy = True
+    Hyperparameters = IPPOHyperparameters
     lr_hparams = ("lr",)
+    options = {**EvolvableAlgorithm.options, "MINIBATCH_SIZE": "minibatch_size", "NUM_MINIBATCHES": "num_minibatches"}
 
-    def __init__(self, observation_spaces, action_spaces, agent_ids=None, index: int = 0, net_config=None,
-                 hp_config: HyperparameterConfig | None = None, batch_size: int | None = None, lr: float = 3e-4,
-                 learn_step: int = 128, gamma: float = 0.99, gae_lambda: float = 0.95, clip_coef: float = 0.2,
-                 ent_coef: float = 0.01, vf_coef: float = 0.5, max_grad_norm: float | None = 0.5,
-                 target_kl: float | None = None, update_epochs: int = 4, action_std_init: float = 0.6,
-                 clip_vloss: bool = True, normalize_advantages: bool = True, minibatch_size: int | None = None,
-                 num_minibatches: int | None = None, share_params: bool = False, num_envs: int = 1, device="cpu",
-                 seed=None):
-        _number("learn_step", learn_step, 1, 1e9, integer=True)
-        _number("num_envs", num_envs, 1, 1e9, integer=True)
-        _number("update_epochs", update_epochs, 1, 1e4, integer=True)
-        _number("lr", lr, 0, 1, low_open=True)
-        _number("gamma", gamma, 0, 1)
-        _number("gae_lambda", gae_lambda, 0, 1)
-        _number("clip_coef", clip_coef, 0, 10, low_open=True)
-        _number("ent_coef", ent_coef, 0, 1e3)
-        _number("vf_coef", vf_coef, 0, 1e3)
-        _number("max_grad_norm", max_grad_norm, 0, 1e9, low_open=True, optional=True)
-        _number("target_kl", target_kl, 0, 1e3, low_open=True, optional=True)
-        _number("action_std_init", action_std_init, 0, 1e3, low_open=True)
-        for name, flag in (("clip_vloss", clip_vloss), ("normalize_advantages", normalize_advantages)):
-            check(isinstance(flag, (bool, np.bool_)), name, flag, "must be True or False")
-        self.batch_size = minibatch_size_of(batch_size, minibatch_size, num_minibatches, int(learn_step), int(num_envs))
-        self.lr, self.learn_step = float(lr), int(learn_step)
-        self.gamma, self.gae_lambda = float(gamma), float(gae_lambda)
-        self.clip_coef, self.ent_coef, self.vf_coef = float(clip_coef), float(ent_coef), float(vf_coef)
-        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
-        self.target_kl = None if target_kl is None else float(target_kl)
-        self.update_epochs, self.action_std_init = int(update_epochs), float(action_std_init)
-        self.clip_vloss, self.normalize_advantages = bool(clip_vloss), bool(normalize_advantages)
-        super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
-                         share_params, num_envs, device, seed)
-        for name in self.hp_config.names():
-            value = getattr(self, name)
-            check(isinstance(value, (int, float)) and not isinstance(value, bool), f"hp_config.{name}", value,
-                  "only numeric hyperparameters can mutate (set a number, not None or a flag)")
-        self._build_networks()
+    def __init__(self, *args: Any, minibatch_size: int | None = None, num_minibatches: int | None = None,
+                 **kwargs: Any):
+        self._minibatch_options = (minibatch_size, num_minibatches)
+        super().__init__(*args, **kwargs)
 
     @classmethod
     def default_hp_config(cls) -> HyperparameterConfig:
+        """Learning rate (log scale), minibatch and rollout sizes, discount and GAE lambda (on the horizon),
+        entropy bonus, ratio clip, epochs and the action std."""
         return HyperparameterConfig(
-            lr=RLParameter(min=1e-5, max=1e-2),
-            clip_coef=RLParameter(min=0.05, max=0.4),
-            ent_coef=RLParameter(min=1e-4, max=0.1),
-            gae_lambda=RLParameter(min=0.8, max=0.99, grow_factor=1.02, shrink_factor=0.98),
-            batch_size=RLParameter(min=16, max=1024, dtype=int),
-            update_epochs=RLParameter(min=1, max=10, dtype=int),
+            lr=RLParameter(1e-5, 3e-3, grow_factor=2.0, shrink_factor=0.5, scale="log"),
+            batch_size=RLParameter(32, 1024, grow_factor=1.5, shrink_factor=0.67, dtype=int, scale="log"),
+            learn_step=RLParameter(64, 8192, grow_factor=1.5, shrink_factor=0.67, dtype=int, scale="log"),
+            gamma=RLParameter(0.9, 0.999, grow_factor=1.5, shrink_factor=0.67, scale="horizon"),
+            gae_lambda=RLParameter(0.8, 0.99, grow_factor=1.5, shrink_factor=0.67, scale="horizon"),
+            ent_coef=RLParameter(1e-4, 0.05, grow_factor=2.0, shrink_factor=0.5, scale="log"),
+            clip_coef=RLParameter(0.05, 0.4),
+            update_epochs=RLParameter(1, 10, dtype=int),
+            action_std_init=RLParameter(0.05, 1.0, grow_factor=1.5, shrink_factor=0.67, scale="log"),
         )
+
+    @classmethod
+    def consistent_values(cls, values: dict[str, Any], num_envs: int) -> dict[str, Any]:
+        """A drawn minibatch never exceeds the drawn rollout's samples."""
+        if "batch_size" in values and "learn_step" in values:
+            samples = -(-int(values["learn_step"]) // num_envs) * num_envs
+            values = {**values, "batch_size": min(int(values["batch_size"]), samples)}
+        return values
+
+    @property
+    def rollout_steps(self) -> int:
+        """Vector steps per rollout: ``ceil(learn_step / num_envs)``."""
+        return -(-self.learn_step // self.num_envs)
+
+    def _resolve_hyperparameters(self) -> None:
+        minibatch, num_minibatches = self._minibatch_options
+        self.hp.batch_size = minibatch_size_of(self.hp.batch_size, minibatch, num_minibatches, self.rollout_steps,
+                                               self.num_envs)
 
     # ------------------------------------------------------------------ networks
     def _build_networks(self) -> None:
@@ -151,26 +152,20 @@ class IPPO(EvolvableAlgorithm):
         if extra:
             self.optimizers[name].add_param_group({"params": extra})
 
-    def set_hyperparameter(self, name: str, value: Any) -> None:
-        """As the base; ``batch_size`` is kept at most ``learn_step x num_envs`` (also when ``learn_step`` shrinks)."""
-        if name == "batch_size":
-            value = max(1, min(int(value), self.learn_step * self.num_envs))
-        super().set_hyperparameter(name, value)
-        if name == "learn_step" and self.batch_size > self.learn_step * self.num_envs:
-            super().set_hyperparameter("batch_size", self.learn_step * self.num_envs)
+    def _hyperparameter_changed(self, name: str) -> None:
+        """As the base; ``batch_size`` stays at most the rollout's samples (also when ``learn_step`` shrinks),
+        and a new ``action_std_init`` restarts the Box actions' standard deviation at that value."""
+        super()._hyperparameter_changed(name)
+        samples = self.rollout_steps * self.num_envs
+        if name in ("batch_size", "learn_step") and self.hp.batch_size > samples:
+            self.hp.batch_size = samples
+        if name == "action_std_init" and self.log_stds:
+            with torch.no_grad():
+                for log_std in self.log_stds.values():
+                    log_std.fill_(math.log(self.action_std_init))
 
     def has_finite_weights(self) -> bool:
         return super().has_finite_weights() and all(torch.isfinite(p).all() for p in self.log_stds.values())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """As the base, on a copy of the optimizer states.
-
-        ``torch.optim.Optimizer.load_state_dict`` keeps the given moment tensors when dtype and device
-        match, so without the copy a clone would share (and double-step) its parent's Adam moments.
-        """
-        if isinstance(state, dict) and "optimizers" in state:
-            state = {**state, "optimizers": copy.deepcopy(state["optimizers"])}
-        super().load_state_dict(state)
 
     def _extra_state(self) -> dict[str, Any]:
         return {"log_std": {g: p.detach().clone() for g, p in self.log_stds.items()}}

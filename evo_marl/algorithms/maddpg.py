@@ -18,12 +18,14 @@ actors learn from.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.algorithms.hparams import Hyperparameters, hp
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
 
@@ -31,89 +33,66 @@ CRITIC_KEYS = ("obs", "action", "reward", "next_obs", "termination")
 AGILERL_KEYS = ("state", "action", "reward", "next_state", "done")
 
 
-def _check_range(name: str, value: Any, low: float, high: float, low_open: bool = False, integer: bool = False) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok and integer:
-        ok = float(value).is_integer()
-    if ok:
-        ok = (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        bracket = "(" if low_open else "["
-        raise ConfigError(name, value, f"must be {kind} in {bracket}{low}, {high}]")
+@dataclass
+class MADDPGHyperparameters(Hyperparameters):
+    """MADDPG's hyperparameters (``INIT_HP`` keys are the upper-case names: ``LR_ACTOR``, ``LEARN_STEP`` ...)."""
+
+    batch_size: int = hp(64, 1, 1e9, integer=True, doc="transitions per update, sampled from the shared buffer")
+    lr_actor: float = hp(1e-3, 0, 1, low_open=True, doc="Adam learning rate of the actors")
+    lr_critic: float = hp(1e-3, 0, 1, low_open=True, doc="Adam learning rate of the critics")
+    learn_step: int = hp(16, 1, 1e9, integer=True,
+                         doc="env transitions of this member (over its num_envs envs) between updates")
+    gamma: float = hp(0.95, 0, 1, doc="discount factor")
+    tau: float = hp(0.01, 0, 1, low_open=True, doc="soft target-update rate per update")
+    expl_noise: float = hp(0.1, 0, 1e3, doc="std of the Gaussian (or OU sigma) action noise on the [-1, 1] scale")
+    O_U_noise: bool = hp(False, boolean=True, doc="Ornstein-Uhlenbeck instead of Gaussian action noise")
+    mean_noise: float = hp(0.0, -1, 1, doc="mean of the action noise")
+    theta: float = hp(0.15, 0, 1e3, low_open=True, doc="OU mean-reversion rate")
+    dt: float = hp(0.01, 0, 1e3, low_open=True, doc="OU time step")
+    policy_freq: int = hp(1, 1, 1e6, integer=True, doc="critic updates per actor update")
+    target_noise: float = hp(0.2, 0, 1e3, doc="std of target-policy smoothing noise (MATD3)")
+    noise_clip: float = hp(0.5, 0, 1e3, doc="clip of target-policy smoothing noise (MATD3)")
+    huber_delta: float | None = hp(None, 0, 1e6, low_open=True, optional=True,
+                                   doc="None: squared TD error; a number: Huber loss with this threshold")
+    reward_scale: float = hp(1.0, 0, 1e6, low_open=True, doc="factor on rewards in the critics' targets")
 
 
 class MADDPG(EvolvableAlgorithm):
     """Multi-agent DDPG (Lowe et al., 2017) as an evolvable population member.
 
-    Args (beyond :class:`EvolvableAlgorithm`):
-        batch_size: transitions per update. lr_actor / lr_critic: Adam learning rates.
-        learn_step: environment transitions (of this member) between updates.
-        gamma: discount. tau: soft target-update rate.
-        expl_noise: std of Gaussian (or OU sigma) action noise on the [-1, 1] action scale.
-        O_U_noise: use Ornstein-Uhlenbeck noise; mean_noise, theta, dt: its parameters.
-        policy_freq: critic updates per actor update. target_noise / noise_clip: target policy smoothing
-            (used by MATD3).
-        huber_delta: None (default) for the squared TD error; a positive number for the Huber loss with
-            this threshold (on the reward scale), robust to rare large TD errors.
-        reward_scale: multiplies rewards in the critics' targets (Q then estimates the scaled return); for
-            envs whose per-step rewards are large (Bucket Brigade pays about 100 a night), 0.01-0.1 keeps the
-            critics' regression well conditioned. Acting is unaffected (the argmax of a scaled Q is the same).
+    Hyperparameters (:class:`MADDPGHyperparameters`; keyword arguments or ``hp=``): ``batch_size``,
+    ``lr_actor`` / ``lr_critic``, ``learn_step`` (env transitions of this member between updates),
+    ``gamma``, ``tau``, ``expl_noise`` (Gaussian std, or OU sigma with ``O_U_noise`` and ``mean_noise``,
+    ``theta``, ``dt``), ``policy_freq`` / ``target_noise`` / ``noise_clip`` (used by MATD3),
+    ``huber_delta`` (None for the squared TD error; a positive number for the Huber loss with this threshold,
+    robust to rare large TD errors) and ``reward_scale`` (multiplies rewards in the critics' targets; for
+    envs whose rewards are large — about 100 per step — 0.01-0.1 keeps the
+    critics' regression well conditioned; acting is unaffected).
     """
 
     algo_name = "MADDPG"
-    hp_names = ("batch_size", "lr_actor", "lr_critic", "learn_step", "gamma", "tau", "expl_noise", "O_U_noise",
-                "mean_noise", "theta", "dt", "policy_freq", "target_noise", "noise_clip", "huber_delta",
-                "reward_scale")
+    Hyperparameters = MADDPGHyperparameters
     lr_hparams = ("lr_actor", "lr_critic")
     num_critics = 1
     smooth_targets = False
 
-    def __init__(self, observation_spaces, action_spaces, agent_ids=None, index: int = 0, net_config=None,
-                 hp_config: HyperparameterConfig | None = None, batch_size: int = 64, lr_actor: float = 1e-3,
-                 lr_critic: float = 1e-3, learn_step: int = 16, gamma: float = 0.95, tau: float = 0.01,
-                 expl_noise: float = 0.1, O_U_noise: bool = False, mean_noise: float = 0.0, theta: float = 0.15,
-                 dt: float = 0.01, policy_freq: int = 1, target_noise: float = 0.2, noise_clip: float = 0.5,
-                 huber_delta: float | None = None, reward_scale: float = 1.0, share_params: bool = False,
-                 num_envs: int = 1, device="cpu", seed=None):
-        _check_range("batch_size", batch_size, 1, 1e9, integer=True)
-        _check_range("learn_step", learn_step, 1, 1e9, integer=True)
-        _check_range("policy_freq", policy_freq, 1, 1e6, integer=True)
-        _check_range("lr_actor", lr_actor, 0, 1, low_open=True)
-        _check_range("lr_critic", lr_critic, 0, 1, low_open=True)
-        _check_range("gamma", gamma, 0, 1)
-        _check_range("tau", tau, 0, 1, low_open=True)
-        for name, value in (("expl_noise", expl_noise), ("target_noise", target_noise), ("noise_clip", noise_clip)):
-            _check_range(name, value, 0, 1e3)
-        _check_range("theta", theta, 0, 1e3, low_open=True)
-        _check_range("dt", dt, 0, 1e3, low_open=True)
-        _check_range("mean_noise", mean_noise, -1, 1)
-        if huber_delta is not None:
-            _check_range("huber_delta", huber_delta, 0, 1e6, low_open=True)
-        _check_range("reward_scale", reward_scale, 0, 1e6, low_open=True)
-        self.batch_size, self.lr_actor, self.lr_critic = int(batch_size), float(lr_actor), float(lr_critic)
-        self.learn_step, self.gamma, self.tau = int(learn_step), float(gamma), float(tau)
-        self.expl_noise, self.O_U_noise, self.mean_noise = float(expl_noise), bool(O_U_noise), float(mean_noise)
-        self.theta, self.dt, self.policy_freq = float(theta), float(dt), int(policy_freq)
-        self.target_noise, self.noise_clip = float(target_noise), float(noise_clip)
-        self.huber_delta = None if huber_delta is None else float(huber_delta)
-        self.reward_scale = float(reward_scale)
-        super().__init__(observation_spaces, action_spaces, agent_ids, index, net_config, hp_config,
-                         share_params, num_envs, device, seed)
-        self._ou_state: dict[str, np.ndarray] = {}
-        self._build_networks()
-
     @classmethod
     def default_hp_config(cls) -> HyperparameterConfig:
+        """Learning rates (log scale, x2 / x0.5 per mutation), batch size, learn step, discount (on the
+        horizon), target-update rate and exploration noise."""
         return HyperparameterConfig(
-            lr_actor=RLParameter(min=1e-4, max=1e-2),
-            lr_critic=RLParameter(min=1e-4, max=1e-2),
-            batch_size=RLParameter(min=16, max=512, dtype=int),
-            learn_step=RLParameter(min=4, max=256, dtype=int, grow_factor=1.5, shrink_factor=0.75),
+            lr_actor=RLParameter(1e-5, 1e-2, grow_factor=2.0, shrink_factor=0.5, scale="log"),
+            lr_critic=RLParameter(1e-4, 1e-2, grow_factor=2.0, shrink_factor=0.5, scale="log"),
+            batch_size=RLParameter(32, 512, grow_factor=1.5, shrink_factor=0.67, dtype=int, scale="log"),
+            learn_step=RLParameter(2, 128, grow_factor=1.5, shrink_factor=0.67, dtype=int, scale="log"),
+            gamma=RLParameter(0.9, 0.998, grow_factor=1.5, shrink_factor=0.67, scale="horizon"),
+            tau=RLParameter(1e-3, 0.05, grow_factor=1.5, shrink_factor=0.67, scale="log"),
+            expl_noise=RLParameter(0.02, 0.5, grow_factor=1.5, shrink_factor=0.67, scale="log"),
         )
 
     # ------------------------------------------------------------------ networks
     def _build_networks(self) -> None:
+        self._ou_state: dict[str, np.ndarray] = {}
         joint_dim = sum(self.obs_dims.values()) + sum(c.raw_dim for c in self.codecs.values())
         for group, agents in self.groups.items():
             lead = agents[0]

@@ -67,8 +67,8 @@ def _optional_int(name: str, value) -> None:
 
 
 def minibatch_size_of(batch_size: int | None, minibatch_size: int | None, num_minibatches: int | None,
-                      learn_step: int, num_envs: int) -> int:
-    """The minibatch size (samples per agent) for rollouts of ``learn_step x num_envs`` samples per agent.
+                      rollout_steps: int, num_envs: int) -> int:
+    """The minibatch size (samples per agent) for rollouts of ``rollout_steps x num_envs`` samples per agent.
 
     ``minibatch_size`` is an alias of ``batch_size``; ``num_minibatches`` derives it (and must divide the
     rollout). Without any of them it is ``min(64, learn_step x num_envs)``.
@@ -79,8 +79,8 @@ def minibatch_size_of(batch_size: int | None, minibatch_size: int | None, num_mi
     for name, value in (("batch_size", batch_size), ("minibatch_size", minibatch_size),
                         ("num_minibatches", num_minibatches)):
         _optional_int(name, value)
-    samples = learn_step * num_envs
-    rollout = f"learn_step x num_envs = {learn_step} x {num_envs} = {samples}"
+    samples = rollout_steps * num_envs
+    rollout = f"rollout_steps x num_envs = {rollout_steps} x {num_envs} = {samples}"
     if batch_size is not None and minibatch_size is not None and int(batch_size) != int(minibatch_size):
         raise ConfigError("minibatch_size", minibatch_size,
                           f"is an alias of batch_size and must equal it (batch_size={batch_size})")
@@ -93,7 +93,7 @@ def minibatch_size_of(batch_size: int | None, minibatch_size: int | None, num_mi
         derived = samples // int(num_minibatches)
         if explicit is not None and int(explicit) != derived:
             raise ConfigError("batch_size", explicit, f"is inconsistent with num_minibatches={num_minibatches}: "
-                              f"learn_step x num_envs / num_minibatches = {samples} / {num_minibatches} = {derived}")
+                              f"rollout_steps x num_envs / num_minibatches = {samples} / {num_minibatches} = {derived}")
     size = int(explicit) if explicit is not None else (derived or min(64, samples))
     if size > samples:
         raise ConfigError("batch_size", size, f"must be <= {rollout} (the samples per agent in one rollout)")

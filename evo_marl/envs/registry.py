@@ -8,10 +8,11 @@ themselves when their module is imported; built-in families are imported on firs
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pettingzoo import ParallelEnv
 
 from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
@@ -31,6 +32,11 @@ class EnvFamily:
             simulator; ``None`` wraps ``make_env`` in :class:`SyncParallelVecEnv`.
         open_ended: True where any scenario name may be valid (e.g. every mpe2 task), so the list
             returned by ``scenarios`` is not exhaustive.
+        stopping: stopping criteria the family contributes, by the name configs use in
+            ``training.stopping.criteria`` (``{"conflict_free_streak": ConflictFreeStreak}``).
+        run_plotters: ``(run_dir, scenario, env_kwargs, best_member, seed) -> Path`` drawn after a run.
+        evaluation_summary: ``episode metrics {name: float64[episodes]} -> {name: float}``, what an
+            evaluation adds beyond the mean of each metric (e.g. ATC's LoS risk).
     """
 
     name: str
@@ -38,6 +44,9 @@ class EnvFamily:
     scenarios: Callable[[], list[str]]
     make_vec_env: Callable[..., VectorEnv] | None = None
     open_ended: bool = False
+    stopping: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    run_plotters: tuple[Callable[..., Any], ...] = ()
+    evaluation_summary: Callable[[Mapping[str, np.ndarray]], dict[str, float]] | None = None
 
 
 _FAMILIES: dict[str, EnvFamily] = {}
@@ -79,6 +88,11 @@ def parse_env_id(env_id: str) -> tuple[EnvFamily, str]:
             f"valid scenarios are {sorted(family.scenarios())}"
         )
     return family, scenario
+
+
+def family_of(env_id: str) -> EnvFamily:
+    """The registered family of an env id (``"atc/head_on"`` -> the ATC family)."""
+    return parse_env_id(env_id)[0]
 
 
 def make_env(env_id: str, **kwargs: Any) -> ParallelEnv:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from evo_marl import validation
 from evo_marl.errors import ConfigError
-from evo_marl.seeding import SeedLike, numpy_rng
+from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
 DEFAULT_ACTIVATIONS = ("ReLU", "ELU", "GELU", "Tanh")
 KINDS = ("none", "architecture", "parameters", "activation", "rl_hp")
 
 
-class Mutations:
+class Mutations(RngState):
     """Random mutations of population members, with relative probabilities per kind.
 
     Args:
@@ -28,20 +31,22 @@ class Mutations:
         mutate_elite: mutate the elite too (off by default: the elite is copied unchanged).
         rand_seed / rng: the explicit generator of every random draw.
         device, agent_ids, arch: accepted for AgileRL compatibility (members know their device and agents).
+
+    Raises:
+        ConfigError: for a negative or non-finite probability, or an unknown keyword (with a suggestion).
     """
 
     def __init__(self, no_mutation: float = 0.4, architecture: float = 0.2, new_layer_prob: float = 0.2,
                  parameters: float = 0.2, activation: float = 0.0, rl_hp: float = 0.2, mutation_sd: float = 0.1,
                  activation_selection: Sequence[str] = DEFAULT_ACTIVATIONS, mutate_elite: bool = False,
                  rand_seed: SeedLike = None, rng: np.random.Generator | None = None, device=None,
-                 agent_ids=None, arch: str = "mlp", **_ignored):
+                 agent_ids=None, arch: str = "mlp", **unknown: Any):
+        validation.no_unknown("Mutations", unknown, _OPTIONS, what="argument")
         probs = {"no_mutation": no_mutation, "architecture": architecture, "parameters": parameters,
                  "activation": activation, "rl_hp": rl_hp}
-        for name, value in {**probs, "new_layer_prob": new_layer_prob, "mutation_sd": mutation_sd}.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value) or value < 0:
-                raise ConfigError(name, value, "must be a finite number >= 0")
-        if new_layer_prob > 1:
-            raise ConfigError("new_layer_prob", new_layer_prob, "must be a probability in [0, 1]")
+        for name, value in {**probs, "mutation_sd": mutation_sd}.items():
+            validation.number(name, value, 0)
+        validation.number("new_layer_prob", new_layer_prob, 0, 1)
         total = sum(probs.values())
         if total <= 0:
             raise ConfigError("no_mutation+architecture+parameters+activation+rl_hp", total, "must be > 0")
@@ -91,3 +96,6 @@ class Mutations:
         new = member.hp_config[name].mutate(old, self.rng)
         member.set_hyperparameter(name, new)
         return f"{name}:{old:.4g}->{new:.4g}"
+
+
+_OPTIONS = [name for name in inspect.signature(Mutations.__init__).parameters if name not in ("self", "unknown")]

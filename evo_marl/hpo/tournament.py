@@ -1,76 +1,108 @@
-"""Tournament selection with elitism."""
+"""Selection strategies: tournament selection with elitism, and no selection (independent members).
+
+Every strategy has the same interface: ``select(population, fitness=None) -> (elite, new_population)``,
+called once per generation, plus ``rng``, ``state_dict()`` and ``load_state_dict()`` so a resumed run
+selects exactly as an uninterrupted one. ``fitness[k]`` is the run's fitness of ``population[k]``
+(:mod:`evo_marl.hpo.fitness`); when it is None the strategy computes it with ``eval_loop`` as the window.
+A member kept unchanged (the elite) has ``elite = True`` and is never mutated; replaced places are clones
+of tournament winners with new indices, their own RNG streams and ``parent`` set to the winner's index.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from evo_marl import validation
 from evo_marl.errors import ConfigError
-from evo_marl.seeding import SeedLike, numpy_rng
+from evo_marl.hpo.fitness import best_index, member_fitness, population_fitness
+from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
+__all__ = ["NoSelection", "TournamentSelection", "member_fitness"]
 
 
-def member_fitness(member, eval_loop: int) -> float:
-    """Mean of a member's last ``eval_loop`` fitness values; NaN, failures and no history give ``-inf``."""
-    if getattr(member, "failed", False) or not member.fitness:
-        return -math.inf
-    value = float(np.mean(member.fitness[-eval_loop:]))
-    return value if math.isfinite(value) else -math.inf
+def _fitness_array(population: Sequence, fitness: Sequence[float] | None, window: int) -> np.ndarray:
+    if not population:
+        raise ConfigError("population", [], "must contain at least one member")
+    values = population_fitness(population, window) if fitness is None else list(fitness)
+    if len(values) != len(population):
+        raise ConfigError("fitness", f"{len(values)} values", f"must have one value per member ({len(population)})")
+    return np.array([v if np.isfinite(v) else -np.inf for v in values], dtype=float)
 
 
-class TournamentSelection:
+def keep_unchanged(member) -> Any:
+    """A copy of ``member`` that keeps its index and is not mutated this generation."""
+    kept = member.clone(index=member.index)
+    kept.parent, kept.elite, kept.mut = member.index, True, "None"
+    return kept
+
+
+def offspring(parent, index: int, rng: np.random.Generator) -> Any:
+    """A clone of ``parent`` with a new index and fresh RNG streams, open to mutation."""
+    child = parent.clone(index=index, seed=int(rng.integers(2**63 - 1)))
+    child.parent, child.elite, child.mut = parent.index, False, "None"
+    return child
+
+
+class TournamentSelection(RngState):
     """Keeps the fittest members: the elite is copied unchanged, the other places go to tournament winners.
 
     Args:
-        tournament_size: members drawn per tournament (the fittest of them wins).
+        tournament_size: members drawn per tournament (the fittest of them wins); at most the population size.
         elitism: keep the best member unchanged (it keeps its index and is never mutated).
         population_size: size of the new population.
-        eval_loop: fitness is the mean of each member's last ``eval_loop`` evaluations.
+        eval_loop: the fitness window when ``select`` is called without ``fitness`` (the AgileRL meaning:
+            "evaluate using the last N fitness scores"); the trainers pass the run's fitness instead.
         rng / seed: the explicit generator of every random draw (``seed`` builds one if ``rng`` is None).
-        score: what members are ranked by (default: :func:`member_fitness` over ``eval_loop`` evaluations;
-            a league ranks by rating or league return); higher is better, ``-inf`` ranks last.
     """
 
     def __init__(self, tournament_size: int, elitism: bool, population_size: int, eval_loop: int = 1,
-                 rng: np.random.Generator | None = None, seed: SeedLike = None, score=None):
-        for name, value, low in (("tournament_size", tournament_size, 1), ("population_size", population_size, 1),
-                                 ("eval_loop", eval_loop, 1)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(name, value, f"must be an integer >= {low}")
-        self.tournament_size, self.elitism = tournament_size, bool(elitism)
-        self.population_size, self.eval_loop = population_size, eval_loop
+                 rng: np.random.Generator | None = None, seed: SeedLike = None):
+        validation.positive_int("tournament_size", tournament_size)
+        validation.positive_int("population_size", population_size)
+        validation.positive_int("eval_loop", eval_loop)
+        if tournament_size > population_size:
+            raise ConfigError("tournament_size", tournament_size,
+                              f"must be <= population_size ({population_size})")
+        self.tournament_size, self.elitism = int(tournament_size), validation.flag("elitism", elitism)
+        self.population_size, self.eval_loop = int(population_size), int(eval_loop)
         self.rng = rng if rng is not None else numpy_rng(seed)
-        self.score = score
 
     def _tournament(self, fitness: np.ndarray) -> int:
         size = min(self.tournament_size, len(fitness))
         entrants = self.rng.choice(len(fitness), size=size, replace=False)
         return int(entrants[np.argmax(fitness[entrants])])
 
-    def select(self, population: Sequence) -> tuple[object, list]:
+    def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
         """``(elite, new_population)``; non-elite places are fresh clones with new indices and RNG streams."""
-        if not population:
-            raise ConfigError("population", [], "must contain at least one member")
-        fitness = np.array([self.score(m) if self.score is not None else member_fitness(m, self.eval_loop)
-                            for m in population], dtype=float)
-        elite_pos = int(np.argmax(fitness))
-        elite = population[elite_pos]
+        values = _fitness_array(population, fitness, self.eval_loop)
+        elite = population[best_index(values)]
         next_index = max(m.index for m in population) + 1
-        new_population = []
-        if self.elitism:
-            kept = elite.clone(index=elite.index)
-            kept.parent, kept.elite, kept.mut = elite.index, True, "None"
-            new_population.append(kept)
+        new_population = [keep_unchanged(elite)] if self.elitism else []
         while len(new_population) < self.population_size:
-            winner = population[self._tournament(fitness)]
-            child = winner.clone(index=next_index, seed=int(self.rng.integers(2**63 - 1)))
-            child.parent, child.elite, child.mut = winner.index, False, "None"
-            new_population.append(child)
+            new_population.append(offspring(population[self._tournament(values)], next_index, self.rng))
             next_index += 1
         for member in new_population:
             member.failed = False
         return elite, new_population
+
+
+class NoSelection(RngState):
+    """No selection and no mutation: every member trains on independently (random search, ablations).
+
+    Members are kept as they are (``elite = True`` for all, so mutations skip them).
+    """
+
+    def __init__(self, eval_loop: int = 1, rng: np.random.Generator | None = None, seed: SeedLike = None):
+        self.eval_loop = validation.positive_int("eval_loop", eval_loop)
+        self.rng = rng if rng is not None else numpy_rng(seed)
+
+    def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
+        values = _fitness_array(population, fitness, self.eval_loop)
+        for member in population:
+            member.parent, member.elite, member.mut, member.failed = member.index, True, "None", False
+        return population[best_index(values)], list(population)

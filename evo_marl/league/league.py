@@ -16,12 +16,9 @@ from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.league.config import LeagueConfig
 from evo_marl.league.matchmaking import make_matchmaker
 from evo_marl.league.table import LeagueTable
+from evo_marl.seeding import child_rng
 
 logger = logging.getLogger(__name__)
-
-
-def child_rng(entropy: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=tuple(key)))
 
 
 def layout_of(env):

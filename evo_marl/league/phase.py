@@ -16,8 +16,9 @@ import numpy as np
 
 from evo_marl.envs.vector import VectorEnv
 from evo_marl.league.league import League
-from evo_marl.training.evaluation import episode_over
-from evo_marl.training.runner import PhaseResult, derived_seed
+from evo_marl.envs.episodes import episode_over
+from evo_marl.seeding import derived_seed
+from evo_marl.training.collect import PhaseResult, random_actions
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ class LeaguePhaseBase:
 
     # ------------------------------------------------------------------ loop
     def _random_actions(self, games: np.ndarray, seats: np.ndarray, rng: np.random.Generator) -> None:
-        space = self.env.single_action_space(self.agents[0])
-        high = np.asarray(space.nvec)
-        self.env_actions[games, seats] = np.floor(rng.random((games.size, high.size)) * high).astype(np.int64)
+        self.env_actions[games, seats] = random_actions(self.env.single_action_space(self.agents[0]), games.size, rng)
 
     def __call__(self, population: list, generation: int) -> PhaseResult:
         env, league, agents, e = self.env, self.league, self.agents, self.num_envs

@@ -2,7 +2,7 @@
 
 The generation loop, evaluation (self-play teams: each member in every seat), writers, stopping,
 selection, mutation and checkpoints are the shared :class:`~evo_marl.training.runner.EvolutionRunner`'s;
-the league adds its phase (on- or off-policy), the league table (saved in every checkpoint manifest, so a
+the league adds its phase (on- or off-policy), the league table (a checkpointed component of the run, so a
 resumed run continues exactly) and ``league.csv`` (per generation and member: games, ratings, league return).
 """
 
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.tournament import TournamentSelection
 from evo_marl.league.config import LeagueConfig
 from evo_marl.league.league import League, layout_of
-from evo_marl.training import common
-from evo_marl.training.stopping import StoppingCriterion
+from evo_marl.stopping import StoppingCriterion
+from evo_marl.training.settings import RunSettings
+from evo_marl.training.trainer import resolve_run_dir, train_population
 
 logger = logging.getLogger(__name__)
 LEAGUE_CSV = "league.csv"
@@ -55,84 +57,80 @@ class LeagueWriter:
         pass
 
 
-def train_league(
-    env, env_name: str, algo: str, pop: list, league: LeagueConfig | dict | None = None, memory=None,
-    INIT_HP: dict | None = None, MUT_P: dict | None = None, max_steps: int = 50_000, evo_steps: int = 2_500,
-    eval_steps: int | None = None, eval_loop: int = 1, target: float | None = None, tournament=None, mutation=None,
-    checkpoint: bool | int | None = True, run_dir: str | Path | None = None, overwrite_checkpoints: bool = False,
-    wb: bool = False, verbose: bool = True, *, seed: int | None = None, resume: bool = False,
-    keep_checkpoints: int | None = 3, stopping: list[StoppingCriterion] | None = None, writers: list | None = None,
-    wandb_kwargs: dict | None = None, config: dict | None = None, learning_delay: int = 0,
-    save_buffer: bool = True, memory_size: int = 100_000,
-) -> tuple[list, list[list[float]], League]:
-    """Train ``pop`` as a league (see the module docstring); returns ``(population, fitnesses, league)``.
+class LeagueSelection:
+    """A selection strategy that ranks members by the league's score (``league.selection``: rating or league
+    return) instead of the run's fitness; everything else (elitism, tournaments, state) is ``inner``'s."""
+
+    def __init__(self, inner, league: League):
+        self.inner, self.league = inner, league
+
+    @property
+    def rng(self):
+        return self.inner.rng
+
+    @rng.setter
+    def rng(self, value) -> None:
+        self.inner.rng = value
+
+    def select(self, population, fitness=None):
+        return self.inner.select(population, [self.league.selection_score(m) for m in population])
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.inner.load_state_dict(state)
+
+
+def train_league(env, population: list, settings: RunSettings, league: LeagueConfig | dict | None = None, *,
+                 memory=None, selection=None, mutation=None, stopping: list[StoppingCriterion] | tuple = (),
+                 writers: list | tuple = ()) -> tuple[list, list[list[float]], League]:
+    """Train ``population`` as a league (see the module docstring); returns ``(population, fitnesses, league)``.
 
     Args:
         env: a ``VectorEnv`` with ``num_envs`` or ``population x num_envs`` games (all seats learner-controlled).
+        population: members of one algorithm (``create_population``). settings: the run's :class:`RunSettings`.
         league: a :class:`LeagueConfig` (or its fields as a dict; None: the defaults).
         memory: off-policy members: a :class:`~evo_marl.league.off_policy.LeagueReplayBuffer` (None: one of
-            ``memory_size`` transitions is built). learning_delay: transitions stored before learning starts.
-        Every other argument as :func:`~evo_marl.training.on_policy.train_multi_agent_on_policy`; ``fitness``
-        is the self-play evaluation (each member in every seat), what ``league.selection`` may replace.
+            100,000 transitions is built); on-policy members take none.
+        selection, mutation, stopping, writers: as :func:`~evo_marl.training.trainer.train_population`; with
+            ``league.selection`` ``rating`` or ``league_return`` the selection ranks by the league's score.
     """
     from evo_marl.league.off_policy import LeagueOffPolicyPhase, LeagueReplayBuffer
     from evo_marl.league.on_policy import LeagueOnPolicyPhase
 
-    if not pop:
-        raise ConfigError("pop", pop, "must contain at least one member")
+    if not population:
+        raise ConfigError("pop", population, "must contain at least one member")
     cfg = league if isinstance(league, LeagueConfig) else LeagueConfig(**(league or {}))
-    on_policy = pop[0].algo_name == "IPPO"
-    if any(m.algo_name != pop[0].algo_name for m in pop) or str(algo).upper() != pop[0].algo_name:
-        raise ConfigError("algo", algo, f"must match every member of the population ({pop[0].algo_name})")
+    on_policy = population[0].on_policy
+    if len(population) + len(cfg.scripted) < 2:
+        raise ConfigError("population_size", len(population), "a league needs at least two members (learned or scripted)")
     space = env.single_action_space(env.agents[0])
     league_obj = League(cfg, env.agents, layout_of(env), action_width=int(space.shape[0]) if space.shape else 1)
-    if len(pop) + len(cfg.scripted) < 2:
-        raise ConfigError("population_size", len(pop), "a league needs at least two members (learned or scripted)")
-    if not on_policy and memory is None:
-        memory = LeagueReplayBuffer(memory_size, env.agents)
-    if memory is not None and not isinstance(memory, LeagueReplayBuffer):
-        raise ConfigError("memory", type(memory).__name__, "league training needs a LeagueReplayBuffer (it stores "
-                                                           "the acting member of every seat)")
-    init_hp = dict(INIT_HP or {})
-    tournament = tournament or common.default_tournament(pop, init_hp, eval_loop)
+    if on_policy and memory is not None:
+        raise ConfigError("memory", type(memory).__name__, f"{population[0].algo_name} learns from its own seats' "
+                                                           "rollouts: pass no replay buffer")
+    if not on_policy:
+        memory = memory if memory is not None else LeagueReplayBuffer(100_000, env.agents)
+        if not isinstance(memory, LeagueReplayBuffer):
+            raise ConfigError("memory", type(memory).__name__, "league training needs a LeagueReplayBuffer (it stores "
+                                                               "the acting member of every seat)")
+    selection = selection or TournamentSelection(min(2, len(population)), True, len(population),
+                                                 eval_loop=settings.fitness_window)
     if cfg.selection != "fitness":
-        tournament.score = league_obj.selection_score
-    path = common.resolve_run_dir(run_dir, env_name, algo, resume, overwrite_checkpoints)
-    holder: dict[str, Any] = {}
+        selection = LeagueSelection(selection, league_obj)
+    run_dir = resolve_run_dir(settings.run_dir, settings.env_name, population[0].algo_name, settings.resume,
+                              settings.overwrite)
+    settings = replace(settings, run_dir=run_dir, overwrite=False)
 
-    def make_phase(vec_env, num_envs, entropy):
+    def make_phase(members, vec_env, run_settings, entropy):
         if on_policy:
-            steps = cfg.rollout_steps or pop[0].learn_step
-            phase = LeagueOnPolicyPhase(vec_env, num_envs, evo_steps, entropy, league_obj, steps)
-        else:
-            phase = LeagueOffPolicyPhase(vec_env, num_envs, evo_steps, entropy, league_obj, memory, learning_delay)
-        return _Saving(phase, league_obj, holder)
+            steps = cfg.rollout_steps or members[0].rollout_steps
+            return LeagueOnPolicyPhase(vec_env, members[0].num_envs, run_settings.evo_steps, entropy, league_obj, steps)
+        return LeagueOffPolicyPhase(vec_env, members[0].num_envs, run_settings.evo_steps, entropy, league_obj, memory,
+                                    run_settings.learning_delay)
 
-    def restore(manifest: dict[str, Any]) -> None:
-        if "league" not in manifest:
-            raise ConfigError("resume", str(path), "the checkpoint holds no league state (it is not a league run)")
-        league_obj.load_state_dict(manifest["league"])
-        holder.update(manifest["league"])
-
-    pop, history = common.train_population(
-        env, env_name, algo, pop, make_phase, memory=memory, INIT_HP=init_hp, MUT_P=MUT_P,
-        net_config=pop[0].net_config, max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps,
-        eval_loop=eval_loop, target=target, tournament=tournament, mutation=mutation, checkpoint=checkpoint,
-        run_dir=path, overwrite_checkpoints=False, wb=wb, verbose=verbose, seed=seed, resume=resume,
-        save_buffer=save_buffer and not on_policy, keep_checkpoints=keep_checkpoints, stopping=stopping,
-        writers=[LeagueWriter(league_obj, path), *(writers or [])], wandb_kwargs=wandb_kwargs, config=config,
-        manifest_extra={"league": holder}, on_resume=restore)
-    return pop, history, league_obj
-
-
-class _Saving:
-    """The league phase, then the league state copied into the dict the checkpoint manifest saves."""
-
-    def __init__(self, phase, league: League, holder: dict):
-        self.phase, self.league, self.holder = phase, league, holder
-
-    def __call__(self, population, generation):
-        result = self.phase(population, generation)
-        self.holder.clear()
-        self.holder.update(self.league.state_dict())
-        return result
+    population, history = train_population(
+        env, population, settings, memory=memory, selection=selection, mutation=mutation, stopping=stopping,
+        writers=[LeagueWriter(league_obj, run_dir), *writers], phase=make_phase, components={"league": league_obj})
+    return population, history, league_obj

@@ -4,7 +4,7 @@ Every function takes a run folder, reads ``metrics.csv`` (see :mod:`evo_marl.tra
 a PNG into the run folder. Figures are drawn on matplotlib's Agg canvas without pyplot, so plotting
 never changes the backend of a notebook or needs a display.
 
-Scenario-specific plots (e.g. the ATC trajectories of the best member) plug in through
+Env-specific plots (e.g. trajectories of the best member) plug in through
 :func:`register_plotter` or ``plot_run(..., extra_plotters=[...])``: a plotter is
 ``fn(run_dir: Path, out_dir: Path) -> Path | list[Path] | None`` (None when the run is not its scenario).
 """

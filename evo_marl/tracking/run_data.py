@@ -53,6 +53,7 @@ class MemberRow:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     eval_metrics: dict[str, float] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
+    eval_return: float = math.nan
 
     @property
     def kind(self) -> str:
@@ -132,7 +133,8 @@ def _member(row: dict[str, str]) -> MemberRow:
         train_score=_float(row.get("train_score", "nan")), failed=row.get("failed") == "True",
         activation=row.get("activation", ""), parameter_count=_int(row.get("parameter_count", "0")),
         architecture=_json(row.get("architecture", ""), {}), hyperparameters=_json(row.get("hyperparameters", ""), {}),
-        eval_metrics=_json(row.get("eval_metrics", ""), {}), losses=_json(row.get("losses", ""), {}))
+        eval_metrics=_json(row.get("eval_metrics", ""), {}), losses=_json(row.get("losses", ""), {}),
+        eval_return=_float(row.get("eval_return", "nan")))
 
 
 def _generation(row: dict[str, str]) -> dict[str, Any]:

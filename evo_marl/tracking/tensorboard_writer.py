@@ -13,7 +13,7 @@ from pathlib import Path
 
 from evo_marl.errors import ConfigError, EvoMarlError
 from evo_marl.tracking.wandb_writer import generation_metrics
-from evo_marl.training.records import GenerationRecord
+from evo_marl.tracking.records import GenerationRecord
 
 LOG_SUBDIR = "tensorboard"
 

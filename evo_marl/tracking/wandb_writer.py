@@ -23,7 +23,7 @@ from evo_marl.errors import ConfigError, EvoMarlError
 from evo_marl.tracking.run_data import WANDB_ID_FILE, mutation_kind
 from evo_marl.tracking.wandb_offline import wait_until_complete
 from evo_marl.tracking.writers import MEMBER_FILE
-from evo_marl.training.records import GenerationRecord, MemberRecord
+from evo_marl.tracking.records import GenerationRecord, MemberRecord
 
 logger = logging.getLogger(__name__)
 STEP_METRIC = "generation"

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Protocol
 
-from evo_marl.training.records import GenerationRecord
+from evo_marl.tracking.records import GenerationRecord
 
 logger = logging.getLogger(__name__)
 MEMBER_FILE = "metrics.csv"
@@ -40,7 +40,8 @@ class CSVWriter:
     """
 
     MEMBER_COLUMNS = ["generation", "index", "parent", "mutation", "fitness", "steps", "train_score", "failed",
-                      "activation", "parameter_count", "architecture", "hyperparameters", "eval_metrics", "losses"]
+                      "activation", "parameter_count", "architecture", "hyperparameters", "eval_metrics", "losses",
+                      "eval_return"]
 
     def __init__(self, run_dir: str | Path, resume_after: int | None = None):
         self.run_dir = Path(run_dir)
@@ -76,7 +77,8 @@ class CSVWriter:
             for m in record.members:
                 writer.writerow([_fmt(v) for v in (
                     record.generation, m.index, m.parent, m.mutation, m.fitness, m.steps, m.train_score, m.failed,
-                    m.activation, m.parameter_count, m.architecture, m.hyperparameters, m.eval_metrics, m.losses)])
+                    m.activation, m.parameter_count, m.architecture, m.hyperparameters, m.eval_metrics, m.losses,
+                    m.eval_return)])
         summary = record.summary()
         if self._generation_columns is None:
             self._generation_columns = list(summary)

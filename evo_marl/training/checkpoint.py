@@ -8,30 +8,23 @@ generation. Every ``.pt`` file is read with ``torch.load(weights_only=True)``: a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from evo_marl.algorithms.registry import get_algorithm
 from evo_marl.errors import CheckpointError
+from evo_marl.hpo.parameters import HyperparameterConfig
+from evo_marl.run_folder import FORMAT_VERSION, generation_dirs, latest_generation, read_manifest, write_json
+
+__all__ = ["check_signature", "generation_dirs", "latest_generation", "load_population", "load_tensor_file",
+           "read_manifest", "save_generation"]
 
 logger = logging.getLogger(__name__)
-FORMAT_VERSION = 1
-_GEN_RE = re.compile(r"^generation_(\d+)$")
-
-
-def generation_dirs(run_dir: str | Path) -> list[Path]:
-    """Complete generation folders of a run, oldest first."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := _GEN_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def save_generation(run_dir: str | Path, generation: int, population: list, run_state: dict[str, Any],
@@ -53,10 +46,7 @@ def save_generation(run_dir: str | Path, generation: int, population: list, run_
         torch.save(memory.state_dict(), tmp / "buffer.pt")
     manifest = {"format_version": FORMAT_VERSION, "generation": generation, "members": members,
                 "has_buffer": memory is not None, **run_state}
-    with open(tmp / "manifest.json", "w") as f:
-        json.dump(manifest, f, indent=1, default=_json_default)
-        f.flush()
-        os.fsync(f.fileno())
+    write_json(tmp / "manifest.json", manifest)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -64,31 +54,6 @@ def save_generation(run_dir: str | Path, generation: int, population: list, run_
         for old in generation_dirs(run_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return str(value)
-
-
-def read_manifest(generation_dir: str | Path) -> dict[str, Any]:
-    path = Path(generation_dir) / "manifest.json"
-    if not path.exists():
-        raise CheckpointError(f"{path}: missing; {generation_dir} is not a complete generation folder")
-    try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: corrupt JSON ({err})") from err
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version={manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
-    for key in ("generation", "members"):
-        if key not in manifest:
-            raise CheckpointError(f"{path}: field {key!r} is missing")
-    return manifest
 
 
 def load_tensor_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
@@ -103,20 +68,20 @@ def load_tensor_file(path: Path, map_location: str | torch.device = "cpu") -> An
 
 def load_population(generation_dir: str | Path, device: str | torch.device = "cpu") -> list:
     """Rebuild the members saved in a generation folder."""
-    from evo_marl.algorithms.registry import get_algorithm
-
     generation_dir = Path(generation_dir)
     manifest = read_manifest(generation_dir)
     population = []
+    if not isinstance(manifest["members"], list):
+        raise CheckpointError(f"{generation_dir / 'manifest.json'}: members must be a list")
     for entry in manifest["members"]:
+        if not isinstance(entry, dict) or "file" not in entry or "index" not in entry:
+            raise CheckpointError(f"{generation_dir / 'manifest.json'}: member entry {entry!r} needs 'file' and 'index'")
         state = load_tensor_file(generation_dir / entry["file"], device)
         if not isinstance(state, dict) or "algo" not in state:
             raise CheckpointError(f"{generation_dir / entry['file']}: not a member state dict")
-        cls = get_algorithm(state["algo"])
-        obs_spaces, act_spaces = cls.spaces_from_state(state)
-        from evo_marl.hpo.parameters import HyperparameterConfig
-
         try:
+            cls = get_algorithm(state["algo"])
+            obs_spaces, act_spaces = cls.spaces_from_state(state)
             member = cls(obs_spaces, act_spaces, agent_ids=state["agent_ids"], index=entry["index"],
                          net_config=manifest.get("net_config"), share_params=state["share_params"],
                          hp_config=HyperparameterConfig.from_dict(state["hp_config"]),
@@ -126,12 +91,6 @@ def load_population(generation_dir: str | Path, device: str | torch.device = "cp
         member.load_state_dict(state)
         population.append(member)
     return population
-
-
-def latest_generation(run_dir: str | Path) -> Path | None:
-    """The newest complete generation folder of a run, or None."""
-    dirs = generation_dirs(run_dir)
-    return dirs[-1] if dirs else None
 
 
 def check_signature(saved: dict[str, Any], current: dict[str, Any], where: str | Path) -> None:

@@ -1,8 +1,9 @@
 """The generation loop shared by the off-policy and on-policy trainers.
 
 Per generation: a trainer-specific *phase* collects experience and learns; then the runner evaluates
-every member without exploration, writes metrics, checks stopping criteria, applies tournament
-selection and mutation, and checkpoints the next generation's population atomically.
+every member without exploration, computes the run's fitness (:mod:`evo_marl.hpo.fitness`), writes
+metrics, checks stopping criteria, applies selection and mutation, and checkpoints the next
+generation's population atomically.
 """
 
 from __future__ import annotations
@@ -11,71 +12,35 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
-from evo_marl.errors import CheckpointError, ConfigError
-from evo_marl.training import checkpoint as ckpt
-from evo_marl.training.evaluation import evaluate_population
-from evo_marl.training.records import GenerationRecord, MemberRecord
-from evo_marl.training.stopping import StoppingCriterion
+from evo_marl.errors import CheckpointError
+from evo_marl.hpo.fitness import member_fitness
+from evo_marl.seeding import derived_seed
+from evo_marl.stopping import StoppingCriterion
+from evo_marl.tracking.records import GenerationRecord, MemberRecord
 from evo_marl.tracking.writers import WriterGroup
+from evo_marl.training import checkpoint as ckpt
+from evo_marl.training.collect import PhaseResult
+from evo_marl.training.evaluation import evaluate_population
+from evo_marl.training.settings import RunSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PhaseResult:
-    """What a trainer's collect-and-learn phase reports for one generation."""
-
-    transitions: int
-    timings: dict[str, float]
-    train_scores: list[float]
-    losses: list[dict[str, float]]
-
-
-Phase = Callable[[list, int], PhaseResult]
-
-
-def derived_seed(entropy: int, *key: int) -> int:
-    """A 31-bit seed for (purpose, generation, ...) derived from the run's root entropy."""
-    return int(np.random.SeedSequence(entropy, spawn_key=tuple(key)).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-@dataclass
-class RunSettings:
-    max_steps: int
-    evo_steps: int
-    eval_steps: int | None = None
-    eval_loop: int = 1
-    run_dir: Path | None = None
-    checkpoint: bool = True
-    keep_checkpoints: int | None = 3
-    save_buffer: bool = True
-    verbose: bool = True
-    signature: dict[str, Any] = field(default_factory=dict)
-    manifest_extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in ("max_steps", "evo_steps", "eval_loop"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ConfigError(name, value, "must be an integer >= 1")
-        if self.eval_steps is not None and (not isinstance(self.eval_steps, int) or self.eval_steps < 1):
-            raise ConfigError("eval_steps", self.eval_steps, "must be None (run episodes to the end) or an integer >= 1")
 
 
 class EvolutionRunner:
     """Drives generations of a population (see the module docstring)."""
 
-    def __init__(self, population: list, tournament, mutation, eval_env, settings: RunSettings,
-                 stopping: list[StoppingCriterion], writers: WriterGroup, entropy: int, memory=None):
-        self.population, self.tournament, self.mutation = population, tournament, mutation
+    def __init__(self, population: list, selection, mutation, eval_env, settings: RunSettings, run_dir: Path,
+                 signature: dict[str, Any], stopping: list[StoppingCriterion], writers: WriterGroup | None,
+                 entropy: int, memory=None, components: dict[str, Any] | None = None):
+        self.population, self.selection, self.mutation = population, selection, mutation
+        self.components = dict(components or {})  # name -> object with state_dict()/load_state_dict(), checkpointed
         self.eval_env, self.settings, self.stopping, self.writers = eval_env, settings, stopping, writers
+        self.run_dir, self.signature = run_dir, signature
         self.entropy, self.memory = entropy, memory
         self.generation = 0
         self.history: list[list[float]] = []
@@ -87,12 +52,11 @@ class EvolutionRunner:
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
         """Load the newest generation of ``run_dir``; returns False when there is none."""
-        run_dir = self.settings.run_dir
-        latest = ckpt.latest_generation(run_dir) if run_dir else None
+        latest = ckpt.latest_generation(self.run_dir)
         if latest is None:
             return False
         manifest = ckpt.read_manifest(latest)
-        ckpt.check_signature(manifest.get("signature", {}), self.settings.signature, latest)
+        ckpt.check_signature(manifest.get("signature", {}), self.signature, latest)
         population = ckpt.load_population(latest, device=self.population[0].device)
         if len(population) != len(self.population):
             raise CheckpointError(f"{latest}: holds {len(population)} members, this run has {len(self.population)}")
@@ -104,10 +68,15 @@ class EvolutionRunner:
         self.entropy = int(manifest["entropy"])
         self.evolved = bool(manifest.get("evolved", True))
         self.stop_reason = manifest.get("stop_reason")
-        self.tournament.rng.bit_generator.state = manifest["tournament_rng"]
-        self.mutation.rng.bit_generator.state = manifest["mutation_rng"]
+        self.selection.load_state_dict(manifest["selection_state"])
+        self.mutation.load_state_dict(manifest["mutation_state"])
         for criterion, state in zip(self.stopping, manifest.get("stopping", [])):
             criterion.load_state_dict(state)
+        saved = manifest.get("components", {})
+        for name, component in self.components.items():
+            if name not in saved:
+                raise CheckpointError(f"{latest}: holds no {name!r} state (it is not a checkpoint of this kind of run)")
+            component.load_state_dict(saved[name])
         if self.memory is not None and manifest.get("has_buffer"):
             self.memory.load_state_dict(ckpt.load_tensor_file(latest / "buffer.pt"))
         elif self.memory is not None:
@@ -116,29 +85,37 @@ class EvolutionRunner:
         return True
 
     def _save(self) -> None:
-        if not (self.settings.checkpoint and self.settings.run_dir):
+        if not self.settings.checkpoint:
             return
         state = {
-            "signature": self.settings.signature, "entropy": self.entropy, "history": self.history,
+            "signature": self.signature, "entropy": self.entropy, "history": self.history,
             "total_steps": self.total_steps, "wall_time": self.elapsed,
             "stop_reason": self.stop_reason, "evolved": self.evolved,
-            "tournament_rng": self.tournament.rng.bit_generator.state,
-            "mutation_rng": self.mutation.rng.bit_generator.state,
-            "stopping": [c.state_dict() for c in self.stopping], **self.settings.manifest_extra,
+            "selection_state": self.selection.state_dict(), "mutation_state": self.mutation.state_dict(),
+            "stopping": [c.state_dict() for c in self.stopping], "fitness_window": self.settings.fitness_window,
+            "net_config": self.settings.net_config, "num_envs": self.population[0].num_envs,
+            "components": {name: c.state_dict() for name, c in self.components.items()},
         }
         memory = self.memory if self.settings.save_buffer else None
-        ckpt.save_generation(self.settings.run_dir, self.generation, self.population, state, memory,
+        ckpt.save_generation(self.run_dir, self.generation, self.population, state, memory,
                              keep=self.settings.keep_checkpoints)
 
     # ------------------------------------------------------------------ main loop
     def _budget_left(self) -> bool:
         return min(m.steps[-1] for m in self.population) < self.settings.max_steps
 
-    def _record(self, phase: PhaseResult, evaluations, timings: dict[str, float]) -> GenerationRecord:
+    def fitness(self) -> list[float]:
+        """The run's fitness of every member (NaN where it ranks last: failed, unevaluated, non-finite)."""
+        values = [member_fitness(m, self.settings.fitness_window) for m in self.population]
+        return [v if math.isfinite(v) else math.nan for v in values]
+
+    def _record(self, phase: PhaseResult, evaluations, fitness: list[float],
+                timings: dict[str, float]) -> GenerationRecord:
         members = []
         for k, (member, ev) in enumerate(zip(self.population, evaluations)):
             members.append(MemberRecord(
-                index=member.index, parent=member.parent, mutation=member.mut, fitness=ev.fitness,
+                index=member.index, parent=member.parent, mutation=member.mut, fitness=fitness[k],
+                eval_return=ev.fitness,
                 steps=member.steps[-1], hyperparameters=member.hyperparameters(), architecture=member.architecture(),
                 activation=member.activation, parameter_count=member.parameter_count(),
                 train_score=phase.train_scores[k] if k < len(phase.train_scores) else math.nan,
@@ -150,8 +127,8 @@ class EvolutionRunner:
                                 wall_time=self.elapsed)
 
     def _evolve(self) -> None:
-        """Tournament selection and mutation form the next generation's population."""
-        _, self.population[:] = self.tournament.select(self.population)
+        """Selection and mutation form the next generation's population."""
+        _, self.population[:] = self.selection.select(self.population, self.fitness())
         self.mutation.mutation(self.population)
         for member in self.population:
             member.steps.append(member.steps[-1])
@@ -177,12 +154,14 @@ class EvolutionRunner:
                     if not member.has_finite_weights():
                         logger.warning("member %s has non-finite weights; it is ranked last", member.index)
                         member.failed = True
+                eval_key = 0 if s.eval_set == "fixed" else self.generation
                 evaluations = evaluate_population(self.population, self.eval_env, s.eval_steps,
-                                                  seed=derived_seed(self.entropy, 2, self.generation))
+                                                  seed=derived_seed(self.entropy, 2, eval_key))
                 timings = dict(result.timings, evaluation=time.perf_counter() - t_eval)
-                self.history.append([ev.fitness for ev in evaluations])
+                fitness = self.fitness()
+                self.history.append(fitness)
                 self.elapsed += time.perf_counter() - started
-                record = self._record(result, evaluations, timings)
+                record = self._record(result, evaluations, fitness, timings)
                 stop = [c.name for c in self.stopping if c.update(record)]
                 self.stop_reason = record.stop_reason = stop[0] if stop else None
                 t_evo = time.perf_counter()

@@ -103,7 +103,7 @@ def test_league_config_section_and_cli_crossplay(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "configs/bucket_brigade_league.yaml", "--run-dir", str(run), "--quiet",
             "--set", "population_size=4", "--set", "env.num_envs=2", "--set", "training.max_steps=64",
-            "--set", "training.evo_steps=32", "--set", "training.eval_loop=2", "--set", "init_hp.LEARN_STEP=8",
+            "--set", "training.evo_steps=32", "--set", "training.eval_loop=2", "--set", "init_hp.LEARN_STEP=16",
             "--set", "init_hp.BATCH_SIZE=16", "--set", "league.scripted=[all_work]",
             "--set", "league.scenarios=[default, rest_trap]", "--set", "net_config.hidden_size=[8]"]
     assert main(args) == 0

@@ -16,17 +16,24 @@ from evo_marl.league import LeagueConfig, train_league  # noqa: E402
 from evo_marl.league.matchmaking import make_matchmaker  # noqa: E402
 from evo_marl.league.off_policy import LeagueReplayBuffer  # noqa: E402
 from evo_marl.league.on_policy import LeagueOnPolicyPhase  # noqa: E402
+from evo_marl.training.settings import RunSettings  # noqa: E402
 
 
 def bb_population(algo="IPPO", size=4, num_envs=4, seed=0, share=True, **hp):
     env = make_vec_env("bucket_brigade/default", num_envs=num_envs, seed=seed)
-    init = ({"LEARN_STEP": 8, "BATCH_SIZE": 32} if algo == "IPPO" else
+    init = ({"LEARN_STEP": 8 * num_envs, "BATCH_SIZE": 32} if algo == "IPPO" else
             {"LEARN_STEP": 4, "BATCH_SIZE": 32, "REWARD_SCALE": 0.01})
     init.update(hp, SHARE_PARAMS=share, AGENT_IDS=env.agents)
     pop = create_population(algo, [env.single_observation_space(a) for a in env.agents],
                             [env.single_action_space(a) for a in env.agents], {"hidden_size": [16]}, init,
                             population_size=size, num_envs=num_envs, seed=seed)
     return env, pop
+
+
+def league_run(env, pop, cfg, memory=None, selection=None, **settings):
+    """``train_league`` with RunSettings from keywords (checkpoints off and quiet unless given)."""
+    settings = {"env_name": "bb", "checkpoint": False, "verbose": False, "eval_loop": 2, "seed": 0, **settings}
+    return train_league(env, pop, RunSettings(**settings), cfg, memory=memory, selection=selection)
 
 
 def weights(pop):
@@ -96,8 +103,7 @@ def test_ippo_members_learn_only_from_the_seats_they_played(monkeypatch):
         return original_learn(self, population, losses)
 
     monkeypatch.setattr(LeagueOnPolicyPhase, "_learn_all", learn_all)
-    train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work"]}, max_steps=64, evo_steps=64, eval_loop=2,
-                 seed=0, checkpoint=False, verbose=False, run_dir=None)
+    league_run(env, pop, {"scripted": ["all_work"]}, max_steps=64, evo_steps=64)
     rollouts = len(captured["cells"])
     assert rollouts >= 2
     for k in range(4):
@@ -134,9 +140,8 @@ def test_replay_buffer_samples_only_the_members_rows_and_seats():
 def test_off_policy_league_trains_and_tags_every_transition(algo):
     env, pop = bb_population(algo, size=4)
     memory = LeagueReplayBuffer(5000, env.agents)
-    pop, history, league = train_league(env, "bb", algo, pop, {"scripted": ["coordinator"]}, memory=memory,
-                                        max_steps=160, evo_steps=80, eval_loop=2, seed=0, checkpoint=False,
-                                        verbose=False, learning_delay=64)
+    pop, history, league = league_run(env, pop, {"scripted": ["coordinator"]}, memory=memory, max_steps=160,
+                                      evo_steps=80, learning_delay=64)
     assert len(history) == 2 and all(np.isfinite(h).all() for h in history)
     tags = np.concatenate([memory._data["member"][a][:len(memory)] for a in env.agents])
     assert (tags == -1).any() and (tags >= 0).any()  # scripted and learned seats
@@ -147,8 +152,7 @@ def test_off_policy_league_trains_and_tags_every_transition(algo):
 # ---------------------------------------------------------------------------------------------- ratings, selection
 def test_table_counts_games_and_rates_a_clearly_better_scripted_member_highest():
     env, pop = bb_population(size=4)
-    _, _, league = train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work", "always_rest"]}, max_steps=200,
-                                evo_steps=200, eval_loop=2, seed=0, checkpoint=False, verbose=False)
+    _, _, league = league_run(env, pop, {"scripted": ["all_work", "always_rest"]}, max_steps=200, evo_steps=200)
     members = league.table.members
     games = {k: s.games for k, s in members.items()}
     assert all(g > 0 for g in games.values())
@@ -167,16 +171,15 @@ def test_selection_can_rank_by_rating_or_league_return(key):
     from evo_marl.hpo.tournament import TournamentSelection
 
     class Spy(TournamentSelection):
-        def select(self, population):
-            ranked["scores"] = {m.index: self.score(m) for m in population}
-            elite, new = super().select(population)
+        def select(self, population, fitness=None):
+            ranked["scores"] = {m.index: f for m, f in zip(population, fitness)}
+            elite, new = super().select(population, fitness)
             ranked["elite"] = elite.index
             return elite, new
 
     tournament = Spy(2, True, 4)
-    _, _, league = train_league(env, "bb", "IPPO", pop, {"selection": key, "scripted": ["specialist"]},
-                                max_steps=200, evo_steps=100,
-                                eval_loop=2, seed=0, checkpoint=False, verbose=False, tournament=tournament)
+    _, _, league = league_run(env, pop, {"selection": key, "scripted": ["specialist"]}, selection=tournament,
+                              max_steps=200, evo_steps=100)
     scores = ranked["scores"]
     assert ranked["elite"] == max(scores, key=scores.get)
     assert len(set(scores.values())) > 1 and all(np.isfinite(v) for v in scores.values())
@@ -187,8 +190,7 @@ def test_selection_can_rank_by_rating_or_league_return(key):
 
 def test_clones_inherit_their_parents_rating():
     env, pop = bb_population(size=4)
-    _, _, league = train_league(env, "bb", "IPPO", pop, {}, max_steps=100, evo_steps=50, eval_loop=2, seed=0,
-                                checkpoint=False, verbose=False)
+    _, _, league = league_run(env, pop, {}, max_steps=100, evo_steps=50)
     members = league.table.members
     clones = [(k, s) for k, s in members.items() if s.parent is not None and s.parent != k]
     assert clones
@@ -203,8 +205,8 @@ def test_clones_inherit_their_parents_rating():
 def _league_run(tmp_path, name, max_steps, resume=False, seed=3):
     env, pop = bb_population(size=4, seed=seed)
     cfg = {"scripted": ["all_work"], "matchmaker": "close_ratings", "selection": "rating"}
-    return train_league(env, "bb", "IPPO", pop, cfg, max_steps=max_steps, evo_steps=64, eval_loop=2, seed=seed,
-                        run_dir=tmp_path / name, resume=resume, verbose=False)
+    return league_run(env, pop, cfg, max_steps=max_steps, evo_steps=64, seed=seed, run_dir=tmp_path / name,
+                      resume=resume, checkpoint=True)
 
 
 def test_resume_equals_uninterrupted_league_run(tmp_path):
@@ -225,13 +227,11 @@ def test_resume_refuses_another_league_configuration(tmp_path):
     _league_run(tmp_path, "run", 64)
     env, pop = bb_population(size=4, seed=3)
     with pytest.raises(CheckpointError, match="matchmaker"):
-        train_league(env, "bb", "IPPO", pop, {"scripted": ["all_work"], "matchmaker": "random", "selection": "rating"},
-                     max_steps=128, evo_steps=64, eval_loop=2, seed=3, run_dir=tmp_path / "run", resume=True,
-                     verbose=False)
+        league_run(env, pop, {"scripted": ["all_work"], "matchmaker": "random", "selection": "rating"},
+                   max_steps=128, evo_steps=64, seed=3, run_dir=tmp_path / "run", resume=True, checkpoint=True)
 
 
 def test_league_with_separate_networks_per_seat_trains():
     env, pop = bb_population(size=4, share=False)
-    pop, history, _ = train_league(env, "bb", "IPPO", pop, {"matchmaker": "random"}, max_steps=64, evo_steps=64,
-                                   eval_loop=2, seed=0, checkpoint=False, verbose=False)
+    pop, history, _ = league_run(env, pop, {"matchmaker": "random"}, max_steps=64, evo_steps=64)
     assert all(m.learn_counter > 0 for m in pop) and np.isfinite(history[-1]).all()

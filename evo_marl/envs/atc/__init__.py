@@ -79,57 +79,27 @@ confusion, shift testing) and :mod:`~evo_marl.envs.atc.generator` (random scenar
 
 from __future__ import annotations
 
-from typing import Any
-
 import pettingzoo
 
 from evo_marl.envs.atc.config import ATCConfig, DynamicsConfig, RewardConfig
+from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
 from evo_marl.envs.atc.generator import GeneratorConfig
-from evo_marl.envs.atc.scenarios import RANDOM_SCENARIO, Scenario, list_scenarios, load_scenario
+from evo_marl.envs.atc.metrics import evaluation_summary
+from evo_marl.envs.atc.scenarios import Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
-from evo_marl.envs.native import NativeParallelEnv, NativeVecEnv
+from evo_marl.envs.atc.stopping import ConflictFreeStreak
+from evo_marl.envs.atc.tracks import plot_member_episode
 from evo_marl.envs.registry import EnvFamily, register_family
-from evo_marl.errors import ConfigError
-from evo_marl.seeding import SeedLike
 
-_GENERATOR_KWARGS = ("num_aircraft", "conflict_probability")
-
-
-def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None, **kwargs: Any):
-    """``num_envs -> ATCSimulator`` for a scenario name, file path or :class:`Scenario`.
-
-    The scenario file is read and every option validated once, here.
-    """
-    gen_kwargs = {k: kwargs.pop(k) for k in _GENERATOR_KWARGS if k in kwargs}
-    cfg = ATCConfig.from_kwargs(config, **kwargs)
-    if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
-        source: Scenario | GeneratorConfig = GeneratorConfig(**gen_kwargs)
-    else:
-        for key, value in gen_kwargs.items():
-            raise ConfigError(key, value, f"only applies to scenario='{RANDOM_SCENARIO}', not {scenario!r}")
-        source = load_scenario(scenario)
-    return lambda num_envs: ATCSimulator(num_envs, source, cfg)
-
-
-def parallel_env(
-    scenario: str | Scenario = "head_on", render_mode: str | None = None, **kwargs: Any
-) -> NativeParallelEnv:
-    """One ATC env as a PettingZoo ``ParallelEnv`` (``render_mode`` ``None`` or ``"rgb_array"``)."""
-    return NativeParallelEnv(simulator_factory(scenario, **kwargs), render_mode=render_mode)
-
-
-def vec_env(scenario: str | Scenario, num_envs: int, seed: SeedLike = None, **kwargs: Any) -> NativeVecEnv:
-    """``num_envs`` ATC envs stepped together as a :class:`NativeVecEnv` (auto-reset)."""
-    return NativeVecEnv(simulator_factory(scenario, **kwargs), num_envs, seed=seed)
-
-
-register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env))
+register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env,
+                          stopping={ConflictFreeStreak.name: ConflictFreeStreak},
+                          run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary))
 if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("parallel", "evo_marl/ATC-v0", ...)
     pettingzoo.env_registry.register(
         "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}
     )
 
 __all__ = [
-    "ATCConfig", "ATCSimulator", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS", "RewardConfig", "Scenario",
+    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS", "RewardConfig", "Scenario",
     "list_scenarios", "load_scenario", "parallel_env", "simulator_factory", "vec_env",
 ]

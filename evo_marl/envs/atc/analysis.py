@@ -205,7 +205,7 @@ def evaluate_shifts(
     Returns:
         the baseline first, then one :class:`ShiftResult` per shift, in order.
     """
-    from evo_marl.envs.atc import parallel_env
+    from evo_marl.envs.atc.env import parallel_env
 
     scen = load_scenario(base)
     variants: list[tuple[tuple[str, str, Any] | None, Scenario]] = [(None, scen)]

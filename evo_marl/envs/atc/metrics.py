@@ -51,3 +51,10 @@ def is_conflict_free(metrics: Mapping[str, Any]) -> bool:
     if los.size == 0 or reached.size == 0:
         return False
     return bool(np.all(los == 0) and np.all(reached >= 1.0))
+
+
+def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """What an evaluation of many episodes adds to the mean metrics: the LoS risk over its episodes."""
+    seps = np.asarray(episode_metrics.get("min_separation_nm", []), dtype=np.float64)
+    seps = seps[np.isfinite(seps)]
+    return {"los_risk": los_risk(seps)} if seps.size else {}

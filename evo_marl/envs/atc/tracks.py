@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from evo_marl.envs.atc.env import parallel_env
+from evo_marl.envs.atc.simulator import ATCSimulator
 from evo_marl.envs.native import NativeParallelEnv
 from evo_marl.errors import EnvError
 
@@ -70,9 +73,6 @@ class Tracks:
 
 
 def _atc_env(env: Any) -> NativeParallelEnv:
-    from evo_marl.envs.atc import parallel_env
-    from evo_marl.envs.atc.simulator import ATCSimulator
-
     if not isinstance(env, NativeParallelEnv):
         env = parallel_env(scenario=env)
     if not isinstance(env.sim, ATCSimulator):
@@ -119,3 +119,15 @@ def record_episode(env: Any = "head_on", policy: Policy | None = None, seed: int
         separation_nm=sim.cfg.reward.separation_nm,
         step_s=dyn.step_s,
     )
+
+
+def plot_member_episode(run_dir: str | Path, scenario: str, env_kwargs: dict[str, Any], member: Any,
+                        seed: int | None = None) -> Path:
+    """Tracks of ``member``'s evaluation episode (no exploration) in ``<run_dir>/trajectories.png``."""
+    from evo_marl.envs.atc.render import plot_trajectories
+
+    member.set_training_mode(False)
+    tracks = record_episode(parallel_env(scenario, **env_kwargs), lambda obs: member.get_action(obs)[0], seed=seed)
+    path = Path(run_dir) / "trajectories.png"
+    plot_trajectories(tracks, path=path, title=f"atc/{scenario}: best member {member.index}")
+    return path

@@ -9,7 +9,11 @@ from typing import Any
 
 @dataclass
 class MemberRecord:
-    """One member after evaluation (before selection)."""
+    """One member after evaluation (before selection).
+
+    ``fitness`` is the run's fitness (:mod:`evo_marl.hpo.fitness`: the mean of the member's last
+    ``fitness_window`` evaluations, NaN where it failed); ``eval_return`` is this generation's evaluation.
+    """
 
     index: int
     parent: int | None
@@ -24,6 +28,7 @@ class MemberRecord:
     eval_metrics: dict[str, float] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
     failed: bool = False
+    eval_return: float = math.nan  # mean team return over this generation's evaluation episodes
 
 
 @dataclass

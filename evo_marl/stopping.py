@@ -1,7 +1,9 @@
 """Early-stopping criteria, checked once per generation on the :class:`GenerationRecord`.
 
 Each criterion keeps what it needs between generations in ``state_dict()`` so a resumed run stops at
-the same generation as an uninterrupted one.
+the same generation as an uninterrupted one. The criteria here are generic (they read fitness); env
+families contribute their own through their registration (``EnvFamily.stopping``), which configs name
+in ``training.stopping.criteria``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import math
 from collections import deque
 from typing import Any
 
-from evo_marl.errors import ConfigError
-from evo_marl.training.records import GenerationRecord
+from evo_marl import validation
+from evo_marl.tracking.records import GenerationRecord
 
 
 class StoppingCriterion:
@@ -35,9 +37,7 @@ class TargetFitness(StoppingCriterion):
     name = "target"
 
     def __init__(self, target: float):
-        if not isinstance(target, (int, float)) or not math.isfinite(target):
-            raise ConfigError("target", target, "must be a finite number")
-        self.target = float(target)
+        self.target = validation.number("target", target)
 
     def update(self, record: GenerationRecord) -> bool:
         return math.isfinite(record.best_fitness) and record.best_fitness >= self.target
@@ -50,12 +50,9 @@ class ConvergenceCriterion(StoppingCriterion):
     name = "convergence"
 
     def __init__(self, target: float, window: int = 5, patience: int = 3):
-        if not isinstance(target, (int, float)) or not math.isfinite(target):
-            raise ConfigError("target", target, "must be a finite number")
-        for field, value in (("window", window), ("patience", patience)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(field, value, "must be an integer >= 1")
-        self.target, self.window, self.patience = float(target), window, patience
+        self.target = validation.number("target", target)
+        self.window = validation.positive_int("window", window)
+        self.patience = validation.positive_int("patience", patience)
         self.history: deque[float] = deque(maxlen=window)
         self.streak = 0
 
@@ -74,25 +71,4 @@ class ConvergenceCriterion(StoppingCriterion):
         self.streak = int(state.get("streak", 0))
 
 
-class ConflictFreeStreak(StoppingCriterion):
-    """ATC: stop after ``k`` consecutive evaluations in which the best member had no loss of separation
-    and every aircraft reached its waypoint (env metrics ``los_events`` and ``waypoint_fraction``)."""
-
-    name = "conflict_free_streak"
-
-    def __init__(self, k: int = 3):
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError("k", k, "must be an integer >= 1")
-        self.k, self.streak = k, 0
-
-    def update(self, record: GenerationRecord) -> bool:
-        metrics = record.best.eval_metrics
-        clean = metrics.get("los_events", math.inf) == 0 and metrics.get("waypoint_fraction", 0.0) >= 1.0
-        self.streak = self.streak + 1 if clean else 0
-        return self.streak >= self.k
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"streak": self.streak}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.streak = int(state.get("streak", 0))
+GENERIC_CRITERIA: dict[str, type[StoppingCriterion]] = {"target": TargetFitness, "convergence": ConvergenceCriterion}

@@ -1,0 +1,76 @@
+"""How a population trains, as one typed object built once: from a YAML experiment
+(:mod:`evo_marl.experiment`) or from the AgileRL-style keyword arguments (:mod:`evo_marl.training.api`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evo_marl import validation
+from evo_marl.errors import ConfigError
+
+EVAL_SETS = ("fresh", "fixed")
+
+
+@dataclass
+class RunSettings:
+    """Budget, evaluation, fitness and outputs of a run. Steps are env steps per member.
+
+    Attributes:
+        env_name: the env's name (default run folder, checkpoint signature).
+        max_steps: env steps per member in all. evo_steps: env steps per member per generation (<= max_steps).
+        eval_steps: step cap of evaluation episodes (None: run them to the end).
+        eval_loop: evaluation episodes per member per generation (every member plays the same ones).
+        eval_set: ``"fresh"`` draws new evaluation episodes every generation; ``"fixed"`` replays the same
+            validation episodes (same seeds) every generation, so stochastic envs compare like with like.
+        fitness_window: a member's fitness is the mean of its last ``fitness_window`` evaluations
+            (:mod:`evo_marl.hpo.fitness`); used by selection, records, reports, ``best_member`` and stopping.
+        learning_delay: off-policy only: transitions in the shared buffer before anyone learns.
+        seed: root seed (None: fresh OS entropy, saved with the checkpoints).
+        run_dir: the run folder (None: ``populations/<env_name>_<algo>``, numbered if taken).
+        resume / overwrite: continue the newest checkpoint of ``run_dir`` / replace its checkpoints.
+        checkpoint: write ``generation_<g>/`` folders. keep_checkpoints: how many to keep (None: all).
+        save_buffer: include the replay buffer in checkpoints (off-policy; exact resume needs it).
+        verbose: progress bar. wandb / wandb_kwargs: W&B tracking. config: the experiment as a dict (for
+            trackers). net_config: saved in the manifest so checkpoints rebuild their members.
+    """
+
+    env_name: str
+    max_steps: int = 50_000
+    evo_steps: int = 2_500
+    eval_steps: int | None = None
+    eval_loop: int = 1
+    eval_set: str = "fresh"
+    fitness_window: int = 1
+    learning_delay: int = 0
+    seed: int | None = None
+    run_dir: str | Path | None = None
+    resume: bool = False
+    overwrite: bool = False
+    checkpoint: bool = True
+    keep_checkpoints: int | None = 3
+    save_buffer: bool = True
+    verbose: bool = True
+    wandb: bool = False
+    wandb_kwargs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    net_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window"):
+            validation.positive_int(name, getattr(self, name))
+        if self.evo_steps > self.max_steps:
+            raise ConfigError("evo_steps", self.evo_steps, f"must be <= max_steps ({self.max_steps}): a generation "
+                              "cannot be longer than the whole budget")
+        validation.number("eval_steps", self.eval_steps, 1, integer=True, optional=True)
+        validation.one_of("eval_set", self.eval_set, EVAL_SETS)
+        validation.number("learning_delay", self.learning_delay, 0, integer=True)
+        if self.seed is not None:
+            validation.number("seed", self.seed, 0, integer=True)
+        if self.keep_checkpoints is not None:
+            validation.positive_int("keep_checkpoints", self.keep_checkpoints)
+        for name in ("resume", "overwrite", "checkpoint", "save_buffer", "verbose", "wandb"):
+            validation.flag(name, getattr(self, name))
+        if self.resume and self.overwrite:
+            raise ConfigError("resume", True, "cannot be combined with overwrite (continue a run, or replace it)")

@@ -1,0 +1,196 @@
+"""``train_population``: the one entry point behind the Python API and the CLI.
+
+It wires a population, its batched env and a typed :class:`RunSettings` into an :class:`EvolutionRunner`:
+seeding from one root seed, the population's widened env, the run folder, the collection phase the
+algorithm needs (``on_policy``: own rollouts; else the shared replay buffer), resume, writers, stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evo_marl.algorithms.spaces import space_to_dict
+from evo_marl.envs.vector import VectorEnv
+from evo_marl.errors import ConfigError
+from evo_marl.hpo.mutation import Mutations
+from evo_marl.hpo.tournament import TournamentSelection
+from evo_marl.seeding import child_rng, seed_sequence
+from evo_marl.stopping import StoppingCriterion
+from evo_marl.tracking.writers import CSVWriter, LogWriter, WriterGroup
+from evo_marl.training import checkpoint as ckpt
+from evo_marl.training.off_policy import OffPolicyPhase
+from evo_marl.training.on_policy import OnPolicyPhase
+from evo_marl.training.runner import EvolutionRunner
+from evo_marl.training.settings import RunSettings
+
+logger = logging.getLogger(__name__)
+
+
+def root_entropy(seed: int | None) -> int:
+    """The run's root entropy (fresh OS entropy when ``seed`` is None; it is saved with checkpoints)."""
+    return int(seed_sequence(seed).entropy)
+
+
+def seed_components(entropy: int, population: list, selection, mutation, memory=None) -> None:
+    """Derive every random stream of a fresh run from its root entropy.
+
+    Untrained members are rebuilt with their own child seeds, so ``seed`` alone fixes the initial weights.
+    """
+    selection.rng = child_rng(entropy, 3)
+    mutation.rng = child_rng(entropy, 4)
+    if memory is not None:
+        memory.reseed(child_rng(entropy, 5))
+    children = np.random.SeedSequence(entropy, spawn_key=(7,)).spawn(len(population))
+    for k, member in enumerate(population):
+        if member.steps[-1] == 0 and member.learn_counter == 0 and not member.fitness:
+            population[k] = type(member)(**member.init_kwargs(), index=member.index, seed=children[k])
+        else:
+            member.reseed(children[k])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def resolve_run_dir(run_dir: str | Path | None, env_name: str, algo: str, resume: bool, overwrite: bool) -> Path:
+    """The run folder: an explicit one must be empty of checkpoints unless resuming or overwriting; a default
+    one (``populations/<env>_<algo>``) gets a numeric suffix instead of touching an earlier run."""
+    explicit = run_dir is not None
+    path = Path(run_dir) if explicit else Path("populations") / _slug(f"{env_name}_{algo}")
+    if resume or not ckpt.generation_dirs(path):
+        return path
+    if overwrite:
+        for old in ckpt.generation_dirs(path):
+            shutil.rmtree(old)
+        return path
+    if explicit:
+        raise ConfigError("run_dir", str(path), "already holds checkpoints: pass resume=True to continue that run, "
+                          "overwrite_checkpoints=True to replace it, or choose another folder")
+    n = 2
+    while ckpt.generation_dirs(path.with_name(f"{path.name}_{n}")):
+        n += 1
+    return path.with_name(f"{path.name}_{n}")
+
+
+def run_signature(env_name: str, population: list) -> dict[str, Any]:
+    """The facts a checkpoint must share with the run that resumes it."""
+    lead = population[0]
+    return {"algo": lead.algo_name, "env_name": env_name, "population_size": len(population),
+            "num_envs": lead.num_envs, "agent_ids": list(lead.agent_ids),
+            "observation_spaces": {a: space_to_dict(s) for a, s in lead.observation_spaces.items()},
+            "action_spaces": {a: space_to_dict(s) for a, s in lead.action_spaces.items()}}
+
+
+def population_env(env: Any, population: list) -> VectorEnv:
+    """The batched env for the whole population (widened from a per-member env, or used as is), checked
+    against the population's agents and spaces."""
+    if not isinstance(env, VectorEnv):
+        raise ConfigError("env", type(env).__name__,
+                          "must be an evo_marl VectorEnv; build one with evo_marl.make_vec_env(...)")
+    lead = population[0]
+    if any(type(m) is not type(lead) for m in population):
+        raise ConfigError("pop", sorted({m.algo_name for m in population}), "must hold members of one algorithm")
+    per_member = lead.num_envs
+    if any(m.num_envs != per_member for m in population):
+        raise ConfigError("population.num_envs", [m.num_envs for m in population], "must be equal for every member")
+    if list(env.agents) != list(lead.agent_ids):
+        raise ConfigError("env.agents", list(env.agents),
+                          f"must be the population's agent ids {list(lead.agent_ids)} (built for another env?)")
+    for agent in lead.agent_ids:
+        for kind, mine, theirs in (("observation", lead.observation_spaces[agent], env.single_observation_space(agent)),
+                                   ("action", lead.action_spaces[agent], env.single_action_space(agent))):
+            if space_to_dict(mine) != space_to_dict(theirs):
+                raise ConfigError(f"env.single_{kind}_space({agent!r})", theirs,
+                                  f"must equal the population's {kind} space {mine}")
+    wanted = per_member * len(population)
+    if env.num_envs == wanted:
+        return env
+    if env.num_envs == per_member:
+        return env.spawn(wanted)
+    raise ConfigError("env.num_envs", env.num_envs,
+                      f"must be num_envs ({per_member}, as given to create_population) or population size x "
+                      f"num_envs ({len(population)} x {per_member} = {wanted})")
+
+
+def build_writers(run_dir: Path, resume_after: int | None, settings: RunSettings, extra: list) -> WriterGroup:
+    """CSV and log writers, W&B when switched on (a W&B failure only warns), and the caller's writers."""
+    writers: list = [CSVWriter(run_dir, resume_after=resume_after), LogWriter()]
+    if settings.wandb:
+        try:
+            from evo_marl.tracking.wandb_writer import WandbWriter
+
+            writers.append(WandbWriter(run_dir=run_dir, config=settings.config, **settings.wandb_kwargs))
+        except Exception as err:  # W&B never stops training
+            logger.warning("W&B logging is off: %s: %s", type(err).__name__, err)
+    return WriterGroup(writers + list(extra))
+
+
+def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entropy: int):
+    lead = population[0]
+    if lead.on_policy:
+        if memory is not None:
+            raise ConfigError("memory", type(memory).__name__,
+                              f"{lead.algo_name} learns from its own rollouts: pass no replay buffer")
+        return OnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy)
+    if memory is None:
+        raise ConfigError("memory", None, f"{lead.algo_name} is off-policy: it needs a MultiAgentReplayBuffer")
+    if lead.agent_ids != list(memory.agent_ids):
+        raise ConfigError("memory.agent_ids", list(memory.agent_ids), f"must be the population's {lead.agent_ids}")
+    small = [m.index for m in population if m.batch_size > memory.memory_size]
+    if small:
+        raise ConfigError("memory.memory_size", memory.memory_size,
+                          f"must be >= every member's batch_size (members {small} would never learn)")
+    return OffPolicyPhase(env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
+
+
+def train_population(env: Any, population: list, settings: RunSettings, *, memory=None, selection=None,
+                     mutation: Mutations | None = None, stopping: list[StoppingCriterion] | tuple = (),
+                     writers: list | tuple = (), phase: Callable | None = None,
+                     components: dict[str, Any] | None = None) -> tuple[list, list[list[float]]]:
+    """Train and evolve ``population`` (in place) on ``env``; returns ``(population, fitness history)``.
+
+    Args:
+        env: an evo-marl ``VectorEnv`` with ``num_envs`` or ``population x num_envs`` sub-envs.
+        population: members of one algorithm (``create_population``).
+        settings: the run's :class:`RunSettings`.
+        memory: the shared ``MultiAgentReplayBuffer`` (off-policy algorithms only).
+        selection: a selection strategy (default: ``TournamentSelection(2, elitism=True)``).
+        mutation: a :class:`Mutations` (default: its defaults).
+        stopping: stopping criteria. writers: extra metric writers.
+        phase: builds the collect-and-learn phase, ``phase(members, vec_env, settings, entropy)`` (default: the
+            algorithm's own; a league passes its own). components: ``name -> object`` with ``state_dict()`` /
+            ``load_state_dict()`` saved in every checkpoint manifest and restored on resume (a league's table).
+    """
+    if not population:
+        raise ConfigError("pop", population, "must contain at least one member")
+    for criterion in stopping:
+        if not isinstance(criterion, StoppingCriterion):
+            raise ConfigError("stopping", criterion, "must be a list of StoppingCriterion objects")
+    selection = selection or TournamentSelection(min(2, len(population)), True, len(population),
+                                                 eval_loop=settings.fitness_window)
+    mutation = mutation or Mutations()
+    entropy = root_entropy(settings.seed)
+    members = list(population)
+    if settings.seed is not None and not settings.resume:
+        seed_components(entropy, members, selection, mutation, memory)
+    vec_env = population_env(env, members)
+    phase = phase(members, vec_env, settings, entropy) if phase is not None else \
+        _phase(members, vec_env, memory, settings, entropy)
+    run_dir = resolve_run_dir(settings.run_dir, settings.env_name, members[0].algo_name, settings.resume,
+                              settings.overwrite)
+    runner = EvolutionRunner(members, selection, mutation, vec_env.spawn(settings.eval_loop), settings, run_dir,
+                             run_signature(settings.env_name, members), list(stopping), writers=None,
+                             entropy=entropy, memory=memory, components=components)
+    resumed = settings.resume and runner.resume()
+    runner.writers = build_writers(run_dir, runner.generation if resumed else None, settings, list(writers))
+    phase.entropy = runner.entropy  # a resumed run continues the saved run's streams
+    members, history = runner.run(phase)
+    population[:] = members
+    return population, history
