@@ -10,6 +10,12 @@ samples while training, argmax when evaluating). Exploration noise for ``Box`` a
 Ornstein-Uhlenbeck, whose state starts at a draw from its stationary distribution so it explores
 from the first step. Terminations stop bootstrapping; truncations do not.
 
+With ``expected_pg`` a discrete actor instead learns from the exact expectation of its critic over the
+choices of each action segment, ``sum_a pi(a | s) Q(s, a, ...)`` (the other segments at the actor's current
+greedy choice, the other agents at their stored actions): no sampling noise in the gradient, which makes
+10-way choices such as Bucket Brigade's house learnable; ``entropy_coef`` adds an entropy bonus that keeps
+the categorical exploration alive.
+
 Critics regress on the squared TD error by default; ``huber_delta`` switches to the Huber loss, which
 keeps rare large TD errors (rewards the observation cannot predict, such as a penalty paid at a time
 limit the agents do not observe) from swamping the small action-dependent differences that the
@@ -55,6 +61,10 @@ class MADDPGHyperparameters(Hyperparameters):
     huber_delta: float | None = hp(None, 0, 1e6, low_open=True, optional=True,
                                    doc="None: squared TD error; a number: Huber loss with this threshold")
     reward_scale: float = hp(1.0, 0, 1e6, low_open=True, doc="factor on rewards in the critics' targets")
+    expected_pg: bool = hp(False, boolean=True,
+                           doc="discrete actions: exact expected policy gradient over every choice of each action "
+                               "segment instead of a straight-through Gumbel-softmax sample")
+    entropy_coef: float = hp(0.0, 0, 1e3, doc="discrete actions: weight of the policy-entropy bonus (exploration)")
 
 
 class MADDPG(EvolvableAlgorithm):
@@ -270,6 +280,8 @@ class MADDPG(EvolvableAlgorithm):
 
     def _actor_loss(self, obs_t, act_t, weights) -> torch.Tensor:
         outputs = self._policy_outputs(obs_t)
+        if self.expected_pg and any(self.codecs[a].discrete for a in outputs):
+            return self._expected_actor_loss(obs_t, act_t, weights, outputs)
         policy_act = {}
         regulariser = torch.zeros((), device=self.device)
         for agent, out in outputs.items():
@@ -284,6 +296,41 @@ class MADDPG(EvolvableAlgorithm):
             joint = {a: (policy_act[a] if a == agent else act_t[a]) for a in self.agent_ids}
             q = self.networks[f"critic1/{self.group_of[agent]}"](self._critic_input(obs_t, joint, agent)).squeeze(-1)
             loss = loss - (weights[agent] * q).sum() / weights[agent].sum().clamp(min=1.0)
+        return loss
+
+    def _expected_actor_loss(self, obs_t, act_t, weights, outputs) -> torch.Tensor:
+        """``-E_pi[Q]`` per agent, exact over each discrete segment's choices, minus ``entropy_coef`` x entropy.
+
+        For segment ``j`` of agent ``i`` the critic scores every choice ``c`` (one row per choice, the other
+        segments at the actor's greedy choice, other agents at their stored actions); the loss weights these
+        values with ``pi_j(c | s)``. Box agents keep the deterministic policy gradient.
+        """
+        loss = torch.zeros((), device=self.device)
+        for agent in self.agent_ids:
+            out, codec = outputs[agent], self.codecs[agent]
+            critic = self.networks[f"critic1/{self.group_of[agent]}"]
+            w = weights[agent]
+            denom = w.sum().clamp(min=1.0)
+            if not codec.discrete:
+                joint = {a: (out if a == agent else act_t[a]) for a in self.agent_ids}
+                loss = loss - (w * critic(self._critic_input(obs_t, joint, agent)).squeeze(-1)).sum() / denom
+                continue
+            greedy = codec.one_hot_argmax(out.detach())
+            batch, start = out.shape[0], 0
+            for seg in codec.split_logits(out):
+                n = seg.shape[-1]
+                choices = greedy.unsqueeze(1).repeat(1, n, 1)  # [B, n, raw_dim]
+                choices[:, :, start:start + n] = torch.eye(n, device=self.device)
+                expanded = {a: v.repeat_interleave(n, dim=0) for a, v in obs_t.items()}
+                joint = {a: (choices.reshape(batch * n, -1) if a == agent else act_t[a].repeat_interleave(n, dim=0))
+                         for a in self.agent_ids}
+                q = critic(self._critic_input(expanded, joint, agent)).reshape(batch, n)
+                logp = torch.log_softmax(seg, dim=-1)
+                probs = logp.exp()
+                value = (probs * q.detach()).sum(-1)
+                entropy = -(probs * logp).sum(-1)
+                loss = loss - (w * (value + self.entropy_coef * entropy)).sum() / denom
+                start += n
         return loss
 
     def _step(self, optimizer_names: list[str], loss: torch.Tensor) -> None:
