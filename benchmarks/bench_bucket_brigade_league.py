@@ -3,7 +3,8 @@
     python benchmarks/bench_bucket_brigade_league.py [--train] [--episodes 1000]
         [--league populations/bench_league/bucket_brigade_league]
         [--generalist populations/bench_league/bucket_brigade_league_all_scenarios]
-        [--homogeneous default=RUN_DIR ...] [--out benchmarks/results/bucket_brigade_league.md]
+        [--homogeneous default=RUN_DIR ...] [--off-policy RUN_DIR ...]
+        [--out benchmarks/results/bucket_brigade_league.md]
 
 With ``--train`` the two league runs are trained first from ``configs/bucket_brigade_league.yaml`` and
 ``configs/bucket_brigade_league_all_scenarios.yaml`` (budgets as written there); otherwise the newest
@@ -16,6 +17,9 @@ checkpoint of each run folder is evaluated (so a run can be benchmarked while, o
    generalist league; the league on default; ``--homogeneous`` runs of that scenario) is *chosen* on 200
    separate episodes and then *measured* on ``--episodes`` fresh ones against ``all_work`` (wins / ties /
    loses: 95% intervals above / overlapping / below).
+3. **Off-policy on default** (``--off-policy``): the best member (by the run's fitness) of each given MADDPG /
+   MATD3 run in a self-play team on ``--episodes`` episodes, against the target (>= 360 a night within 200k env
+   steps per member).
 """
 
 from __future__ import annotations
@@ -104,6 +108,23 @@ def scenario_section(candidates: list[tuple[str, object]], episodes: int, seed: 
     return lines
 
 
+def off_policy_section(runs: list[str], episodes: int, seed: int) -> list[str]:
+    from evo_marl.hpo.fitness import best_member
+
+    lines = ["## MADDPG / MATD3 on `default`", "",
+             "| run | algo | expected_pg | steps / member | best member | team reward per night | >= 360 |",
+             "|---|---|---|---:|---|---:|---|"]
+    for run in runs:
+        pop, manifest, where = newest(Path(run))
+        member = best_member(pop, int(manifest.get("fitness_window", 1)))
+        value = team(member, "default", episodes, seed)
+        steps = min(m["steps"][-1] for m in manifest["members"])
+        lines.append(f"| `{where}` | {member.algo_name} | {getattr(member, 'expected_pg', False)} | {steps:,} | "
+                     f"m{member.index} | {value} | {'yes' if value.mean >= SELF_PLAY_TARGET else 'no'} |")
+        print(lines[-1], flush=True)
+    return [*lines, ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", action="store_true")
@@ -112,6 +133,7 @@ def main() -> None:
     parser.add_argument("--league", default="populations/bench_league/bucket_brigade_league")
     parser.add_argument("--generalist", default="populations/bench_league/bucket_brigade_league_all_scenarios")
     parser.add_argument("--homogeneous", nargs="*", default=[], metavar="SCENARIO=RUN_DIR")
+    parser.add_argument("--off-policy", nargs="*", default=[], metavar="RUN_DIR")
     parser.add_argument("--out", default="benchmarks/results/bucket_brigade_league.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -124,7 +146,8 @@ def main() -> None:
     lines = ["# Bucket Brigade leagues: self-play, ad-hoc teams and the twelve scenarios", "",
              f"Command: `python benchmarks/bench_bucket_brigade_league.py --episodes {args.episodes}"
              + (" --train" if args.train else "") + (f" --homogeneous {' '.join(args.homogeneous)}"
-                                                     if args.homogeneous else "") + "`  ",
+                                                     if args.homogeneous else "")
+             + (f" --off-policy {' '.join(args.off_policy)}" if args.off_policy else "") + "`  ",
              f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"Python {platform.python_version()}, torch {torch.__version__} (1 thread)", ""]
@@ -140,6 +163,8 @@ def main() -> None:
         homogeneous.setdefault(scenario, []).extend((f"homogeneous:{scenario}:m{m.index}", m) for m in pop)
     lines += [f"Generalist league: {run_info(manifest, where)}.", ""]
     lines += scenario_section(candidates, args.episodes, args.seed, homogeneous)
+    if args.off_policy:
+        lines += off_policy_section(args.off_policy, args.episodes, args.seed)
     write_results(args.out, lines)
     print("\n".join(lines))
 
