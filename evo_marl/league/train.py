@@ -105,6 +105,10 @@ def train_league(env, population: list, settings: RunSettings, league: LeagueCon
     on_policy = population[0].on_policy
     if len(population) + len(cfg.scripted) < 2:
         raise ConfigError("population_size", len(population), "a league needs at least two members (learned or scripted)")
+    if on_policy and cfg.rollout_steps is None and "learn_step" in population[0].hp_config.names():
+        logger.warning("league: IPPO members share one rollout of %d vector steps (the first member's learn_step); "
+                       "learn_step mutations have no effect in a league (drop it from hp_ranges)",
+                       population[0].rollout_steps)
     space = env.single_action_space(env.agents[0])
     league_obj = League(cfg, env.agents, layout_of(env), action_width=int(space.shape[0]) if space.shape else 1)
     if on_policy and memory is not None:
