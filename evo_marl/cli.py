@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     crossplay.add_argument("run_dir")
     crossplay.add_argument("--episodes", type=int, default=1000, help="episodes per cell (default 1000)")
     crossplay.add_argument("--partners", nargs="*", help="scripted teammates (default: eight archetypes)")
-    crossplay.add_argument("--scenario", help="scenario to play (default: the run's)")
+    crossplay.add_argument("--scenario", help="scenario to play (default: the run's; the first of a league's list)")
     crossplay.add_argument("--seed", type=int, default=0)
     crossplay.add_argument("--out", help="output folder (default: RUN_DIR/crossplay)")
     crossplay.set_defaults(func=cmd_crossplay)

@@ -13,7 +13,7 @@ from the first step. Terminations stop bootstrapping; truncations do not.
 With ``expected_pg`` a discrete actor instead learns from the exact expectation of its critic over the
 choices of each action segment, ``sum_a pi(a | s) Q(s, a, ...)`` (the other segments at the actor's current
 greedy choice, the other agents at their stored actions): no sampling noise in the gradient, which makes
-10-way choices such as Bucket Brigade's house learnable; ``entropy_coef`` adds an entropy bonus that keeps
+many-way choices (say, one of ten targets) learnable; ``entropy_coef`` adds an entropy bonus that keeps
 the categorical exploration alive.
 
 Critics regress on the squared TD error by default; ``huber_delta`` switches to the Huber loss, which

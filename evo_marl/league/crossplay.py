@@ -206,9 +206,9 @@ def self_play(members: Sequence, scenario="default", episodes: int = 200, seed: 
               max_nights: int = 100) -> dict[str, tuple[float, float]]:
     """Each player in every seat: ``label -> (mean, 95% CI half-width)`` of team reward per night."""
     out = {}
+    seats = _seats(scenario)
     for member in members:
-        res = play_lineup([member] * 4 if _seats(scenario) == 4 else [member] * _seats(scenario), scenario, episodes,
-                          seed, rotate=False, max_nights=max_nights)
+        res = play_lineup([member] * seats, scenario, episodes, seed, rotate=False, max_nights=max_nights)
         m, lo, hi = mean_ci(res.per_night)
         out[_label(member)] = (m, (hi - lo) / 2)
     return out
