@@ -235,8 +235,7 @@ class ExperimentConfig:
 
 
 def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(name, value, "must be an integer >= 1")
+    validation.positive_int(name, value)
 
 
 def _check_type(path: str, value: Any, hint: Any) -> Any:

@@ -13,6 +13,12 @@ import numpy as np
 from evo_marl.errors import ConfigError
 
 
+def _raise(error: type[Exception], field: str, value: Any, rule: str) -> None:
+    if error is ConfigError:
+        raise ConfigError(field, value, rule)
+    raise error(f"{field}={value!r}: {rule}")
+
+
 def _where(low: float, high: float, low_open: bool, high_open: bool) -> str:
     """`` in [0, 1]``, `` >= 1`` or ``""`` for an unbounded range."""
     if math.isinf(high) and math.isinf(low):
@@ -25,8 +31,10 @@ def _where(low: float, high: float, low_open: bool, high_open: bool) -> str:
 
 
 def number(field: str, value: Any, low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
-           high_open: bool = False, integer: bool = False, optional: bool = False) -> Any:
-    """``value`` as an int/float inside the interval, or ``None`` where ``optional``; else ConfigError."""
+           high_open: bool = False, integer: bool = False, optional: bool = False,
+           error: type[Exception] = ConfigError) -> Any:
+    """``value`` as an int/float inside the interval, or ``None`` where ``optional``; else ``error`` (a
+    ConfigError unless another :class:`~evo_marl.errors.EvoMarlError` is given, e.g. EnvError)."""
     if optional and value is None:
         return None
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
@@ -34,14 +42,13 @@ def number(field: str, value: Any, low: float = -math.inf, high: float = math.in
     ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         kind = "an integer" if integer else "a finite number"
-        raise ConfigError(field, value, f"must be {'None or ' if optional else ''}{kind}"
-                                        f"{_where(low, high, low_open, high_open)}")
+        _raise(error, field, value, f"must be {'None or ' if optional else ''}{kind}{_where(low, high, low_open, high_open)}")
     return int(value) if integer else float(value)
 
 
-def positive_int(field: str, value: Any, low: int = 1) -> int:
+def positive_int(field: str, value: Any, low: int = 1, error: type[Exception] = ConfigError) -> int:
     """An integer ``>= low`` (bools rejected)."""
-    return number(field, value, low, integer=True)
+    return number(field, value, low, integer=True, error=error)
 
 
 def flag(field: str, value: Any) -> bool:

@@ -18,20 +18,38 @@ from collections.abc import Sequence
 from typing import Any
 
 from evo_marl.errors import ConfigError
+from evo_marl.validation import suggestion
 
 DEFAULT_HIDDEN = [64, 64]
 MLP_KEYS = {"hidden_size", "activation", "min_hidden_layers", "max_hidden_layers", "min_mlp_nodes", "max_mlp_nodes"}
-# AgileRL keys that describe features evo-marl's MLPs do not have; accepted so configs port as written.
-IGNORED_KEYS = {"output_activation", "layer_norm", "output_vanish", "init_layers", "output_layernorm",
-                "noise_std", "squash_output", "simba", "num_blocks", "arch", "vanish_output", "output_std"}
+# AgileRL keys for features evo-marl's MLPs do not have: accepted only with the value that describes what
+# evo-marl does anyway (so configs port as written); any other value is an error, never silently dropped.
+AGILERL_KEYS: dict[str, tuple[tuple[Any, ...], str]] = {
+    "layer_norm": ((False, None), "evo-marl MLPs have no normalisation layers (growth must preserve the function)"),
+    "output_layernorm": ((False, None), "evo-marl MLPs have no normalisation layers"),
+    "simba": ((False, None), "evo-marl builds plain MLPs, not SimBa residual blocks"),
+    "num_blocks": ((None,), "evo-marl builds plain MLPs, not SimBa residual blocks"),
+    "arch": (("mlp",), "evo-marl builds MLPs (observations are flattened)"),
+    "noise_std": ((None, 0, 0.0), "evo-marl has no noisy layers; exploration is the algorithm's"),
+    "output_activation": ((None,), "the algorithm chooses the output (tanh for Box actors, logits otherwise)"),
+    "squash_output": ((False, None), "the algorithm chooses the output (tanh for Box actors)"),
+    "init_layers": ((True, None), "evo-marl always initialises its layers (small output layer)"),
+    "output_vanish": ((True, False, None), "evo-marl scales the output layer down per algorithm"),
+    "vanish_output": ((True, False, None), "evo-marl scales the output layer down per algorithm"),
+}
 SECTION_KEYS = {"encoder_config", "head_config", "latent_dim", "min_latent_dim", "max_latent_dim", "critic_config"}
 
 
 def _mlp_kwargs(section: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(section) - MLP_KEYS - IGNORED_KEYS - SECTION_KEYS
+    unknown = set(section) - MLP_KEYS - set(AGILERL_KEYS) - SECTION_KEYS
     if unknown:
-        raise ConfigError(f"{where}.{sorted(unknown)[0]}", section[sorted(unknown)[0]],
-                          f"unknown network option; valid options are {sorted(MLP_KEYS | SECTION_KEYS)}")
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where}.{key}", section[key], f"unknown network option{suggestion(key, MLP_KEYS | SECTION_KEYS)}")
+    for key in set(section) & set(AGILERL_KEYS):
+        accepted, reason = AGILERL_KEYS[key]
+        if not any(section[key] is v or (type(section[key]) is type(v) and section[key] == v) for v in accepted):
+            raise ConfigError(f"{where}.{key}", section[key], f"not supported: {reason}; remove it or use one of "
+                                                              f"{list(accepted)}")
     kwargs = {k: section[k] for k in MLP_KEYS if k in section}
     if "hidden_size" in kwargs:
         hidden = kwargs["hidden_size"]

@@ -21,6 +21,7 @@ from pettingzoo import ParallelEnv
 
 from evo_marl.envs.registry import EnvFamily, register_family
 from evo_marl.envs.vector import ArrayDict, VectorEnv, convert_action, flat_obs_shape
+from evo_marl import validation
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
 
@@ -96,8 +97,7 @@ class GymVecEnv(VectorEnv):
     """
 
     def __init__(self, env_id: str, num_envs: int, seed: SeedLike = None, **kwargs: Any):
-        if not isinstance(num_envs, (int, np.integer)) or isinstance(num_envs, bool) or num_envs < 1:
-            raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
+        validation.positive_int("num_envs", num_envs, error=EnvError)
         self.env_id, self.kwargs, self.num_envs = env_id, dict(kwargs), int(num_envs)
         first = make_gym(env_id, **kwargs)
         fns = [lambda first=first: first] + [lambda: make_gym(env_id, **kwargs)] * (self.num_envs - 1)

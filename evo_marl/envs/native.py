@@ -20,6 +20,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from evo_marl.envs.vector import ArrayDict, VectorEnv
+from evo_marl import validation
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, seed_sequence
 
@@ -38,9 +39,7 @@ class BatchedSimulator(ABC):
     metadata: dict[str, Any] = {"render_modes": [], "name": "batched_simulator"}
 
     def __init__(self, num_envs: int):
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
-        self.num_envs = int(num_envs)
+        self.num_envs = validation.positive_int("num_envs", num_envs, error=EnvError)
 
     @abstractmethod
     def reset_where(self, mask: np.ndarray, rng: np.random.Generator) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
+from evo_marl import validation
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike
 
@@ -114,8 +115,7 @@ def make_vec_env(
         seed: seed for the episode stream (``reset(seed=...)`` can re-seed later).
         **kwargs: scenario options for registered ids.
     """
-    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
+    validation.positive_int("num_envs", num_envs, error=EnvError)
     if isinstance(env, VectorEnv):
         if kwargs:
             raise EnvError(f"kwargs {sorted(kwargs)}: cannot be applied when spawning from an existing VectorEnv")

@@ -35,6 +35,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from evo_marl import validation
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
 
@@ -136,8 +137,7 @@ class SyncParallelVecEnv(VectorEnv):
     def __init__(self, env_fn: Callable[[], ParallelEnv], num_envs: int, seed: SeedLike = None):
         if not callable(env_fn):
             raise EnvError(f"env_fn={env_fn!r}: must be a zero-argument callable returning a PettingZoo ParallelEnv")
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise EnvError(f"num_envs={num_envs!r}: must be an integer >= 1")
+        validation.positive_int("num_envs", num_envs, error=EnvError)
         self.env_fn = env_fn
         self.num_envs = int(num_envs)
         self.envs = [env_fn() for _ in range(self.num_envs)]
@@ -253,10 +253,10 @@ class SyncParallelVecEnv(VectorEnv):
 
 
 class AsyncPettingZooVecEnv(SyncParallelVecEnv):
-    """AgileRL-compatible constructor: ``AsyncPettingZooVecEnv([env_fn] * num_envs)``.
-
-    The sub-envs run in this process (a batched NumPy env or this wrapper is faster than subprocess
-    pipes for the small envs MARL research uses); the name only keeps ported code working.
+    """AgileRL-compatible constructor ``AsyncPettingZooVecEnv([env_fn] * num_envs)`` — synchronous, despite the
+    name: it is :class:`SyncParallelVecEnv`, stepping the sub-envs one after another in this process (a
+    batched NumPy env, or this wrapper, is faster than subprocess pipes for the small envs MARL research
+    uses). The name only keeps code ported from AgileRL working.
     """
 
     def __init__(self, env_fns: list[Callable[[], ParallelEnv]], seed: SeedLike = None):
