@@ -235,3 +235,22 @@ def test_league_with_separate_networks_per_seat_trains():
     env, pop = bb_population(size=4, share=False)
     pop, history, _ = league_run(env, pop, {"matchmaker": "random"}, max_steps=64, evo_steps=64)
     assert all(m.learn_counter > 0 for m in pop) and np.isfinite(history[-1]).all()
+
+
+def test_a_league_trains_over_scenarios_in_sequence(monkeypatch):
+    from evo_marl.league import MultiScenarioVecEnv
+
+    env = MultiScenarioVecEnv(["default", "rest_trap"], 4, "sequence", generations_per_scenario=1, seed=0)
+    _, pop = bb_population(size=4)
+    seen = []
+    original = MultiScenarioVecEnv.set_generation
+
+    def spy(self, generation):  # the league plays a widened copy of env, sharing its schedule
+        original(self, generation)
+        seen.append(self.current_scenarios[0])
+
+    monkeypatch.setattr(MultiScenarioVecEnv, "set_generation", spy)
+    _, history, league = league_run(env, pop, {"scripted": ["all_work"]}, max_steps=192, evo_steps=64)
+    assert seen == ["default", "rest_trap", "default"] and len(history) == 3
+    assert env.current_scenarios == ["default"]  # the schedule is shared with the env the caller holds
+    assert len(league.table.members["s:all_work"].return_history) == 3
