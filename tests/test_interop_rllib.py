@@ -43,10 +43,18 @@ def test_evo_marl_envs_are_rllib_multi_agent_envs(env_id):
     assert 1 <= steps <= 100  # both scenarios truncate at 100 steps (ATC) / nights (Bucket Brigade)
 
 
+RAY_START_TIMEOUT = "node timed out during startup"  # Ray's own 30 s limit for starting its local node
+
+
 def test_the_rllib_script_trains_ppo_on_atc_head_on():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, str(SCRIPT), "--iterations", "2", "--batch-size", "200"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=600)
+    for attempt in range(2):  # a second try only when Ray itself could not start on a busy machine
+        out = subprocess.run([sys.executable, str(SCRIPT), "--iterations", "2", "--batch-size", "200"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=600)
+        if out.returncode == 0 or RAY_START_TIMEOUT not in out.stderr:
+            break
+    else:
+        pytest.skip(f"Ray could not start its local node twice ('{RAY_START_TIMEOUT}'): the machine is too busy")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = re.findall(r"iteration (\d+): env steps ([\d.]+), mean episode return (\S+)", out.stdout)
     assert [(int(i), float(s)) for i, s, _ in lines] == [(1, 200.0), (2, 400.0)]

@@ -132,6 +132,19 @@ def test_generations_logged_past_the_checkpoint_move_the_history_to_a_new_run(tm
         f"population/generation_{g:05d}.json" for g in (1, 2, 3)]
 
 
+def test_a_resume_whose_stored_run_is_not_in_the_store_starts_a_new_run(tmp_path, empty_store, caplog):
+    run_experiment(with_store(tiny_config(tmp_path, max_steps=200), empty_store), verbose=False)
+    id_file = tmp_path / "mlflow_run" / MLFLOW_ID_FILE
+    info = json.loads(id_file.read_text())
+    id_file.write_text(json.dumps({**info, "run_id": "0" * 32}))  # e.g. a run folder copied beside another store
+    with caplog.at_level(logging.WARNING):
+        _, history, run_dir = run_experiment(tiny_config(tmp_path, max_steps=300), resume=True, verbose=False)
+    client, run = stored_run(run_dir)
+    assert run.info.run_id not in (info["run_id"], "0" * 32)
+    assert any("a new MLflow run is started" in r.getMessage() for r in caplog.records)
+    assert [s for s, _ in steps(client, run)] == [3] and len(history) == 3
+
+
 def test_the_python_api_keyword_logs_to_a_shared_store_and_experiment(tmp_path, tiny_population, empty_store):
     from evo_marl import train_multi_agent_off_policy
 

@@ -124,12 +124,12 @@ class MLflowWriter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.member_key, self.log_population = member_key, log_population
         self.tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(run_dir)
-        if artifact_location is None:
-            artifact_location = local_artifact_root(self.tracking_uri)
         self.config, self._tags = dict(config or {}), dict(tags or {})
         self._hp_names: list[str] | None = None
         self._best = -math.inf
         try:
+            if artifact_location is None:
+                artifact_location = local_artifact_root(self.tracking_uri)
             self.client = MlflowClient(tracking_uri=self.tracking_uri)
             experiment = self.client.get_experiment_by_name(experiment_name)
             self.experiment_id = (experiment.experiment_id if experiment is not None else
@@ -170,7 +170,12 @@ class MLflowWriter:
             logger.warning("the MLflow run stored in %s belongs to %s, not %s; a new MLflow run is started",
                            self.run_dir, previous.get("tracking_uri"), self.tracking_uri)
             return None
-        run = self.client.get_run(previous["run_id"])
+        try:
+            run = self.client.get_run(previous["run_id"])
+        except Exception as err:  # the store no longer holds it (recreated, or another database at that path)
+            logger.warning("MLflow run %s is not in %s (%s); a new MLflow run is started", previous["run_id"],
+                           self.tracking_uri, type(err).__name__)
+            return None
         if run.info.lifecycle_stage != "active":
             logger.warning("MLflow run %s was deleted; a new MLflow run is started", previous["run_id"])
             return None
