@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONFIG ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup train test test-slow bench clean
+.PHONY: setup train test test-slow test-compat bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup_venv.sh
 	bash scripts/setup_venv.sh $(VENV)
@@ -21,8 +21,12 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
+# The env API tests under the oldest supported PettingZoo releases, in cached venvs under .venv-compat/
+test-compat:
+	bash scripts/test_pettingzoo_compat.sh
+
 bench: setup
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-compat .pytest_cache

@@ -154,11 +154,13 @@ class OutputConfig:
 
 @dataclass
 class TrackingConfig:
-    """Optional metric backends (CSV is always written): W&B and TensorBoard."""
+    """Optional metric backends (CSV is always written): W&B, TensorBoard and MLflow."""
 
     wandb: bool = False
     tensorboard: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=lambda: {"project": "evo-marl", "mode": "offline"})
+    mlflow: bool = False
+    mlflow_kwargs: dict[str, Any] = field(default_factory=dict)  # MLflowWriter options: tracking_uri, experiment_name, ...
 
 
 @dataclass

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gymnasium.vector
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from evo_marl import EnvError, list_envs, make_env, make_vec_env
-from evo_marl.envs.gym_adapter import AGENT, GymParallelEnv, GymVecEnv
-from evo_marl.envs.vector import SyncParallelVecEnv
+if not hasattr(gymnasium.vector, "AutoresetMode"):  # tests/test_pettingzoo_compat.py checks the error instead
+    pytest.skip("the gym env family needs gymnasium >= 1.1", allow_module_level=True)
+
+from evo_marl import EnvError, list_envs, make_env, make_vec_env  # noqa: E402
+from evo_marl.envs.gym_adapter import AGENT, GymParallelEnv, GymVecEnv  # noqa: E402
+from evo_marl.envs.vector import SyncParallelVecEnv  # noqa: E402
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "FrozenLake-v1"])

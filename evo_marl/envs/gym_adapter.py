@@ -16,8 +16,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from pettingzoo import ParallelEnv
+
+try:
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+except ImportError as err:  # AutoresetMode arrived in gymnasium 1.1; the other env families work with 0.29
+    raise ImportError(f"the 'gym' env family needs gymnasium >= 1.1 (found {gym.__version__})") from err
 
 from evo_marl.envs.registry import EnvFamily, register_family
 from evo_marl.envs.vector import ArrayDict, VectorEnv, convert_action, flat_obs_shape

@@ -64,7 +64,7 @@ def train_multi_agent_off_policy(
     verbose: bool = True, accelerator: Any = None, wandb_api_key: str | None = None, *, seed: int | None = None,
     run_dir: str | Path | None = None, resume: bool = False, save_buffer: bool = True, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
-    config: dict | None = None, eval_set: str = "fresh",
+    config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -94,6 +94,8 @@ def train_multi_agent_off_policy(
             run folder (default ``populations/<env_name>_<algo>``). overwrite_checkpoints: replace checkpoints in
             an explicit run folder. resume: continue from the newest checkpoint of ``run_dir``.
         wb: log to Weights & Biases (``wandb_kwargs`` go to ``wandb.init``; offline mode works without network).
+        mlflow: log to MLflow (``mlflow_kwargs`` go to :class:`~evo_marl.tracking.mlflow_writer.MLflowWriter`:
+            ``tracking_uri``, ``experiment_name``, ...; default: a SQLite store in ``<run_dir>/mlruns``).
         seed: root seed: with the same seed the whole run (weights, exploration, selection, mutation, envs)
             repeats exactly.
         stopping: extra stopping criteria (e.g. ``ConvergenceCriterion``, or one an env family provides).
@@ -112,7 +114,8 @@ def train_multi_agent_off_policy(
         eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), learning_delay=learning_delay,
         seed=seed, run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
         checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=save_buffer,
-        verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config, net_config=net_config)
+        verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
+        mlflow_kwargs=dict(mlflow_kwargs or {}), config=config, net_config=net_config)
     return train_population(env, pop, settings, memory=memory, selection=tournament, mutation=mutation,
                             stopping=_criteria(target, stopping), writers=writers or [])
 
@@ -125,7 +128,7 @@ def train_multi_agent_on_policy(
     overwrite_checkpoints: bool = False, wb: bool = False, verbose: bool = True, *, seed: int | None = None,
     run_dir: str | Path | None = None, resume: bool = False, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
-    config: dict | None = None, eval_set: str = "fresh",
+    config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -148,6 +151,7 @@ def train_multi_agent_on_policy(
         eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), seed=seed,
         run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
         checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=False,
-        verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config, net_config=pop[0].net_config)
+        verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
+        mlflow_kwargs=dict(mlflow_kwargs or {}), config=config, net_config=pop[0].net_config)
     return train_population(env, pop, settings, selection=tournament, mutation=mutation,
                             stopping=_criteria(target, stopping), writers=writers or [])

@@ -32,7 +32,8 @@ class RunSettings:
         resume / overwrite: continue the newest checkpoint of ``run_dir`` / replace its checkpoints.
         checkpoint: write ``generation_<g>/`` folders. keep_checkpoints: how many to keep (None: all).
         save_buffer: include the replay buffer in checkpoints (off-policy; exact resume needs it).
-        verbose: progress bar. wandb / wandb_kwargs: W&B tracking. config: the experiment as a dict (for
+        verbose: progress bar. wandb / wandb_kwargs: W&B tracking. mlflow / mlflow_kwargs: MLflow tracking
+            (:class:`~evo_marl.tracking.mlflow_writer.MLflowWriter` options). config: the experiment as a dict (for
             trackers). net_config: saved in the manifest so checkpoints rebuild their members.
     """
 
@@ -54,6 +55,8 @@ class RunSettings:
     verbose: bool = True
     wandb: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=dict)
+    mlflow: bool = False
+    mlflow_kwargs: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] | None = None
     net_config: dict[str, Any] | None = None
 
@@ -70,7 +73,7 @@ class RunSettings:
             validation.number("seed", self.seed, 0, integer=True)
         if self.keep_checkpoints is not None:
             validation.positive_int("keep_checkpoints", self.keep_checkpoints)
-        for name in ("resume", "overwrite", "checkpoint", "save_buffer", "verbose", "wandb"):
+        for name in ("resume", "overwrite", "checkpoint", "save_buffer", "verbose", "wandb", "mlflow"):
             validation.flag(name, getattr(self, name))
         if self.resume and self.overwrite:
             raise ConfigError("resume", True, "cannot be combined with overwrite (continue a run, or replace it)")

@@ -120,7 +120,7 @@ def population_env(env: Any, population: list) -> VectorEnv:
 
 
 def build_writers(run_dir: Path, resume_after: int | None, settings: RunSettings, extra: list) -> WriterGroup:
-    """CSV and log writers, W&B when switched on (a W&B failure only warns), and the caller's writers."""
+    """CSV and log writers, W&B and MLflow when switched on (their failures only warn), the caller's writers."""
     writers: list = [CSVWriter(run_dir, resume_after=resume_after), LogWriter()]
     if settings.wandb:
         try:
@@ -129,6 +129,14 @@ def build_writers(run_dir: Path, resume_after: int | None, settings: RunSettings
             writers.append(WandbWriter(run_dir=run_dir, config=settings.config, **settings.wandb_kwargs))
         except Exception as err:  # W&B never stops training
             logger.warning("W&B logging is off: %s: %s", type(err).__name__, err)
+    if settings.mlflow:
+        try:
+            from evo_marl.tracking.mlflow_writer import MLflowWriter
+
+            writers.append(MLflowWriter(run_dir, config=settings.config, resume=resume_after is not None,
+                                        **settings.mlflow_kwargs))
+        except Exception as err:  # MLflow never stops training
+            logger.warning("MLflow logging is off: %s: %s", type(err).__name__, err)
     return WriterGroup(writers + list(extra))
 
 

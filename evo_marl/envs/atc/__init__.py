@@ -79,8 +79,6 @@ confusion, shift testing) and :mod:`~evo_marl.envs.atc.generator` (random scenar
 
 from __future__ import annotations
 
-import pettingzoo
-
 from evo_marl.envs.atc.config import ATCConfig, DynamicsConfig, RewardConfig
 from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
 from evo_marl.envs.atc.generator import GeneratorConfig
@@ -89,17 +87,18 @@ from evo_marl.envs.atc.scenarios import Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
 from evo_marl.envs.atc.stopping import ConflictFreeStreak
 from evo_marl.envs.atc.tracks import plot_member_episode
+from evo_marl.envs.pz_compat import register_parallel_env
 from evo_marl.envs.registry import EnvFamily, register_family
 
 register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env,
                           stopping={ConflictFreeStreak.name: ConflictFreeStreak},
                           run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary))
-if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("parallel", "evo_marl/ATC-v0", ...)
-    pettingzoo.env_registry.register(
-        "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}
-    )
+PETTINGZOO_ID = "evo_marl/ATC-v0"
+# pettingzoo.make("parallel", "evo_marl/ATC-v0", scenario=...) where PettingZoo has a registry (>= 1.27)
+register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenario": "head_on"})
 
 __all__ = [
-    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS", "RewardConfig", "Scenario",
-    "list_scenarios", "load_scenario", "parallel_env", "simulator_factory", "vec_env",
+    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "PETTINGZOO_ID",
+    "REWARD_TERMS", "RewardConfig", "Scenario", "list_scenarios", "load_scenario", "parallel_env",
+    "simulator_factory", "vec_env",
 ]

@@ -21,6 +21,7 @@ from evo_marl.envs.bucket_brigade.agents import POLICY_NAMES, make_policy
 from evo_marl.envs.bucket_brigade.scenarios import Scenario, list_scenarios, load_scenario
 from evo_marl.envs.bucket_brigade.simulator import BucketBrigadeSimulator
 from evo_marl.envs.bucket_brigade.views import BucketBrigadeParallelEnv, BucketBrigadeVecEnv, parallel_env, vec_env
+from evo_marl.envs.pz_compat import register_parallel_env
 from evo_marl.envs.registry import EnvFamily, register_family
 
 PETTINGZOO_ID = "evo_marl/BucketBrigade-v0"
@@ -32,16 +33,5 @@ __all__ = [
 
 register_family(EnvFamily("bucket_brigade", parallel_env, list_scenarios, make_vec_env=vec_env))
 
-
-def _register_pettingzoo() -> None:
-    import pettingzoo
-
-    if not hasattr(pettingzoo, "env_registry"):  # a PettingZoo without a registry
-        return
-    if PETTINGZOO_ID not in getattr(pettingzoo, "parallel_registry", {}):
-        pettingzoo.env_registry.register("parallel", PETTINGZOO_ID,
-                                         entry_point="evo_marl.envs.bucket_brigade:parallel_env",
-                                         kwargs={"scenario": "default"})
-
-
-_register_pettingzoo()
+# pettingzoo.make("parallel", "evo_marl/BucketBrigade-v0", scenario=...) where PettingZoo has a registry (>= 1.27)
+register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.bucket_brigade:parallel_env", {"scenario": "default"})
