@@ -14,7 +14,9 @@ from evo_marl.buffers import MultiAgentReplayBuffer, RolloutBuffer  # noqa: E402
 from evo_marl.envs import AsyncPettingZooVecEnv, list_envs, make_env, make_vec_env  # noqa: E402
 from evo_marl.envs.atc.stopping import ConflictFreeStreak  # noqa: E402
 from evo_marl.envs.channels import obs_channels_to_first, observation_space_channels_to_first  # noqa: E402
-from evo_marl.errors import CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError  # noqa: E402
+from evo_marl.errors import (  # noqa: E402
+    CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError, StorageError,
+)
 from evo_marl.hpo import (  # noqa: E402
     HyperparameterConfig, Mutations, NoSelection, RLParameter, TournamentSelection, best_member, member_fitness,
 )
@@ -26,8 +28,9 @@ from evo_marl.training import (  # noqa: E402
 __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
-    "Mutations", "NoSelection", "RLParameter", "RolloutBuffer", "RunSettings", "SpaceError", "StoppingCriterion",
-    "TargetFitness", "TournamentSelection", "best_member", "create_population", "list_envs", "load_population",
-    "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first", "observation_space_channels_to_first",
+    "Mutations", "NoSelection", "RLParameter", "RolloutBuffer", "RunSettings", "SpaceError", "StorageError",
+    "StoppingCriterion", "TargetFitness", "TournamentSelection", "best_member", "create_population", "list_envs",
+    "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
+    "observation_space_channels_to_first",
     "register_algorithm", "train_multi_agent_off_policy", "train_multi_agent_on_policy", "train_population",
 ]

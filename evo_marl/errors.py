@@ -29,6 +29,11 @@ class CheckpointError(EvoMarlError, RuntimeError):
     """A checkpoint folder that is missing, corrupt, or from another configuration."""
 
 
+class StorageError(EvoMarlError, OSError):
+    """A run folder that cannot be written (disk full, read-only, no permission). The message names the path,
+    the cause and what the run folder still holds; no temporary file or folder is left behind."""
+
+
 def check(condition: bool, field: str, value: Any, rule: str, error: type[Exception] = ConfigError) -> None:
     """Raise ``error(field, value, rule)`` (a ``ConfigError`` by default) unless ``condition`` holds."""
     if not condition:

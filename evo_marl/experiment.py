@@ -23,7 +23,7 @@ from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo import Mutations, NoSelection, TournamentSelection, best_member
 from evo_marl.league.experiment import league_env, run_league
 from evo_marl.league.plots import plot_league_run
-from evo_marl.run_folder import write_text_atomic
+from evo_marl.run_folder import check_run_folder, write_text_atomic
 from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness
 from evo_marl.training.settings import RunSettings
 from evo_marl.training.trainer import train_population
@@ -106,17 +106,22 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
                    verbose: bool = True) -> tuple[list, list[list[float]], Path]:
-    """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``."""
+    """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``.
+
+    Everything is checked before anything is written or trained: the run folder (it must not hold another
+    run unless ``resume`` / ``overwrite``), the env and its options, the population against the env, the
+    operators and a resumed checkpoint's signature. ``config.yaml`` is written only then.
+    """
     run_dir = config.run_dir
+    check_run_folder(run_dir, resume, overwrite, config.output.checkpoint)
     with torch_threads(config.training.threads):
         settings = run_settings(config, resume, overwrite, verbose)
         stopping = stopping_criteria(config)
         env = league_env(config) if config.league is not None else None
         env = env or make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
         pop = build_population(config, env)
-        write_config(config, run_dir)
         operators = dict(selection=build_selection(config), mutation=build_mutation(config), stopping=stopping,
-                         writers=optional_writers(config, run_dir))
+                         writers=optional_writers(config, run_dir), on_start=lambda folder: write_config(config, folder))
         if config.league is not None:
             pop, history = run_league(config, env, pop, settings, **operators)
         else:
@@ -145,8 +150,8 @@ def optional_writers(config: ExperimentConfig, run_dir: Path) -> list:
 
 
 def write_config(config: ExperimentConfig, run_dir: Path) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+    """``<run_dir>/config.yaml`` (replaced atomically)."""
+    write_text_atomic(run_dir / CONFIG_FILE, config.to_yaml(), run_dir)
 
 
 def make_plots(run_dir: Path, config: ExperimentConfig, population: list | None = None) -> list[Path]:

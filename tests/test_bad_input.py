@@ -129,12 +129,14 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
     (latest / "member_1.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"member_1.pt: unreadable or not a weights-only checkpoint"):
         _train(tmp_path, resume=True)
-    (latest / "manifest.json").write_text("{broken")
-    with pytest.raises(CheckpointError, match=r"manifest.json: corrupt JSON"):
+    for folder in generation_dirs(tmp_path / "run"):
+        (folder / "manifest.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match=r"no complete generation folder to resume from .*manifest.json: "
+                                              r"corrupt JSON"):
         _train(tmp_path, resume=True)
 
 
 def test_existing_run_dir_is_never_overwritten_silently(tmp_path):
     _train(tmp_path)
-    with pytest.raises(ConfigError, match=r"run_dir=.*already holds checkpoints"):
+    with pytest.raises(ConfigError, match=r"run_dir=.*already holds a run \(generation_00001/"):
         _train(tmp_path)

@@ -62,7 +62,7 @@ def test_cli_train_evaluate_and_errors(tmp_path, capsys):
     assert (run_dir / "config.yaml").exists() and (run_dir / "metrics.csv").exists()
     assert len(list(run_dir.glob("generation_*"))) == 2
     assert main(["train", str(cfg), "--quiet"]) == 2, "an existing run is never overwritten silently"
-    assert "already holds checkpoints" in capsys.readouterr().err
+    assert "already holds a run" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--episodes", "3", "--all"]) == 0
     results = json.loads((run_dir / "evaluation.json").read_text())
     assert len(results["members"]) == 2 and results["episodes"] == 3

@@ -84,7 +84,7 @@ class LeagueSelection:
 
 def train_league(env, population: list, settings: RunSettings, league: LeagueConfig | dict | None = None, *,
                  memory=None, selection=None, mutation=None, stopping: list[StoppingCriterion] | tuple = (),
-                 writers: list | tuple = ()) -> tuple[list, list[list[float]], League]:
+                 writers: list | tuple = (), on_start=None) -> tuple[list, list[list[float]], League]:
     """Train ``population`` as a league (see the module docstring); returns ``(population, fitnesses, league)``.
 
     Args:
@@ -93,8 +93,8 @@ def train_league(env, population: list, settings: RunSettings, league: LeagueCon
         league: a :class:`LeagueConfig` (or its fields as a dict; None: the defaults).
         memory: off-policy members: a :class:`~evo_marl.league.off_policy.LeagueReplayBuffer` (None: one of
             100,000 transitions is built); on-policy members take none.
-        selection, mutation, stopping, writers: as :func:`~evo_marl.training.trainer.train_population`; with
-            ``league.selection`` ``rating`` or ``league_return`` the selection ranks by the league's score.
+        selection, mutation, stopping, writers, on_start: as :func:`~evo_marl.training.trainer.train_population`;
+            with ``league.selection`` ``rating`` or ``league_return`` the selection ranks by the league's score.
     """
     from evo_marl.league.off_policy import LeagueOffPolicyPhase, LeagueReplayBuffer
     from evo_marl.league.on_policy import LeagueOnPolicyPhase
@@ -136,5 +136,6 @@ def train_league(env, population: list, settings: RunSettings, league: LeagueCon
 
     population, history = train_population(
         env, population, settings, memory=memory, selection=selection, mutation=mutation, stopping=stopping,
-        writers=[LeagueWriter(league_obj, run_dir), *writers], phase=make_phase, components={"league": league_obj})
+        writers=[LeagueWriter(league_obj, run_dir), *writers], phase=make_phase, components={"league": league_obj},
+        on_start=on_start)
     return population, history, league_obj

@@ -1,9 +1,13 @@
-"""Atomic per-generation checkpoints of a population under ``populations/<run>/generation_<g>/``.
+"""Atomic per-generation checkpoints under ``<run>/generation_<g>/`` and the best member ever evaluated in
+``<run>/best/``.
 
 A generation folder holds ``manifest.json`` (run state, run signature, member summaries and lineage),
 one ``member_<k>.pt`` per member (state dicts of tensors and plain data), and optionally ``buffer.pt``.
-It is written into a temporary folder and renamed into place, so a crash never leaves a half-written
-generation. Every ``.pt`` file is read with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+It is written into a temporary folder (every file fsynced) and renamed into place, so a crash never
+leaves a half-written generation; a write that fails (disk full, read-only) removes the temporary folder
+and raises a :class:`~evo_marl.errors.StorageError` saying what the run folder still holds. ``best/`` has
+the same layout with one member and is never rotated away. Every ``.pt`` file is read with
+``torch.load(weights_only=True)``: a checkpoint cannot run code.
 """
 
 from __future__ import annotations
@@ -17,43 +21,77 @@ from typing import Any
 import torch
 
 from evo_marl.algorithms.registry import get_algorithm
-from evo_marl.errors import CheckpointError
+from evo_marl.errors import CheckpointError, StorageError
 from evo_marl.hpo.parameters import HyperparameterConfig
-from evo_marl.run_folder import FORMAT_VERSION, generation_dirs, latest_generation, read_manifest, write_json
+from evo_marl.run_folder import (BEST_DIR, FORMAT_VERSION, complete_generations, generation_dirs, latest_generation,
+                                 read_manifest, replace_dir, resolve_checkpoint, storage_error, write_json)
 
 __all__ = ["check_signature", "generation_dirs", "latest_generation", "load_population", "load_tensor_file",
-           "read_manifest", "save_generation"]
+           "read_manifest", "save_best", "save_generation"]
 
 logger = logging.getLogger(__name__)
 
 
+def _save_tensors(obj: Any, path: Path) -> None:
+    """``torch.save`` through our own file handle (so a failed write is an ``OSError`` naming the cause), fsynced."""
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def member_entry(member, k: int) -> dict[str, Any]:
+    """A member's summary in a manifest (its file, lineage, hyperparameters and architecture)."""
+    return {"file": f"member_{k}.pt", "algo": member.algo_name, **member.meta(),
+            "hyperparameters": member.hyperparameters(), "architecture": member.architecture(),
+            "activation": member.activation}
+
+
+def write_checkpoint(run_dir: Path, name: str, generation: int, population: list, run_state: dict[str, Any],
+                     memory=None) -> Path:
+    """Write ``population`` (and ``memory``) as ``run_dir/name`` through a temporary folder, atomically.
+
+    Raises:
+        StorageError: a write failed; the temporary folder is removed and ``run_dir/name`` is left as it was.
+    """
+    final, tmp = run_dir / name, run_dir / f".{name}.tmp"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for k, member in enumerate(population):
+            _save_tensors(member.state_dict(), tmp / f"member_{k}.pt")
+        if memory is not None:
+            _save_tensors(memory.state_dict(), tmp / "buffer.pt")
+        manifest = {"format_version": FORMAT_VERSION, "generation": generation,
+                    "members": [member_entry(m, k) for k, m in enumerate(population)],
+                    "has_buffer": memory is not None, **run_state}
+        write_json(tmp / "manifest.json", manifest)
+        replace_dir(tmp, final)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and not isinstance(err, StorageError):
+            raise storage_error(final, err, run_dir, action="write the checkpoint") from err
+        raise
+    return final
+
+
 def save_generation(run_dir: str | Path, generation: int, population: list, run_state: dict[str, Any],
                     memory=None, keep: int | None = 3) -> Path:
-    """Write generation ``generation`` atomically and keep only the newest ``keep`` folders (None: all)."""
+    """Write generation ``generation`` atomically and keep only the newest ``keep`` complete folders (None: all)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    final = run_dir / f"generation_{generation:05d}"
-    tmp = run_dir / f".generation_{generation:05d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    members = []
-    for k, member in enumerate(population):
-        torch.save(member.state_dict(), tmp / f"member_{k}.pt")
-        members.append({"file": f"member_{k}.pt", "algo": member.algo_name, **member.meta(),
-                        "hyperparameters": member.hyperparameters(), "architecture": member.architecture(),
-                        "activation": member.activation})
-    if memory is not None:
-        torch.save(memory.state_dict(), tmp / "buffer.pt")
-    manifest = {"format_version": FORMAT_VERSION, "generation": generation, "members": members,
-                "has_buffer": memory is not None, **run_state}
-    write_json(tmp / "manifest.json", manifest)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    final = write_checkpoint(run_dir, f"generation_{generation:05d}", generation, population, run_state, memory)
     if keep is not None:
-        for old in generation_dirs(run_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        complete = set(complete_generations(run_dir)[-keep:])
+        for old in generation_dirs(run_dir):
+            if old not in complete and old != final:
+                shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_best(run_dir: str | Path, generation: int, member, fitness: float, run_state: dict[str, Any]) -> Path:
+    """Replace ``run_dir/best/`` with ``member`` as evaluated in ``generation`` (its fitness: ``fitness``)."""
+    state = dict(run_state, best={"generation": generation, "index": member.index, "fitness": float(fitness)})
+    return write_checkpoint(Path(run_dir), BEST_DIR, generation, [member], state)
 
 
 def load_tensor_file(path: Path, map_location: str | torch.device = "cpu") -> Any:
@@ -66,19 +104,27 @@ def load_tensor_file(path: Path, map_location: str | torch.device = "cpu") -> An
         raise CheckpointError(f"{path}: unreadable or not a weights-only checkpoint ({type(err).__name__}: {err})") from err
 
 
-def load_population(generation_dir: str | Path, device: str | torch.device = "cpu") -> list:
-    """Rebuild the members saved in a generation folder."""
-    generation_dir = Path(generation_dir)
+def load_population(path: str | Path, device: str | torch.device = "cpu", *, best: bool = False) -> list:
+    """Rebuild the members saved in a checkpoint folder.
+
+    Args:
+        path: a ``generation_<g>`` folder, a ``best/`` folder, or a run folder (its newest complete generation;
+            a newer incomplete one is skipped with a warning).
+        best: with a run folder, load its ``best/`` checkpoint (one member: the best ever evaluated).
+
+    Raises:
+        CheckpointError: naming the folder or file that is missing, corrupt or incomplete.
+    """
+    generation_dir = resolve_checkpoint(path, best=best)
     manifest = read_manifest(generation_dir)
     population = []
-    if not isinstance(manifest["members"], list):
-        raise CheckpointError(f"{generation_dir / 'manifest.json'}: members must be a list")
     for entry in manifest["members"]:
-        if not isinstance(entry, dict) or "file" not in entry or "index" not in entry:
-            raise CheckpointError(f"{generation_dir / 'manifest.json'}: member entry {entry!r} needs 'file' and 'index'")
+        if "index" not in entry:
+            raise CheckpointError(f"{generation_dir / 'manifest.json'}: member entry {entry!r:.80} has no 'index'")
         state = load_tensor_file(generation_dir / entry["file"], device)
+        file = generation_dir / entry["file"]
         if not isinstance(state, dict) or "algo" not in state:
-            raise CheckpointError(f"{generation_dir / entry['file']}: not a member state dict")
+            raise CheckpointError(f"{file}: not a member state dict")
         try:
             cls = get_algorithm(state["algo"])
             obs_spaces, act_spaces = cls.spaces_from_state(state)
@@ -87,8 +133,12 @@ def load_population(generation_dir: str | Path, device: str | torch.device = "cp
                          hp_config=HyperparameterConfig.from_dict(state["hp_config"]),
                          num_envs=manifest.get("num_envs", 1), device=device, **state["hyperparameters"])
         except Exception as err:
-            raise CheckpointError(f"{generation_dir / entry['file']}: cannot rebuild the member ({err})") from err
-        member.load_state_dict(state)
+            detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+            raise CheckpointError(f"{file}: cannot rebuild the member ({detail})") from err
+        try:
+            member.load_state_dict(state)
+        except CheckpointError as err:
+            raise CheckpointError(f"{file}: {err}") from err
         population.append(member)
     return population
 

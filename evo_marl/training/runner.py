@@ -18,7 +18,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from evo_marl.errors import CheckpointError
-from evo_marl.hpo.fitness import member_fitness
+from evo_marl.hpo.fitness import best_index, member_fitness
+from evo_marl.run_folder import latest_complete_generation
 from evo_marl.seeding import derived_seed
 from evo_marl.stopping import StoppingCriterion
 from evo_marl.tracking.records import GenerationRecord, MemberRecord
@@ -48,12 +49,20 @@ class EvolutionRunner:
         self.elapsed = 0.0
         self.evolved = True  # False while the population of the last generation is the evaluated one
         self.stop_reason: str | None = None
+        self.best: dict[str, Any] | None = None  # generation, index and fitness of the best member ever evaluated
 
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
         """Load the newest generation of ``run_dir``; returns False when there is none."""
-        latest = ckpt.latest_generation(self.run_dir)
+        latest = latest_complete_generation(self.run_dir)
         if latest is None:
+            damaged = ckpt.generation_dirs(self.run_dir)
+            if damaged:  # never start afresh over checkpoints that exist but cannot be read
+                try:
+                    ckpt.read_manifest(damaged[-1])
+                except CheckpointError as err:
+                    raise CheckpointError(f"{self.run_dir}: no complete generation folder to resume from "
+                                          f"({len(damaged)} incomplete; the newest: {err})") from err
             return False
         manifest = ckpt.read_manifest(latest)
         ckpt.check_signature(manifest.get("signature", {}), self.signature, latest)
@@ -68,6 +77,7 @@ class EvolutionRunner:
         self.entropy = int(manifest["entropy"])
         self.evolved = bool(manifest.get("evolved", True))
         self.stop_reason = manifest.get("stop_reason")
+        self.best = manifest.get("best")
         self.selection.load_state_dict(manifest["selection_state"])
         self.mutation.load_state_dict(manifest["mutation_state"])
         for criterion, state in zip(self.stopping, manifest.get("stopping", [])):
@@ -84,21 +94,36 @@ class EvolutionRunner:
         logger.info("resumed from %s (generation %d, %d steps)", latest, self.generation, self.total_steps)
         return True
 
-    def _save(self) -> None:
-        if not self.settings.checkpoint:
-            return
-        state = {
+    def _run_state(self) -> dict[str, Any]:
+        return {
             "signature": self.signature, "entropy": self.entropy, "history": self.history,
             "total_steps": self.total_steps, "wall_time": self.elapsed,
-            "stop_reason": self.stop_reason, "evolved": self.evolved,
+            "stop_reason": self.stop_reason, "evolved": self.evolved, "best": self.best,
             "selection_state": self.selection.state_dict(), "mutation_state": self.mutation.state_dict(),
             "stopping": [c.state_dict() for c in self.stopping], "fitness_window": self.settings.fitness_window,
             "net_config": self.settings.net_config, "num_envs": self.population[0].num_envs,
             "components": {name: c.state_dict() for name, c in self.components.items()},
         }
+
+    def _save(self) -> None:
+        if not self.settings.checkpoint:
+            return
         memory = self.memory if self.settings.save_buffer else None
-        ckpt.save_generation(self.run_dir, self.generation, self.population, state, memory,
+        ckpt.save_generation(self.run_dir, self.generation, self.population, self._run_state(), memory,
                              keep=self.settings.keep_checkpoints)
+
+    def _keep_best(self, fitness: list[float]) -> None:
+        """Write ``best/`` when this generation holds the best member ever evaluated (by the run's fitness)."""
+        k = best_index(fitness)
+        if not math.isfinite(fitness[k]):
+            logger.warning("generation %d: every member failed (see the warnings above); none has a fitness",
+                           self.generation)
+            return
+        if self.best is not None and fitness[k] <= self.best["fitness"]:
+            return
+        self.best = {"generation": self.generation, "index": self.population[k].index, "fitness": fitness[k]}
+        if self.settings.checkpoint:
+            ckpt.save_best(self.run_dir, self.generation, self.population[k], fitness[k], self._run_state())
 
     # ------------------------------------------------------------------ main loop
     def _budget_left(self) -> bool:
@@ -160,6 +185,7 @@ class EvolutionRunner:
                 timings = dict(result.timings, evaluation=time.perf_counter() - t_eval)
                 fitness = self.fitness()
                 self.history.append(fitness)
+                self._keep_best(fitness)
                 self.elapsed += time.perf_counter() - started
                 record = self._record(result, evaluations, fitness, timings)
                 stop = [c.name for c in self.stopping if c.update(record)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,10 @@ from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
+from evo_marl.run_folder import prepare_run_folder, run_records
 from evo_marl.seeding import child_rng, seed_sequence
 from evo_marl.stopping import StoppingCriterion
 from evo_marl.tracking.writers import CSVWriter, LogWriter, WriterGroup
-from evo_marl.training import checkpoint as ckpt
 from evo_marl.training.off_policy import OffPolicyPhase
 from evo_marl.training.on_policy import OnPolicyPhase
 from evo_marl.training.runner import EvolutionRunner
@@ -59,24 +58,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
 
 
-def resolve_run_dir(run_dir: str | Path | None, env_name: str, algo: str, resume: bool, overwrite: bool) -> Path:
-    """The run folder: an explicit one must be empty of checkpoints unless resuming or overwriting; a default
-    one (``populations/<env>_<algo>``) gets a numeric suffix instead of touching an earlier run."""
-    explicit = run_dir is not None
-    path = Path(run_dir) if explicit else Path("populations") / _slug(f"{env_name}_{algo}")
-    if resume or not ckpt.generation_dirs(path):
-        return path
-    if overwrite:
-        for old in ckpt.generation_dirs(path):
-            shutil.rmtree(old)
-        return path
-    if explicit:
-        raise ConfigError("run_dir", str(path), "already holds checkpoints: pass resume=True to continue that run, "
-                          "overwrite_checkpoints=True to replace it, or choose another folder")
-    n = 2
-    while ckpt.generation_dirs(path.with_name(f"{path.name}_{n}")):
-        n += 1
-    return path.with_name(f"{path.name}_{n}")
+def resolve_run_dir(run_dir: str | Path | None, env_name: str, algo: str, resume: bool, overwrite: bool,
+                    checkpoint: bool = True) -> Path:
+    """The run folder, ready to write into (:func:`~evo_marl.run_folder.prepare_run_folder`).
+
+    An explicit folder that holds another run's results needs ``resume`` or ``overwrite``; a default one
+    (``populations/<env>_<algo>``) gets a numeric suffix instead of touching an earlier run.
+    """
+    path = Path(run_dir) if run_dir is not None else Path("populations") / _slug(f"{env_name}_{algo}")
+    if run_dir is None and not resume and not overwrite and run_records(path):
+        n = 2
+        while run_records(path.with_name(f"{path.name}_{n}")):
+            n += 1
+        path = path.with_name(f"{path.name}_{n}")
+    return prepare_run_folder(path, resume, overwrite, checkpoint)
 
 
 def run_signature(env_name: str, population: list) -> dict[str, Any]:
@@ -161,7 +156,8 @@ def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entr
 def train_population(env: Any, population: list, settings: RunSettings, *, memory=None, selection=None,
                      mutation: Mutations | None = None, stopping: list[StoppingCriterion] | tuple = (),
                      writers: list | tuple = (), phase: Callable | None = None,
-                     components: dict[str, Any] | None = None) -> tuple[list, list[list[float]]]:
+                     components: dict[str, Any] | None = None,
+                     on_start: Callable[[Path], None] | None = None) -> tuple[list, list[list[float]]]:
     """Train and evolve ``population`` (in place) on ``env``; returns ``(population, fitness history)``.
 
     Args:
@@ -175,6 +171,12 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         phase: builds the collect-and-learn phase, ``phase(members, vec_env, settings, entropy)`` (default: the
             algorithm's own; a league passes its own). components: ``name -> object`` with ``state_dict()`` /
             ``load_state_dict()`` saved in every checkpoint manifest and restored on resume (a league's table).
+        on_start: called with the run folder once everything is checked (and a resume loaded), before the
+            first generation (the CLI writes ``config.yaml`` there).
+
+    Raises:
+        ConfigError / EnvError / CheckpointError: bad input, found before any training; StorageError: the run
+        folder cannot be written (nothing half-written is left behind).
     """
     if not population:
         raise ConfigError("pop", population, "must contain at least one member")
@@ -184,6 +186,9 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
     selection = selection or TournamentSelection(min(2, len(population)), True, len(population),
                                                  eval_loop=settings.fitness_window)
     mutation = mutation or Mutations()
+    size = getattr(selection, "population_size", len(population))
+    if size != len(population):
+        raise ConfigError("selection.population_size", size, f"must equal the population's size ({len(population)})")
     entropy = root_entropy(settings.seed)
     members = list(population)
     if settings.seed is not None and not settings.resume:
@@ -192,13 +197,15 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
     phase = phase(members, vec_env, settings, entropy) if phase is not None else \
         _phase(members, vec_env, memory, settings, entropy)
     run_dir = resolve_run_dir(settings.run_dir, settings.env_name, members[0].algo_name, settings.resume,
-                              settings.overwrite)
+                              settings.overwrite, settings.checkpoint)
     runner = EvolutionRunner(members, selection, mutation, vec_env.spawn(settings.eval_loop), settings, run_dir,
                              run_signature(settings.env_name, members), list(stopping), writers=None,
                              entropy=entropy, memory=memory, components=components)
     resumed = settings.resume and runner.resume()
     runner.writers = build_writers(run_dir, runner.generation if resumed else None, settings, list(writers))
     phase.entropy = runner.entropy  # a resumed run continues the saved run's streams
+    if on_start is not None:
+        on_start(run_dir)
     members, history = runner.run(phase)
     population[:] = members
     return population, history
