@@ -1,7 +1,7 @@
 """``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
 
     evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite]
-    evo-marl evaluate RUN_DIR [--episodes 20] [--all]
+    evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best]
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
     evo-marl baselines bucket_brigade [--episodes N] [--out FILE]
@@ -40,23 +40,32 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _resolve_config(args.config, args.set)
     if args.run_dir:
-        config.output.root, config.name = str(Path(args.run_dir).parent), Path(args.run_dir).name
+        from evo_marl.config import load_config
+
+        run_dir = Path(args.run_dir)
+        data = config.to_dict()
+        data["name"], data["output"]["root"] = run_dir.name, str(run_dir.parent)
+        config = load_config(data)  # the folder's name is checked like a config's name
     logger.info("experiment %s: %s on %s, population %d, %d steps per member -> %s", config.name, config.algo,
                 config.env.id, config.population_size, config.training.max_steps, config.run_dir)
     pop, history, run_dir = run_experiment(config, resume=args.resume, overwrite=args.overwrite,
                                            verbose=not args.quiet)
     best = max((f for f in history[-1] if math.isfinite(f)), default=float("nan")) if history else float("nan")
     print(f"\nfinished {len(history)} generations; best fitness {best:.3f}")
-    print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir})")
+    print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir} [--best])")
     for png in sorted(run_dir.glob("*.png")):
         print(f"plot: {png}")
+    if history and not math.isfinite(best):
+        print("evo-marl: every member of the last generation failed (see the warnings above)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from evo_marl.evaluate_run import evaluate_run
 
-    table, _ = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, all_members=args.all)
+    table, _ = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, all_members=args.all,
+                            best=args.best)
     print(table)
     return 0
 
@@ -123,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a field, e.g. --set training.max_steps=20000 (repeatable)")
     train.add_argument("--run-dir", help="run folder (default: <output.root>/<name>)")
-    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of the run folder")
-    train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of an existing run folder")
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of the run folder")
+    existing.add_argument("--overwrite", action="store_true", help="replace the run in an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
@@ -132,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--episodes", type=int, default=20)
     evaluate.add_argument("--seed", type=int, default=12345)
-    evaluate.add_argument("--all", action="store_true", help="every member, not just the best")
+    which = evaluate.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every member of the newest generation, not just the best")
+    which.add_argument("--best", action="store_true", help="the best member ever evaluated (kept in RUN_DIR/best/)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = sub.add_parser("report", help="summarise a run (terminal + report.md)")
@@ -175,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EvoMarlError as err:
         print(f"evo-marl: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the disk or the file system, outside evo-marl's own writes
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"evo-marl: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: completed generations are saved in the run folder (resume with --resume)",

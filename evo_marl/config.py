@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from evo_marl import validation
+from evo_marl.algorithms.net_config import IGNORED_KEYS, MLP_KEYS, SECTION_KEYS, parse_net_config
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig
@@ -38,6 +39,7 @@ from evo_marl.league.config import LeagueConfig
 
 SELECTION_STRATEGIES = ("tournament", "none")
 DEFAULT_EXPERIMENT = Path(__file__).with_name("default_experiment.yaml")
+NET_CONFIG_KEYS = MLP_KEYS | IGNORED_KEYS | SECTION_KEYS
 
 
 @dataclass
@@ -53,6 +55,12 @@ class EnvConfig:
         _positive("env.num_envs", self.num_envs)
         if self.id != "" and (not isinstance(self.id, str) or "/" not in self.id):
             raise ConfigError("env.id", self.id, "must look like 'family/scenario' (see `evo-marl scenarios`)")
+        for key, value in self.kwargs.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ConfigError(f"env.kwargs.{key}", value, "option names must be identifiers (strings)")
+            if key in ("num_envs", "seed"):
+                raise ConfigError(f"env.kwargs.{key}", value, f"is set by {'env.num_envs' if key == 'num_envs' else 'seed'}"
+                                  "; remove it from env.kwargs")
 
 
 @dataclass
@@ -143,13 +151,23 @@ class TrainingConfig:
 
 @dataclass
 class OutputConfig:
-    """Where runs go: ``<root>/<name>/``."""
+    """Where runs go: ``<root>/<name>/``. ``keep_checkpoints``: the newest N generation folders are kept
+    (``all``: every one; the best member ever evaluated is kept in ``best/`` regardless)."""
 
     root: str = "populations"
     checkpoint: bool = True
-    keep_checkpoints: int | None = 3
+    keep_checkpoints: int | str | None = 3
     save_buffer: bool = True
     plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.keep_checkpoints in ("all", None):
+            self.keep_checkpoints = None
+        elif isinstance(self.keep_checkpoints, str) or self.keep_checkpoints < 1:
+            raise ConfigError("output.keep_checkpoints", self.keep_checkpoints,
+                              "must be an integer >= 1 (the newest N generation folders) or 'all'")
+        if not self.root:
+            raise ConfigError("output.root", self.root, "must be a folder path")
 
 
 @dataclass
@@ -206,10 +224,18 @@ class ExperimentConfig:
             if not on_policy and value is None:
                 setattr(self.training, name, default)
         hp, _ = self.hyperparameters()
-        self.search_space()
+        space = self.search_space()
+        space = get_algorithm(self.algo).default_hp_config() if space is None else space
         if not on_policy and hp.batch_size > self.training.memory_size:
             raise ConfigError("init_hp.BATCH_SIZE", hp.batch_size,
                               f"must be <= training.memory_size ({self.training.memory_size}) or no member ever learns")
+        if not on_policy and "batch_size" in space and space["batch_size"].max > self.training.memory_size:
+            which = "" if self.hp_ranges is not None else f"(the {self.algo} default range) "
+            raise ConfigError("hp_ranges.batch_size.max", space["batch_size"].max,
+                              f"{which}must be <= training.memory_size ({self.training.memory_size}): a mutated member "
+                              "with a larger batch would never learn (lower the range or raise memory_size)")
+        if set(self.net_config) <= NET_CONFIG_KEYS:  # one config for every agent: check it now (per-agent: at build)
+            parse_net_config(self.net_config, ["agent"])
 
     def hyperparameters(self) -> tuple[Any, dict[str, Any]]:
         """The algorithm's typed hyperparameters and constructor options from ``init_hp``."""
@@ -220,9 +246,17 @@ class ExperimentConfig:
         against the algorithm's numeric hyperparameters."""
         if self.hp_ranges is None:
             return None
-        space = HyperparameterConfig.from_dict(self.hp_ranges)
-        validation.no_unknown("hp_ranges", self.hp_ranges, get_algorithm(self.algo).Hyperparameters.numeric_names(),
+        try:
+            space = HyperparameterConfig.from_dict(self.hp_ranges)
+        except ConfigError as err:  # its fields are named hp_config.<name>... in the Python API
+            field = err.field.replace("hp_config", "hp_ranges", 1) if err.field.startswith("hp_config") else \
+                f"hp_ranges.{err.field}"
+            raise ConfigError(field, err.value, err.rule) from None
+        hyperparameters = get_algorithm(self.algo).Hyperparameters
+        validation.no_unknown("hp_ranges", self.hp_ranges, hyperparameters.numeric_names(),
                               what=f"numeric hyperparameter of {self.algo}")
+        for name in space.names():
+            hyperparameters.check_search_range(name, space[name].min, space[name].max, f"hp_ranges.{name}")
         return space
 
     @property
@@ -304,14 +338,21 @@ def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None
     """An :class:`ExperimentConfig` from a YAML file (or a dict), with ``key.sub=value`` overrides applied."""
     if isinstance(source, dict):
         data = dict(source)
+    elif not isinstance(source, (str, Path)):
+        raise ConfigError("config", source, "must be a YAML file path or a mapping of fields")
     else:
         path = Path(source)
         if not path.exists():
             raise ConfigError("config", str(path), "file not found")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             raise ConfigError("config", str(path), f"is not valid YAML ({err})") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError("config", str(path), f"is not UTF-8 text (byte {err.start}: {err.reason})") from err
+        if not isinstance(data, dict):
+            raise ConfigError("config", str(path), f"must hold a mapping of fields at the top level (name: ..., "
+                              f"env: ..., ...), found a {type(data).__name__}")
         data.setdefault("name", path.stem)
     for item in overrides or []:
         apply_override(data, item)

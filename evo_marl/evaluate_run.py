@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,27 +9,39 @@ import numpy as np
 
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
+from evo_marl import validation
 from evo_marl.errors import CheckpointError
 from evo_marl.experiment import load_run_config
 from evo_marl.hpo.fitness import best_member
-from evo_marl.run_folder import read_manifest
-from evo_marl.training.checkpoint import latest_generation, load_population
+from evo_marl.run_folder import read_manifest, resolve_checkpoint, write_json_atomic
+from evo_marl.training.checkpoint import load_population
 from evo_marl.training.evaluation import evaluate_population
 
 __all__ = ["best_member", "evaluate_run"]
 
 
-def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345,
-                 all_members: bool = False) -> tuple[str, dict[str, Any]]:
-    """Evaluate the best member (by the run's fitness) or all members of the newest generation on fresh episodes.
+def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_members: bool = False,
+                 best: bool = False) -> tuple[str, dict[str, Any]]:
+    """Evaluate the best member (by the run's fitness) or all members of the newest complete generation on
+    fresh episodes; ``best``: the best member ever evaluated, kept in ``<run_dir>/best/``.
 
     Returns a printable table and the results, which are also written to ``<run_dir>/evaluation.json``.
+
+    Raises:
+        ConfigError: ``episodes`` or ``seed`` invalid. CheckpointError: no loadable checkpoint (a newest
+        incomplete generation is skipped with a warning). StorageError: ``evaluation.json`` cannot be written.
     """
-    generation = latest_generation(run_dir)
-    if generation is None:
-        raise CheckpointError(f"{run_dir}: no generation_<g> checkpoint folder found")
+    validation.positive_int("episodes", episodes)
+    validation.number("seed", seed, 0, integer=True)
+    run_dir = Path(run_dir)
+    generation = resolve_checkpoint(run_dir, best=best)
     config = load_run_config(run_dir)
-    window = int(read_manifest(generation).get("fitness_window", 1))
+    manifest = read_manifest(generation)
+    trained_on = manifest.get("signature", {}).get("env_name", config.env.id)
+    if trained_on != config.env.id:
+        raise CheckpointError(f"{run_dir / 'config.yaml'}: env.id={config.env.id!r}, but {generation} was trained on "
+                              f"{trained_on!r}: the config no longer describes this run")
+    window = int(manifest.get("fitness_window", 1))
     population = load_population(generation)
     members = population if all_members else [best_member(population, window)]
     env = make_vec_env(config.env.id, num_envs=episodes, seed=seed, **config.env.kwargs)
@@ -51,5 +62,5 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345,
         values = [row[n] for n in extra] + [row["metrics"].get(n, float("nan")) for n in metric_names]
         lines.append(f"{row['index']:>6}  {row['fitness']:>9.3f}  {row['std']:>7.3f}"
                      + "".join(f"  {v:>18.3f}" for v in values))
-    (Path(run_dir) / "evaluation.json").write_text(json.dumps(results, indent=1))
+    write_json_atomic(run_dir / "evaluation.json", results, run_dir)
     return "\n".join(lines), results

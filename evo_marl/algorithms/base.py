@@ -144,6 +144,8 @@ class EvolvableAlgorithm(ABC):
             if name not in mutable:
                 raise ConfigError(f"hp_config.{name}", self.hp_config[name].to_dict(),
                                   f"not a numeric hyperparameter of {self.algo_name}; valid: {list(mutable)}")
+            param = self.hp_config[name]
+            self.Hyperparameters.check_search_range(name, param.min, param.max, f"hp_config.{name}")
             value = getattr(self.hp, name)
             if value is None:
                 raise ConfigError(f"hp_config.{name}", self.hp_config[name].to_dict(),

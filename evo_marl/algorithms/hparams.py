@@ -67,6 +67,14 @@ class Hyperparameters:
         return tuple(n for n, r in cls.rules().items() if not r["boolean"])
 
     @classmethod
+    def check_search_range(cls, name: str, low: float, high: float, where: str) -> None:
+        """Raise ConfigError unless the search range ``[low, high]`` of ``name`` lies inside its valid range
+        (a batch-size range starting at 0 would let mutations reach an invalid value)."""
+        rule = cls.rules()[name]
+        for bound, value in (("min", low), ("max", high)):
+            validation.number(f"{where}.{bound}", value, rule["low"], rule["high"], low_open=rule["low_open"])
+
+    @classmethod
     def agilerl_keys(cls) -> dict[str, str]:
         """Upper-case ``INIT_HP`` key -> field name (``LR_ACTOR`` -> ``lr_actor``)."""
         return {**{n.upper(): n for n in cls.names()}, **cls.agilerl_aliases}

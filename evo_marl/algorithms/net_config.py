@@ -53,10 +53,10 @@ def _mlp_kwargs(section: dict[str, Any], where: str) -> dict[str, Any]:
     kwargs = {k: section[k] for k in MLP_KEYS if k in section}
     if "hidden_size" in kwargs:
         hidden = kwargs["hidden_size"]
-        if isinstance(hidden, int) or not isinstance(hidden, Sequence) or not all(
+        if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence) or not hidden or not all(
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden
         ):
-            raise ConfigError(f"{where}.hidden_size", hidden, "must be a list of positive integers")
+            raise ConfigError(f"{where}.hidden_size", hidden, "must be a non-empty list of positive integers")
         kwargs["hidden_size"] = list(hidden)
     return kwargs
 

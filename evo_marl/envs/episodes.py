@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evo_marl.errors import EnvError
+
 logger = logging.getLogger(__name__)
 DEFAULT_EVAL_CAP = 10_000  # vector steps before an evaluation that never ends is cut off
 
@@ -52,7 +54,11 @@ def episode_over(terminations: dict, truncations: dict, infos: dict) -> np.ndarr
 
 def run_episodes(policy: Callable[[dict, dict], dict], env, max_steps: int | None = None,
                  seed: int | None = None) -> EpisodeResults:
-    """Play one episode in every sub-env of ``env`` with ``policy(obs, infos) -> env actions``."""
+    """Play one episode in every sub-env of ``env`` with ``policy(obs, infos) -> env actions``.
+
+    Raises:
+        EnvError: a sub-env raised during its episode (``infos["step_errors"]``): its return would be partial.
+    """
     obs, infos = env.reset(seed=seed)
     n = env.num_envs
     returns, lengths = np.zeros(n), np.zeros(n, np.int64)
@@ -63,6 +69,10 @@ def run_episodes(policy: Callable[[dict, dict], dict], env, max_steps: int | Non
     while not done.all() and steps < cap:
         obs, rewards, terms, truncs, infos = env.step(policy(obs, infos))
         live = ~done
+        errors = infos.get("step_errors") if isinstance(infos, dict) else None
+        if errors and any(live[i] for i in errors):  # an episode cut short by an env error has no return
+            i = next(i for i in errors if live[i])
+            raise EnvError(f"sub-env {i}: the env raised during the episode ({errors[i]})")
         returns[live] += team_reward(rewards)[live]
         lengths[live] += 1
         ended = episode_over(terms, truncs, infos) & live

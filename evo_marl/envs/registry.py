@@ -8,6 +8,7 @@ themselves when their module is imported; built-in families are imported on firs
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ class EnvFamily:
         run_plotters: ``(run_dir, scenario, env_kwargs, best_member, seed) -> Path`` drawn after a run.
         evaluation_summary: ``episode metrics {name: float64[episodes]} -> {name: float}``, what an
             evaluation adds beyond the mean of each metric (e.g. ATC's LoS risk).
+        file_scenario: the scenario name that loads a user's scenario file given as ``kwargs["file"]``
+            (``"atc/file"``), named in the error for ``kwargs["scenario"]``; None: the family has none.
     """
 
     name: str
@@ -48,6 +51,7 @@ class EnvFamily:
     stopping: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     run_plotters: tuple[Callable[..., Any], ...] = ()
     evaluation_summary: Callable[[Mapping[str, np.ndarray]], dict[str, float]] | None = None
+    file_scenario: str | None = None
 
 
 _FAMILIES: dict[str, EnvFamily] = {}
@@ -96,10 +100,30 @@ def family_of(env_id: str) -> EnvFamily:
     return parse_env_id(env_id)[0]
 
 
+_KWARG_TYPE_ERROR = re.compile(r"unexpected keyword argument '(\w+)'|multiple values for (?:keyword )?argument '(\w+)'")
+
+
+def _build(env_id: str, family: EnvFamily, build: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``build(*args, **kwargs)`` with scenario options the family does not accept reported as EnvError."""
+    if "scenario" in kwargs:
+        hint = (f"; to load a scenario file use env id '{family.name}/{family.file_scenario}' with the option "
+                "file=<path>" if family.file_scenario else "")
+        raise EnvError(f"env option scenario={kwargs['scenario']!r}: the scenario is part of the env id "
+                       f"{env_id!r}{hint}")
+    try:
+        return build(*args, **kwargs)
+    except TypeError as err:
+        match = _KWARG_TYPE_ERROR.search(str(err))
+        name = match and (match.group(1) or match.group(2))
+        if name not in kwargs:
+            raise
+        raise EnvError(f"env option {name}={kwargs[name]!r}: not an option of {env_id!r} ({err})") from err
+
+
 def make_env(env_id: str, **kwargs: Any) -> ParallelEnv:
     """A single PettingZoo ``ParallelEnv`` for a registered id such as ``"atc/head_on"``."""
     family, scenario = parse_env_id(env_id)
-    return family.make_env(scenario, **kwargs)
+    return _build(env_id, family, family.make_env, scenario, **kwargs)
 
 
 def make_vec_env(
@@ -123,8 +147,9 @@ def make_vec_env(
     if isinstance(env, str):
         family, scenario = parse_env_id(env)
         if family.make_vec_env is not None:
-            return family.make_vec_env(scenario, num_envs=num_envs, seed=seed, **kwargs)
-        return SyncParallelVecEnv(lambda: family.make_env(scenario, **kwargs), num_envs, seed=seed)
+            return _build(env, family, family.make_vec_env, scenario, num_envs=num_envs, seed=seed, **kwargs)
+        return _build(env, family, lambda **kw: SyncParallelVecEnv(lambda: family.make_env(scenario, **kw), num_envs,
+                                                                   seed=seed), **kwargs)
     if callable(env):
         if kwargs:
             raise EnvError(f"kwargs {sorted(kwargs)}: pass options inside the factory instead")
@@ -133,10 +158,15 @@ def make_vec_env(
 
 
 def list_envs(family: str | None = None) -> list[str]:
-    """Every registered env id (importing the built-in families that import cleanly)."""
-    names = [family] if family else sorted(set(_FAMILIES) | set(_BUILTIN_MODULES))
+    """Every registered env id (importing the built-in families that import cleanly), or those of ``family``.
+
+    Raises:
+        EnvError: ``family`` is unknown or cannot be imported (the message lists the valid families).
+    """
+    if family:
+        return [f"{family}/{s}" for s in _family(family).scenarios()]
     ids = []
-    for name in names:
+    for name in sorted(set(_FAMILIES) | set(_BUILTIN_MODULES)):
         try:
             fam = _family(name)
         except EnvError:

@@ -115,7 +115,15 @@ class TinyCoopSimulator(BatchedSimulator):
         return {"team_return": self.returns.copy()}
 
 
+OPTIONS = ("num_agents", "episode_length")
+
+
 def _factory(scenario: str, **kwargs):
+    for key in kwargs:
+        if key not in OPTIONS:
+            raise EnvError(f"env option {key}={kwargs[key]!r}: not an option of 'tiny/{scenario}'; "
+                           f"valid options are {list(OPTIONS)}")
+    TinyCoopSimulator(1, scenario=scenario, **kwargs)  # checks the values once, here
     return lambda num_envs: TinyCoopSimulator(num_envs, scenario=scenario, **kwargs)
 
 

@@ -23,6 +23,10 @@ Finished sub-envs are reset inside the same ``step``. The returned ``infos`` alw
   (agents that left an episode early are masked explicitly, never by NaN sentinels);
 * ``infos["episode"]``: ``metric -> float64[N]``, env-specific episode metrics, valid where ``final_mask``;
 * ``infos[agent]``: ``key -> array[N, ...]``, env-specific per-agent infos (e.g. ``action_mask``).
+
+Only when a sub-env's own ``step`` raised (:class:`SyncParallelVecEnv` steps each one separately),
+``infos["step_errors"]`` maps its position to the error text; that sub-env was reset (``final_mask`` and
+truncation set, reward 0) and the trainers drop its transition and rank its member last.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
 
 ArrayDict = dict[str, np.ndarray]
-RESERVED_INFO_KEYS = ("final_mask", "final_observation", "active_mask", "episode")
+RESERVED_INFO_KEYS = ("final_mask", "final_observation", "active_mask", "episode", "step_errors")
 
 
 class VectorEnv(ABC):
@@ -218,11 +222,17 @@ class SyncParallelVecEnv(VectorEnv):
         truncs = {a: np.zeros(n, bool) for a in self.possible_agents}
         final_mask = np.zeros(n, bool)
         per_agent: dict[str, dict[str, list]] = {a: {} for a in self.possible_agents}
+        errors: dict[int, str] = {}
         for i, env in enumerate(self.envs):
             env_actions = {
                 a: convert_action(self._act_spaces[a], np.asarray(actions[a])[i]) for a in env.agents
             }
-            env_obs, env_rew, env_term, env_trunc, env_infos = env.step(env_actions)
+            try:
+                env_obs, env_rew, env_term, env_trunc, env_infos = env.step(env_actions)
+            except Exception as err:  # one sub-env's failure is reported in infos, the others step on
+                errors[i] = f"{type(err).__name__}: {err}"
+                self._reset_failed(i, env, err, obs, active, final_mask, truncs, per_agent)
+                continue
             for agent in self.possible_agents:
                 if agent in env_rew:
                     rewards[agent][i] = env_rew[agent]
@@ -245,7 +255,28 @@ class SyncParallelVecEnv(VectorEnv):
                 for agent in self.possible_agents:
                     obs[agent][i] = final_obs[agent][i]
             self._collect_infos(i, env_infos, per_agent)
-        return obs, rewards, terms, truncs, self._infos(per_agent, active, final_mask, final_obs)
+        infos = self._infos(per_agent, active, final_mask, final_obs)
+        if errors:
+            infos["step_errors"] = errors
+        return obs, rewards, terms, truncs, infos
+
+    def _reset_failed(self, i: int, env: ParallelEnv, err: Exception, obs: ArrayDict, active: ArrayDict,
+                      final_mask: np.ndarray, truncs: ArrayDict, per_agent: dict) -> None:
+        """Sub-env ``i`` raised in ``step``: end its episode (truncated, zero reward) and reset it.
+
+        Raises:
+            EnvError: the reset raised too (the sub-env cannot go on).
+        """
+        try:
+            env_obs, env_infos = env.reset(seed=int_seed(self._rng))
+        except Exception as reset_err:
+            raise EnvError(f"sub-env {i}: step raised {type(err).__name__}: {err}, and the reset after it raised "
+                           f"{type(reset_err).__name__}: {reset_err}") from reset_err
+        final_mask[i] = True
+        for agent in self.possible_agents:
+            truncs[agent][i] = True
+        self._write_obs(i, env_obs, obs, active, env)
+        self._collect_infos(i, env_infos, per_agent)
 
     def close(self) -> None:
         for env in self.envs:

@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from evo_marl.errors import ConfigError
+from evo_marl.run_folder import atomic_file
 from evo_marl.tracking.run_data import MUTATION_KINDS, MemberRow, RunData, load_run
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,10 @@ def _out_dir(run_dir: Path, out_dir: str | Path | None) -> Path:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Draw ``fig`` into ``path`` atomically (a re-drawn plot replaces the old one whole)."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=110)
     return path
 
 

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evo_marl.run_folder import BEST_DIR, latest_complete_generation, write_text_atomic
 from evo_marl.tracking.run_data import MUTATION_KINDS, RunData, load_run, read_wandb_info
 from evo_marl.tracking.writers import GENERATION_FILE, MEMBER_FILE
 from evo_marl.training import checkpoint as ckpt
@@ -44,14 +45,20 @@ def sparkline(values: list[float], width: int = 60) -> str:
 
 
 def _latest_manifest(run_dir: Path) -> tuple[Path | None, dict[str, Any]]:
-    latest = ckpt.latest_generation(run_dir)
-    if latest is None:
-        return None, {}
+    """The newest complete generation and its manifest (a newer incomplete one is skipped with a warning)."""
+    latest = latest_complete_generation(run_dir)
+    return (None, {}) if latest is None else (latest, ckpt.read_manifest(latest))
+
+
+def _best_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of ``best/`` (empty when the run has none or it cannot be read)."""
+    if not (run_dir / BEST_DIR).is_dir():
+        return {}
     try:
-        return latest, ckpt.read_manifest(latest)
+        return ckpt.read_manifest(run_dir / BEST_DIR)
     except Exception as err:  # a report of a damaged run still shows the metrics
-        logger.warning("cannot read %s: %s", latest, err)
-        return latest, {}
+        logger.warning("cannot read %s: %s", run_dir / BEST_DIR, err)
+        return {}
 
 
 def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> list[str]:
@@ -96,11 +103,19 @@ def _best_section(data: RunData, latest: Path | None, manifest: dict[str, Any]) 
         lines.append("- Episode metrics: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(best.eval_metrics.items())))
     entries = manifest.get("members", [])
     saved = next((e for e in entries if e.get("index") == best.index), None)
+    kept = _best_manifest(data.run_dir).get("best") or {}
+    if kept:
+        same = kept.get("index") == best.index and kept.get("generation") == best.generation
+        who = "It is" if same else (f"Member #{kept.get('index')} of generation {kept.get('generation')} "
+                                    f"(fitness {_fmt(kept.get('fitness'))}) is")
+        lines.append(f"- {who} kept as evaluated in [`{BEST_DIR}/`]({BEST_DIR}/), never rotated away: "
+                     f"`evo-marl evaluate {data.run_dir} --best`, or "
+                     f"`evo_marl.load_population(\"{data.run_dir}\", best=True)[0]`")
     if latest is not None and saved is not None:
         k = entries.index(saved)
-        lines.append(f"- Saved in the latest checkpoint as `{latest.name}/{saved.get('file')}`; load it with "
-                     f"`evo_marl.training.checkpoint.load_population(\"{latest}\")[{k}]`")
-    elif latest is not None:
+        lines.append(f"- Also in the latest checkpoint as `{latest.name}/{saved.get('file')}` "
+                     f"(`load_population(\"{latest}\")[{k}]`, trained further since)")
+    elif latest is not None and not kept:
         lines.append(f"- Not in the latest checkpoint (`{latest.name}`): selection replaced it later")
     final = [m for m in data.by_generation()[data.generation_numbers[-1]] if math.isfinite(m.fitness)]
     top = max(final, key=lambda m: m.fitness) if final else None
@@ -211,6 +226,8 @@ def _files_section(data: RunData) -> list[str]:
     for gen_dir in ckpt.generation_dirs(run_dir):
         lines.append(f"- [`{gen_dir.name}/`]({gen_dir.name}/): checkpoint (manifest.json, member_<k>.pt"
                      + (", buffer.pt)" if (gen_dir / "buffer.pt").exists() else ")"))
+    if (run_dir / BEST_DIR).is_dir():
+        lines.append(f"- [`{BEST_DIR}/`]({BEST_DIR}/): the best member ever evaluated (manifest.json, member_0.pt)")
     return lines
 
 
@@ -259,9 +276,7 @@ def write_report(run_dir: str | Path, make_plots: bool = True, filename: str = R
     """Draw the plots (unless ``make_plots`` is False) and write the report to ``<run_dir>/report.md``."""
     text = build_report(run_dir, make_plots=make_plots)
     path = Path(run_dir) / filename
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text, run_dir)
     return path
 
 

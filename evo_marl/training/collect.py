@@ -95,6 +95,23 @@ class CollectPhase:
                 ok &= np.isfinite(np.asarray(value, np.float64).reshape(n, -1)).all(axis=1)
         return ok
 
+    def flag_step_errors(self, population: list, infos: dict, ok: np.ndarray) -> None:
+        """Members whose own sub-env raised in this step (``infos["step_errors"]``) fail; their rows leave ``ok``."""
+        for i, text in infos["step_errors"].items():
+            ok[i] = False
+            self.fail(population[i // self.num_envs], f"stepping (its env raised {text}; that sub-env was reset "
+                                                       "and its transition dropped)")
+
+    def shared_step_failed(self, population: list, err: Exception, done: int) -> None:
+        """The population's one ``env.reset``/``env.step`` raised, so no member can be blamed alone: every member
+        fails this generation (ranks last), the rest of its collection is skipped and counted as spent (so a
+        broken env cannot loop forever); the next generation starts from a fresh reset."""
+        logger.warning("the population's env raised %s: %s after %d of %d vector steps; every member of this "
+                       "generation ranks last", type(err).__name__, err, done, self.vector_steps)
+        for member in population:
+            member.failed = True
+            member.steps[-1] += (self.vector_steps - done) * self.num_envs
+
     def flag_non_finite(self, population: list, ok: np.ndarray) -> None:
         for k, member in enumerate(population):
             if not ok[self.slice(k)].all():

@@ -75,23 +75,34 @@ class OffPolicyPhase(CollectPhase):
         env, n, e = self.env, self.env.num_envs, self.num_envs
         timings: dict[str, float] = defaultdict(float)
         rng = np.random.default_rng(derived_seed(self.entropy, 6, generation))
-        obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
-        active = infos.get("active_mask", {a: np.ones(n, bool) for a in self.agents})
         tally = EpisodeTally(n, e, len(population))
         pending = np.zeros(len(population))
         last_losses: list[dict[str, float]] = [{} for _ in population]
+        done = 0
+        try:
+            obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
+        except Exception as err:
+            self.shared_step_failed(population, err, done)
+            return PhaseResult(0, dict(timings), tally.train_scores(population), last_losses)
+        active = infos.get("active_mask", {a: np.ones(n, bool) for a in self.agents})
         for member in population:
             member.set_training_mode(True)
-        for _ in range(self.vector_steps):
+        for done in range(self.vector_steps):
             t0 = time.perf_counter()
             raw: dict[str, np.ndarray] = {}
             for k, member in enumerate(population):
                 self._act(member, k, obs, infos, raw, rng)
             t1 = time.perf_counter()
-            next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
+            try:
+                next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
+            except Exception as err:  # no member can be blamed alone (see shared_step_failed)
+                self.shared_step_failed(population, err, done)
+                break
             t2 = time.perf_counter()
             final_obs = infos.get("final_observation", next_obs)
             ok = self.finite_rows(rewards, final_obs)
+            if "step_errors" in infos:
+                self.flag_step_errors(population, infos, ok)
             fields = {"obs": obs, "action": raw, "reward": rewards, "next_obs": final_obs,
                       "termination": terms, "truncation": truncs, "active": active}
             if ok.all():
@@ -118,4 +129,6 @@ class OffPolicyPhase(CollectPhase):
             timings["env"] += t2 - t1
             timings["buffer"] += t3 - t2
             timings["learning"] += t4 - t3
-        return PhaseResult(self.vector_steps * n, dict(timings), tally.train_scores(population), last_losses)
+        else:
+            done = self.vector_steps
+        return PhaseResult(done * n, dict(timings), tally.train_scores(population), last_losses)

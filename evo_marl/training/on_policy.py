@@ -71,23 +71,34 @@ class OnPolicyPhase(CollectPhase):
         env, n, e, agents = self.env, self.env.num_envs, self.num_envs, self.agents
         timings: dict[str, float] = defaultdict(float)
         rng = np.random.default_rng(derived_seed(self.entropy, 6, generation))
-        obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
-        active = _stack(infos.get("active_mask", {a: np.ones(n, bool) for a in agents}), agents, bool)
-        buffers = [self._buffer(k, m) for k, m in enumerate(population)]
         tally = EpisodeTally(n, e, len(population))
         last_losses: list[dict[str, float]] = [{} for _ in population]
+        done = 0
+        try:
+            obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
+        except Exception as err:
+            self.shared_step_failed(population, err, done)
+            return PhaseResult(0, dict(timings), tally.train_scores(population), last_losses)
+        active = _stack(infos.get("active_mask", {a: np.ones(n, bool) for a in agents}), agents, bool)
+        buffers = [self._buffer(k, m) for k, m in enumerate(population)]
         for member in population:
             member.set_training_mode(True)
-        for _ in range(self.vector_steps):
+        for done in range(self.vector_steps):
             t0 = time.perf_counter()
             steps = [self._act(member, k, obs, infos, rng) for k, member in enumerate(population)]
             t1 = time.perf_counter()
-            next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
+            try:
+                next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
+            except Exception as err:  # no member can be blamed alone (see shared_step_failed)
+                self.shared_step_failed(population, err, done)
+                break
             t2 = time.perf_counter()
             final_obs = infos.get("final_observation", next_obs)
             rew, term = _stack(rewards, agents, np.float32), _stack(terms, agents, bool)
             trunc = _stack(truncs, agents, bool)
             finite = self.finite_rows(rewards, final_obs)
+            if "step_errors" in infos:
+                self.flag_step_errors(population, infos, finite)
             self.flag_non_finite(population, finite)
             learn_time = 0.0
             for k, member in enumerate(population):
@@ -111,9 +122,11 @@ class OnPolicyPhase(CollectPhase):
             timings["env"] += t2 - t1
             timings["buffer"] += t3 - t2 - learn_time
             timings["learning"] += learn_time
+        else:
+            done = self.vector_steps
         t_learn = time.perf_counter()
         for k, member in enumerate(population):  # the generation's last, partial rollout
             if len(buffers[k]) and not member.failed:
                 last_losses[k] = self._learn(member, buffers[k], obs, k) or last_losses[k]
         timings["learning"] += time.perf_counter() - t_learn
-        return PhaseResult(self.vector_steps * n, dict(timings), tally.train_scores(population), last_losses)
+        return PhaseResult(done * n, dict(timings), tally.train_scores(population), last_losses)

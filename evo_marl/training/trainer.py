@@ -150,6 +150,11 @@ def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entr
     if small:
         raise ConfigError("memory.memory_size", memory.memory_size,
                           f"must be >= every member's batch_size (members {small} would never learn)")
+    ranges = [m.hp_config["batch_size"].max for m in population if "batch_size" in m.hp_config]
+    if ranges and max(ranges) > memory.memory_size:
+        raise ConfigError("hp_config.batch_size.max", max(ranges),
+                          f"must be <= memory.memory_size ({memory.memory_size}): a mutated member with a larger batch "
+                          "would never learn (narrow the range or enlarge the buffer)")
     return OffPolicyPhase(env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
 
 

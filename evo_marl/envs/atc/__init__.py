@@ -8,11 +8,13 @@ batched over sub-envs, with two views: :func:`parallel_env` (a PettingZoo ``Para
     env = evo_marl.make_env("atc/head_on")                       # PettingZoo ParallelEnv
     venv = evo_marl.make_vec_env("atc/random", num_envs=1024, seed=0, num_aircraft=4)
     env = parallel_env(scenario="/path/to/my_scenario.yaml")      # a user's scenario file
+    venv = evo_marl.make_vec_env("atc/file", num_envs=8, file="my_scenario.yaml")   # the same, by env id
 
 Scenarios: ``head_on, parallel, t_formation, canonical_crossing, converging`` (100-step cap),
 ``{chase,cross,merge}_{2x2,3p1,4all}`` (150-step cap) and ``random`` (kwargs ``num_aircraft`` 2..4,
 default 3, and ``conflict_probability``, default 0.8; a fresh draw from the env's generator on every
-reset). Every constant can be overridden by keyword (see :class:`~evo_marl.envs.atc.config.ATCConfig`),
+reset) and ``file`` (a user's scenario file, option ``file=<path>``; in a YAML experiment
+``env: {id: atc/file, kwargs: {file: my_scenario.yaml}}``). Every constant can be overridden by keyword (see :class:`~evo_marl.envs.atc.config.ATCConfig`),
 e.g. ``make_env("atc/head_on", los_entry_penalty=-50.0, max_episode_steps=60)``.
 
 **Step.** One step is 10 s flown as ten 1 s sub-steps; a reset first flies 2 s straight. Actions are
@@ -83,7 +85,7 @@ from evo_marl.envs.atc.config import ATCConfig, DynamicsConfig, RewardConfig
 from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
 from evo_marl.envs.atc.generator import GeneratorConfig
 from evo_marl.envs.atc.metrics import evaluation_summary
-from evo_marl.envs.atc.scenarios import Scenario, list_scenarios, load_scenario
+from evo_marl.envs.atc.scenarios import FILE_SCENARIO, Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
 from evo_marl.envs.atc.stopping import ConflictFreeStreak
 from evo_marl.envs.atc.tracks import plot_member_episode
@@ -92,7 +94,8 @@ from evo_marl.envs.registry import EnvFamily, register_family
 
 register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env,
                           stopping={ConflictFreeStreak.name: ConflictFreeStreak},
-                          run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary))
+                          run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary,
+                          file_scenario=FILE_SCENARIO))
 PETTINGZOO_ID = "evo_marl/ATC-v0"
 # pettingzoo.make("parallel", "evo_marl/ATC-v0", scenario=...) where PettingZoo has a registry (>= 1.27)
 register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenario": "head_on"})

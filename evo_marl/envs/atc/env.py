@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from evo_marl.envs.atc.config import ATCConfig
 from evo_marl.envs.atc.generator import GeneratorConfig
-from evo_marl.envs.atc.scenarios import RANDOM_SCENARIO, Scenario, load_scenario
+from evo_marl.envs.atc.scenarios import FILE_SCENARIO, RANDOM_SCENARIO, Scenario, load_scenario
 from evo_marl.envs.atc.simulator import ATCSimulator
 from evo_marl.envs.native import NativeParallelEnv, NativeVecEnv
 from evo_marl.errors import ConfigError
@@ -16,13 +17,25 @@ from evo_marl.seeding import SeedLike
 _GENERATOR_KWARGS = ("num_aircraft", "conflict_probability")
 
 
-def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None, **kwargs: Any):
+def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None,
+                      file: str | Path | None = None, **kwargs: Any):
     """``num_envs -> ATCSimulator`` for a scenario name, file path or :class:`Scenario`.
 
-    The scenario file is read and every option validated once, here.
+    ``scenario="file"`` (env id ``atc/file``) loads the user's scenario file given as ``file`` (JSON or YAML,
+    relative to the working directory). The scenario file is read and every option validated once, here.
     """
     gen_kwargs = {k: kwargs.pop(k) for k in _GENERATOR_KWARGS if k in kwargs}
     cfg = ATCConfig.from_kwargs(config, **kwargs)
+    if isinstance(scenario, str) and scenario == FILE_SCENARIO:
+        if file is None:
+            raise ConfigError("file", None, f"is required for scenario '{FILE_SCENARIO}' (env id 'atc/file'): the "
+                              "path of a JSON or YAML scenario file")
+        if not isinstance(file, (str, Path)):
+            raise ConfigError("file", file, "must be the path of a JSON or YAML scenario file")
+        scenario = Path(file)
+    elif file is not None:
+        raise ConfigError("file", file, f"only applies to scenario '{FILE_SCENARIO}' (env id 'atc/file'), "
+                          f"not {scenario!r}")
     if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
         source: Scenario | GeneratorConfig = GeneratorConfig(**gen_kwargs)
     else:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from evo_marl.run_folder import atomic_file
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -120,5 +122,7 @@ def plot_trajectories(tracks: Tracks, path: str | Path | None = None, title: str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     if path is not None:
-        fig.savefig(path)
+        path = Path(path)
+        with atomic_file(path, "wb") as f:
+            fig.savefig(f, format=path.suffix.lstrip(".") or "png")
     return fig

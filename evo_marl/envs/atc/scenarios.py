@@ -1,9 +1,10 @@
 """Scenario data: the :class:`Scenario` record, loading and validation of JSON / YAML files.
 
 The shipped scenarios live in ``evo_marl/envs/atc/scenarios/<name>.json``; a user file has the same
-format (see the package docstring of :mod:`evo_marl.envs.atc`). Loading never guesses: a missing
-field, a wrong type, a non-finite number, a waypoint on top of its start or a duplicate id raises
-:class:`~evo_marl.errors.EnvError` listing every problem found.
+format (see the package docstring of :mod:`evo_marl.envs.atc`). Loading never guesses: a file that
+is not UTF-8, a missing field, a wrong type, a non-finite or implausible number (a coordinate beyond
++-1000 NM, a latitude beyond +-90, a CAS beyond 1000 kt), a waypoint on top of its start or a duplicate
+id raises :class:`~evo_marl.errors.EnvError` listing every problem found.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from evo_marl.errors import EnvError
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RANDOM_SCENARIO = "random"
+FILE_SCENARIO = "file"  # env id "atc/file": the scenario file is the option ``file``
 DEFAULT_MAX_EPISODE_STEPS = 100
+MAX_COORDINATE_NM = 1000.0  # the local flat frame is meaningful only near its centre
+MAX_CAS_KT = 1000.0
 _TOP_KEYS = {"name", "description", "max_episode_steps", "centre", "aircraft", "sectors"}
 _AIRCRAFT_KEYS = {"id", "start", "start_latlon", "waypoint", "waypoint_latlon", "heading", "cas_kt"}
 
@@ -88,8 +92,8 @@ def shipped_scenarios() -> list[str]:
 
 
 def list_scenarios() -> list[str]:
-    """Every scenario name the ``atc`` family accepts (shipped files plus ``random``)."""
-    return [*shipped_scenarios(), RANDOM_SCENARIO]
+    """Every scenario name the ``atc`` family accepts (shipped files, ``random``, and ``file``: a user's file)."""
+    return [*shipped_scenarios(), RANDOM_SCENARIO, FILE_SCENARIO]
 
 
 def _is_path(name: str) -> bool:
@@ -113,7 +117,13 @@ def load_scenario(scenario: str | Path | Scenario) -> Scenario:
         path = Path(scenario)
         if not path.is_file():
             raise EnvError(f"scenario file {str(path)!r}: does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise EnvError(f"scenario file {str(path)!r}: is not UTF-8 text (byte {err.start}: {err.reason}); "
+                       "save it as UTF-8 JSON or YAML") from err
+    except OSError as err:
+        raise EnvError(f"scenario file {str(path)!r}: cannot be read ({err.strerror or err})") from err
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -141,12 +151,28 @@ class _Problems:
             return None
         return float(value)
 
-    def pair(self, where: str, value: Any) -> tuple[float, float] | None:
+    def pair(self, where: str, value: Any, limit: tuple[float, float] | None = None,
+             rule: str = "") -> tuple[float, float] | None:
+        """Two finite numbers, each within ``[-limit[i], limit[i]]`` when ``limit`` is given."""
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             self.add(where, value, "must be a list of two numbers")
             return None
         a, b = self.number(f"{where}[0]", value[0]), self.number(f"{where}[1]", value[1])
-        return None if a is None or b is None else (a, b)
+        if a is None or b is None:
+            return None
+        if limit is not None and (abs(a) > limit[0] or abs(b) > limit[1]):
+            self.add(where, list(value), rule)
+            return None
+        return a, b
+
+    def xy(self, where: str, value: Any) -> tuple[float, float] | None:
+        """A position of the local frame: x, y in NM, each within +-MAX_COORDINATE_NM."""
+        return self.pair(where, value, (MAX_COORDINATE_NM, MAX_COORDINATE_NM),
+                         f"each coordinate must lie within +-{MAX_COORDINATE_NM:g} NM of the centre "
+                         "(a local frame in nautical miles)")
+
+    def latlon(self, where: str, value: Any) -> tuple[float, float] | None:
+        return self.pair(where, value, (90.0, 180.0), "must be [lat, lon] with lat in [-90, 90], lon in [-180, 180]")
 
 
 def _position(item: Mapping, key: str, where: str, centre: tuple[float, float] | None, p: _Problems):
@@ -156,15 +182,16 @@ def _position(item: Mapping, key: str, where: str, centre: tuple[float, float] |
         p.add(f"{where}.{key}", item.get(key), f"give exactly one of '{key}' (x, y NM) or '{key}_latlon' (lat, lon)")
         return None
     if has_xy:
-        return p.pair(f"{where}.{key}", item[key])
-    latlon = p.pair(f"{where}.{key}_latlon", item[f"{key}_latlon"])
+        return p.xy(f"{where}.{key}", item[key])
+    latlon = p.latlon(f"{where}.{key}_latlon", item[f"{key}_latlon"])
     if latlon is None:
         return None
     if centre is None:
         p.add(f"{where}.{key}_latlon", item[f"{key}_latlon"], "lat/lon positions need a 'centre': {lat, lon}")
         return None
     lat0, lon0 = centre
-    return ((latlon[1] - lon0) * 60.0 * math.cos(math.radians(lat0)), (latlon[0] - lat0) * 60.0)
+    xy = ((latlon[1] - lon0) * 60.0 * math.cos(math.radians(lat0)), (latlon[0] - lat0) * 60.0)
+    return p.xy(f"{where}.{key}_latlon (as x, y NM)", list(xy))
 
 
 def parse_scenario(data: Any, source: str = "<dict>", default_name: str = "custom") -> Scenario:
@@ -189,8 +216,7 @@ def parse_scenario(data: Any, source: str = "<dict>", default_name: str = "custo
         if not isinstance(c, Mapping) or "lat" not in c or "lon" not in c:
             p.add("centre", c, "must be a mapping {lat: ..., lon: ...}")
         else:
-            lat, lon = p.number("centre.lat", c["lat"]), p.number("centre.lon", c["lon"])
-            centre = None if lat is None or lon is None else (lat, lon)
+            centre = p.latlon("centre", [c["lat"], c["lon"]])
     aircraft = data.get("aircraft")
     if not isinstance(aircraft, list) or not aircraft:
         p.add("aircraft", aircraft, "must be a non-empty list of aircraft entries")
@@ -219,16 +245,21 @@ def parse_scenario(data: Any, source: str = "<dict>", default_name: str = "custo
             heading = math.degrees(math.atan2(wp[0] - start[0], wp[1] - start[1])) % 360.0
         cas = item.get("cas_kt", 250.0)
         cas = p.number(f"{where}.cas_kt", cas)
-        if cas is not None and cas <= 0:
-            p.add(f"{where}.cas_kt", cas, "must be > 0")
+        if cas is not None and not 0 < cas <= MAX_CAS_KT:
+            p.add(f"{where}.cas_kt", cas, f"must be in (0, {MAX_CAS_KT:g}] kt")
+            cas = None
         ids.append(aid)
         starts.append(start)
         waypoints.append(wp)
         headings.append(heading)
         speeds.append(cas)
     sectors = []
-    for k, poly in enumerate(data.get("sectors") or []):
-        pts = [p.pair(f"sectors[{k}][{j}]", q) for j, q in enumerate(poly)] if isinstance(poly, list) else []
+    polygons = data.get("sectors") or []
+    if not isinstance(polygons, list):
+        p.add("sectors", polygons, "must be a list of polygons, each a list of at least three [x, y] points")
+        polygons = []
+    for k, poly in enumerate(polygons):
+        pts = [p.xy(f"sectors[{k}][{j}]", q) for j, q in enumerate(poly)] if isinstance(poly, list) else []
         if len(pts) < 3:
             p.add(f"sectors[{k}]", poly, "must be a list of at least three [x, y] points")
         elif all(q is not None for q in pts):

@@ -171,7 +171,10 @@ def _from_name_or_path(scenario: str | Path) -> Scenario:
                        f"{list_scenarios()} (or pass a path to a .json/.yaml file, or a dict)")
     if not path.is_file():
         raise EnvError(f"scenario={text!r}: no such scenario file")
-    raw = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise EnvError(f"scenario file {text!r}: is not UTF-8 text (byte {err.start}: {err.reason})") from err
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(raw)
