@@ -10,6 +10,7 @@ import numpy as np
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
 from evo_marl import validation
+from evo_marl.algorithms.spaces import space_to_dict
 from evo_marl.errors import CheckpointError
 from evo_marl.experiment import load_run_config
 from evo_marl.hpo.fitness import best_member
@@ -18,6 +19,17 @@ from evo_marl.training.checkpoint import load_population
 from evo_marl.training.evaluation import evaluate_population
 
 __all__ = ["best_member", "evaluate_run"]
+
+
+def _check_env(env, signature: dict[str, Any], config_path: Path, generation: Path) -> None:
+    """The env rebuilt from ``config.yaml`` must be the one the checkpoint was trained on (agents and spaces)."""
+    built = {"agent_ids": list(env.agents),
+             "observation_spaces": {a: space_to_dict(env.single_observation_space(a)) for a in env.agents},
+             "action_spaces": {a: space_to_dict(env.single_action_space(a)) for a in env.agents}}
+    for key, value in built.items():
+        if key in signature and signature[key] != value:
+            raise CheckpointError(f"{config_path}: its env has {key}={value!r}, but {generation} was trained with "
+                                  f"{signature[key]!r}: the config no longer describes this run")
 
 
 def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_members: bool = False,
@@ -37,14 +49,11 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
     generation = resolve_checkpoint(run_dir, best=best)
     config = load_run_config(run_dir)
     manifest = read_manifest(generation)
-    trained_on = manifest.get("signature", {}).get("env_name", config.env.id)
-    if trained_on != config.env.id:
-        raise CheckpointError(f"{run_dir / 'config.yaml'}: env.id={config.env.id!r}, but {generation} was trained on "
-                              f"{trained_on!r}: the config no longer describes this run")
     window = int(manifest.get("fitness_window", 1))
     population = load_population(generation)
     members = population if all_members else [best_member(population, window)]
     env = make_vec_env(config.env.id, num_envs=episodes, seed=seed, **config.env.kwargs)
+    _check_env(env, manifest.get("signature", {}), run_dir / "config.yaml", generation)
     evaluations = evaluate_population(members, env, config.training.eval_steps, seed=seed)
     summarise = family_of(config.env.id).evaluation_summary or (lambda metrics: {})
     rows = []

@@ -69,10 +69,22 @@ def write_checkpoint(run_dir: Path, name: str, generation: int, population: list
         replace_dir(tmp, final)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, StorageError):
-            raise storage_error(final, err, run_dir, action="write the checkpoint") from err
+        cause = _os_error(err)
+        if cause is not None and not isinstance(err, StorageError):
+            raise storage_error(final, cause, run_dir, action="write the checkpoint") from err
         raise
     return final
+
+
+def _os_error(err: BaseException | None) -> OSError | None:
+    """The ``OSError`` behind ``err`` (torch reports a failed write as a RuntimeError raised while handling it)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def save_generation(run_dir: str | Path, generation: int, population: list, run_state: dict[str, Any],

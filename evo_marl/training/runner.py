@@ -50,6 +50,7 @@ class EvolutionRunner:
         self.evolved = True  # False while the population of the last generation is the evaluated one
         self.stop_reason: str | None = None
         self.best: dict[str, Any] | None = None  # generation, index and fitness of the best member ever evaluated
+        self._best_member = None  # that member, until _save writes it to best/
 
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
@@ -106,14 +107,19 @@ class EvolutionRunner:
         }
 
     def _save(self) -> None:
+        """Write ``best/`` (when this generation improved on it) and the generation's checkpoint."""
+        best, self._best_member = self._best_member, None
         if not self.settings.checkpoint:
             return
+        if best is not None:
+            ckpt.save_best(self.run_dir, self.generation, best, self.best["fitness"], self._run_state())
         memory = self.memory if self.settings.save_buffer else None
         ckpt.save_generation(self.run_dir, self.generation, self.population, self._run_state(), memory,
                              keep=self.settings.keep_checkpoints)
 
     def _keep_best(self, fitness: list[float]) -> None:
-        """Write ``best/`` when this generation holds the best member ever evaluated (by the run's fitness)."""
+        """Remember (a copy of) the member to write to ``best/`` when this generation holds the best member ever
+        evaluated (by the run's fitness); it is written after the generation's metrics, as evaluated."""
         k = best_index(fitness)
         if not math.isfinite(fitness[k]):
             logger.warning("generation %d: every member failed (see the warnings above); none has a fitness",
@@ -122,8 +128,7 @@ class EvolutionRunner:
         if self.best is not None and fitness[k] <= self.best["fitness"]:
             return
         self.best = {"generation": self.generation, "index": self.population[k].index, "fitness": fitness[k]}
-        if self.settings.checkpoint:
-            ckpt.save_best(self.run_dir, self.generation, self.population[k], fitness[k], self._run_state())
+        self._best_member = self.population[k].clone() if self.settings.checkpoint else None
 
     # ------------------------------------------------------------------ main loop
     def _budget_left(self) -> bool:

@@ -196,8 +196,6 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         raise ConfigError("selection.population_size", size, f"must equal the population's size ({len(population)})")
     entropy = root_entropy(settings.seed)
     members = list(population)
-    if settings.seed is not None and not settings.resume:
-        seed_components(entropy, members, selection, mutation, memory)
     vec_env = population_env(env, members)
     phase = phase(members, vec_env, settings, entropy) if phase is not None else \
         _phase(members, vec_env, memory, settings, entropy)
@@ -207,6 +205,8 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
                              run_signature(settings.env_name, members), list(stopping), writers=None,
                              entropy=entropy, memory=memory, components=components)
     resumed = settings.resume and runner.resume()
+    if settings.seed is not None and not resumed:  # a resume without a checkpoint starts as a fresh run would
+        seed_components(entropy, members, selection, mutation, memory)
     runner.writers = build_writers(run_dir, runner.generation if resumed else None, settings, list(writers))
     phase.entropy = runner.entropy  # a resumed run continues the saved run's streams
     if on_start is not None:
