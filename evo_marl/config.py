@@ -59,8 +59,8 @@ class EnvConfig:
             if not isinstance(key, str) or not key.isidentifier():
                 raise ConfigError(f"env.kwargs.{key}", value, "option names must be identifiers (strings)")
             if key in ("num_envs", "seed"):
-                raise ConfigError(f"env.kwargs.{key}", value, f"is set by {'env.num_envs' if key == 'num_envs' else 'seed'}"
-                                  "; remove it from env.kwargs")
+                owner = "env.num_envs" if key == "num_envs" else "seed"
+                raise ConfigError(f"env.kwargs.{key}", value, f"is set by {owner}; remove it from env.kwargs")
 
 
 @dataclass

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evo_marl.envs import make_vec_env
-from evo_marl.envs.registry import family_of
 from evo_marl import validation
 from evo_marl.algorithms.spaces import space_to_dict
-from evo_marl.errors import CheckpointError
+from evo_marl.envs import make_vec_env
+from evo_marl.envs.registry import family_of
+from evo_marl.errors import CheckpointError, StorageError
 from evo_marl.experiment import load_run_config
 from evo_marl.hpo.fitness import best_member
 from evo_marl.run_folder import read_manifest, resolve_checkpoint, write_json_atomic
@@ -19,6 +20,7 @@ from evo_marl.training.checkpoint import load_population
 from evo_marl.training.evaluation import evaluate_population
 
 __all__ = ["best_member", "evaluate_run"]
+logger = logging.getLogger(__name__)
 
 
 def _check_env(env, signature: dict[str, Any], config_path: Path, generation: Path) -> None:
@@ -41,7 +43,8 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
 
     Raises:
         ConfigError: ``episodes`` or ``seed`` invalid. CheckpointError: no loadable checkpoint (a newest
-        incomplete generation is skipped with a warning). StorageError: ``evaluation.json`` cannot be written.
+        incomplete generation is skipped with a warning) or a config.yaml that no longer fits it. A read-only
+        run folder only warns that ``evaluation.json`` was not written.
     """
     validation.positive_int("episodes", episodes)
     validation.number("seed", seed, 0, integer=True)
@@ -71,5 +74,8 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
         values = [row[n] for n in extra] + [row["metrics"].get(n, float("nan")) for n in metric_names]
         lines.append(f"{row['index']:>6}  {row['fitness']:>9.3f}  {row['std']:>7.3f}"
                      + "".join(f"  {v:>18.3f}" for v in values))
-    write_json_atomic(run_dir / "evaluation.json", results, run_dir)
+    try:
+        write_json_atomic(run_dir / "evaluation.json", results)
+    except StorageError as err:  # the numbers are the product: show them even where they cannot be saved
+        logger.warning("evaluation.json not written: %s", err)
     return "\n".join(lines), results

@@ -43,7 +43,7 @@ def test_unbounded_box_action_space_is_rejected():
 def test_net_config_errors_name_the_option():
     with pytest.raises(ConfigError, match=r"net_config.hiden_size"):
         create_population("MATD3", [BOX], [BOX], {"hiden_size": [32]})
-    with pytest.raises(ConfigError, match=r"net_config.hidden_size=\[32, -1\]: must be a non-empty list of positive integers"):
+    with pytest.raises(ConfigError, match=r"net_config.hidden_size=\[32, -1\]: must be a non-empty list of positive"):
         create_population("MATD3", [BOX], [BOX], {"hidden_size": [32, -1]})
 
 

@@ -53,7 +53,7 @@ def tiny(**changes) -> dict:
      r"hp_ranges.batch_size.max=4096: must be <= training.memory_size \(1000\): a mutated member"),
     (tiny(training={"memory_size": 300}),
      r"hp_ranges.batch_size.max=512: \(the MATD3 default range\) must be <= training.memory_size \(300\)"),
-    (tiny(hp_ranges={"gamma": {"min": 0.5, "max": 1.5}}), r"hp_ranges.gamma.max=1.5: must be a finite number in \[0, 1\]"),
+    (tiny(hp_ranges={"gamma": {"min": 0.5, "max": 1.5}}), r"hp_ranges.gamma.max=1.5: must be a finite number in"),
     (tiny(hp_ranges={"clip_coef": {"min": 0.1, "max": 0.3}}), r"hp_ranges.clip_coef=.*unknown numeric hyperparameter"),
     (tiny(training={"evo_steps": 100}), r"training.evo_steps=100: must be <= training.max_steps \(40\)"),
     (tiny(init_hp={"BATCH_SIZE": 2000}), r"init_hp.BATCH_SIZE=2000: must be <= training.memory_size \(1000\)"),
@@ -185,7 +185,7 @@ def test_population_built_for_another_env_is_refused(tmp_path):
     env, pop, memory, _ = make_tiny_population("MATD3", pop_size=2, num_envs=2)
     three = make_vec_env("tiny/coop_box", 2, num_agents=3)
     with pytest.raises(ConfigError, match=r"env.agents=\['agent_0', 'agent_1', 'agent_2'\]: must be the "
-                                          r"population's agent ids \['agent_0', 'agent_1'\] \(built for another env\?\)"):
+                                          r"population's agent ids \['agent_0', 'agent_1'\] \(built for another"):
         train_multi_agent_off_policy(three, "tiny", "MATD3", pop, memory, max_steps=20, evo_steps=20,
                                      run_dir=tmp_path / "run", verbose=False)
     discrete = make_vec_env("tiny/coop_discrete", 2)

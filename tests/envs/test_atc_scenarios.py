@@ -120,7 +120,8 @@ def test_scenario_round_trips_through_a_file(tmp_path):
          "aircraft[0].speed=3: unknown field"),
         (_scenario(max_episode_steps=0), "max_episode_steps=0: must be an integer >= 1"),
         (_scenario(aircraft=[{"id": "A1", "start_latlon": [52, 4], "waypoint": [0, 9]}]), "need a 'centre'"),
-        (_scenario(aircraft=[{"id": "A1", "start": [0, 0], "waypoint": [0, 9], "cas_kt": -5}]), "must be in (0, 1000] kt"),
+        (_scenario(aircraft=[{"id": "A1", "start": [0, 0], "waypoint": [0, 9], "cas_kt": -5}]),
+         "must be in (0, 1000] kt"),
         ([1, 2], "must be a mapping"),
     ],
 )

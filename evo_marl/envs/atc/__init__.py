@@ -14,7 +14,8 @@ Scenarios: ``head_on, parallel, t_formation, canonical_crossing, converging`` (1
 ``{chase,cross,merge}_{2x2,3p1,4all}`` (150-step cap) and ``random`` (kwargs ``num_aircraft`` 2..4,
 default 3, and ``conflict_probability``, default 0.8; a fresh draw from the env's generator on every
 reset) and ``file`` (a user's scenario file, option ``file=<path>``; in a YAML experiment
-``env: {id: atc/file, kwargs: {file: my_scenario.yaml}}``). Every constant can be overridden by keyword (see :class:`~evo_marl.envs.atc.config.ATCConfig`),
+``env: {id: atc/file, kwargs: {file: my_scenario.yaml}}``). Every constant can be overridden by keyword
+(see :class:`~evo_marl.envs.atc.config.ATCConfig`),
 e.g. ``make_env("atc/head_on", los_entry_penalty=-50.0, max_episode_steps=60)``.
 
 **Step.** One step is 10 s flown as ten 1 s sub-steps; a reset first flies 2 s straight. Actions are
