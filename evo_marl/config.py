@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from evo_marl import validation
-from evo_marl.algorithms.net_config import IGNORED_KEYS, MLP_KEYS, SECTION_KEYS, parse_net_config
+from evo_marl.algorithms.net_config import AGILERL_KEYS, MLP_KEYS, SECTION_KEYS, parse_net_config
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig
@@ -39,7 +39,7 @@ from evo_marl.league.config import LeagueConfig
 
 SELECTION_STRATEGIES = ("tournament", "none")
 DEFAULT_EXPERIMENT = Path(__file__).with_name("default_experiment.yaml")
-NET_CONFIG_KEYS = MLP_KEYS | IGNORED_KEYS | SECTION_KEYS
+NET_CONFIG_KEYS = MLP_KEYS | set(AGILERL_KEYS) | SECTION_KEYS
 
 
 @dataclass
