@@ -407,3 +407,14 @@ def test_env_that_always_raises_fails_every_member_but_ends(tmp_path, caplog):
     assert len(history) == 2 and all(math.isnan(f) for row in history for f in row)
     assert "the env raised during the episode (ValueError: custom env bug)" in caplog.text
     assert "every member failed" in caplog.text
+
+
+def test_report_of_a_killed_run_skips_its_torn_row(trained, tmp_path, caplog):
+    from evo_marl.tracking.report import build_report
+
+    run_dir = _copy(trained, tmp_path)
+    with open(run_dir / "metrics.csv", "a") as f:
+        f.write("4,7,3,None,-1.5")  # a kill in the middle of an append
+    with caplog.at_level(logging.WARNING):
+        assert "## Best member" in build_report(run_dir)
+    assert "skipped 1 incomplete row(s)" in caplog.text

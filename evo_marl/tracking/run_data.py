@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from evo_marl.errors import ConfigError
 from evo_marl.tracking.writers import GENERATION_FILE, MEMBER_FILE
 
+logger = logging.getLogger(__name__)
 WANDB_ID_FILE = "wandb_run.json"
 MUTATION_KINDS = ("initial", "elite", "none", "parameters", "rl_hp", "architecture", "activation")
 
@@ -160,14 +162,23 @@ def load_run(run_dir: str | Path) -> RunData:
     if not member_path.exists():
         raise ConfigError("run_dir", str(path), f"holds no {MEMBER_FILE}: not an evo-marl run folder, "
                           "or no generation has finished yet")
-    with open(member_path, newline="") as f:
-        members = [_member(r) for r in csv.DictReader(f) if r.get("generation")]
+    with open(member_path, newline="", encoding="utf-8", errors="replace") as f:
+        members, torn = [], 0
+        for row in csv.DictReader(f):
+            try:
+                if None in row or None in row.values():  # a row cut short by a kill (a resume drops it)
+                    raise ValueError("incomplete row")
+                members.append(_member(row))
+            except (TypeError, ValueError):
+                torn += 1
+    if torn:
+        logger.warning("%s: skipped %d incomplete row(s) (written when the run was killed)", member_path, torn)
     if not members:
         raise ConfigError("run_dir", str(path), f"{MEMBER_FILE} has no member rows yet (no generation finished)")
     generations: list[dict[str, Any]] = []
     if (path / GENERATION_FILE).exists():
         with open(path / GENERATION_FILE, newline="") as f:
-            generations = [_generation(r) for r in csv.DictReader(f) if r.get("generation")]
+            generations = [_generation(r) for r in csv.DictReader(f) if (r.get("generation") or "").isdigit()]
     return RunData(path, members, generations)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evo_marl.envs.episodes import EpisodeResults, episode_over, run_episodes, team_reward
+from evo_marl.errors import EnvError
 
 logger = logging.getLogger(__name__)
 __all__ = ["EpisodeResults", "MemberEvaluation", "episode_over", "evaluate_population", "run_episodes",
@@ -40,8 +41,11 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
             res = run_episodes(lambda o, i, m=member: m.get_action(o, i)[0], env, max_steps=max_steps, seed=seed)
             fitness = float(np.mean(res.returns))
             metrics, returns, per_episode = res.mean_metrics(), res.returns, res.metrics
-        except Exception:  # a failing member must not stop the run
-            logger.exception("member %s failed during evaluation; it is ranked last", member.index)
+        except Exception as err:  # a failing member must not stop the run
+            if isinstance(err, EnvError):  # the env's own failure, already described: no traceback
+                logger.warning("member %s failed during evaluation (%s); it is ranked last", member.index, err)
+            else:
+                logger.exception("member %s failed during evaluation; it is ranked last", member.index)
             fitness, metrics, returns, per_episode = float("nan"), {}, np.array([]), {}
             member.failed = True
         member.set_training_mode(was_training)
