@@ -80,9 +80,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from evo_marl.envs import list_envs
+    from evo_marl.envs.registry import family_of
 
-    for env_id in list_envs(args.family):
+    ids = list_envs(args.family)
+    for env_id in ids:
         print(env_id)
+    for name in dict.fromkeys(env_id.split("/")[0] for env_id in ids):  # families with user scenario files
+        file_scenario = family_of(next(i for i in ids if i.startswith(f"{name}/"))).file_scenario
+        if file_scenario:
+            print(f"{name}/{file_scenario}  (your own scenario file: env.kwargs.file=<path>)")
     return 0
 
 

@@ -123,6 +123,10 @@ def test_scenarios_of_an_unknown_family(capsys):
         list_envs("nofamily")
     assert main(["scenarios", "nofamily"]) == 2
     assert "env family 'nofamily' is unknown" in capsys.readouterr().err
+    assert main(["scenarios", "atc"]) == 0
+    assert "atc/file  (your own scenario file: env.kwargs.file=<path>)" in capsys.readouterr().out
+    with pytest.raises(EnvError, match=r"unknown scenario 'nope' .*, or 'file' with the option file=<path>"):
+        make_env("atc/nope")
 
 
 SCENARIO = {"aircraft": [{"id": "A1", "start": [0, -20], "waypoint": [0, 20]},

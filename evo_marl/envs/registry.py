@@ -40,7 +40,7 @@ class EnvFamily:
         evaluation_summary: ``episode metrics {name: float64[episodes]} -> {name: float}``, what an
             evaluation adds beyond the mean of each metric (e.g. ATC's LoS risk).
         file_scenario: the scenario name that loads a user's scenario file given as ``kwargs["file"]``
-            (``"atc/file"``), named in the error for ``kwargs["scenario"]``; None: the family has none.
+            (``"atc/file"``; not in ``scenarios``, which build without options); None: the family has none.
     """
 
     name: str
@@ -87,10 +87,11 @@ def parse_env_id(env_id: str) -> tuple[EnvFamily, str]:
         raise EnvError(f"env id {env_id!r}: must look like 'family/scenario', e.g. 'atc/head_on' (see list_envs())")
     family_name, scenario = env_id.split("/")
     family = _family(family_name)
-    if not family.open_ended and scenario not in family.scenarios():
+    if not family.open_ended and scenario not in family.scenarios() and scenario != family.file_scenario:
+        files = f", or {family.file_scenario!r} with the option file=<path>" if family.file_scenario else ""
         raise EnvError(
             f"env id {env_id!r}: unknown scenario {scenario!r} of family {family_name!r}; "
-            f"valid scenarios are {sorted(family.scenarios())}"
+            f"valid scenarios are {sorted(family.scenarios())}{files}"
         )
     return family, scenario
 

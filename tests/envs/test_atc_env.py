@@ -44,7 +44,7 @@ def _zeros(env):
 
 # ---- API and registries ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("scenario", [s for s in list_scenarios() if s != "file"])  # file: tests/test_reliability
+@pytest.mark.parametrize("scenario", list_scenarios())
 def test_parallel_api_every_scenario(scenario):
     parallel_api_test(parallel_env(scenario), num_cycles=120)
 

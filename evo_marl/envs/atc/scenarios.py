@@ -92,8 +92,9 @@ def shipped_scenarios() -> list[str]:
 
 
 def list_scenarios() -> list[str]:
-    """Every scenario name the ``atc`` family accepts (shipped files, ``random``, and ``file``: a user's file)."""
-    return [*shipped_scenarios(), RANDOM_SCENARIO, FILE_SCENARIO]
+    """Every scenario name the ``atc`` family builds without options (shipped files plus ``random``); ``file``
+    (env id ``atc/file``, option ``file=<path>``) loads a user's scenario file."""
+    return [*shipped_scenarios(), RANDOM_SCENARIO]
 
 
 def _is_path(name: str) -> bool:
