@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
                                      "atc_canonical_crossing_matd3", "atc_converging_matd3",
                                      "--out", "results/atc_learning_other_scenarios.md"],
     "bucket_brigade_learning": ["bench_bucket_brigade_learning.py", "--out", "results/bucket_brigade_learning.md"],
+    "kill_resume": ["bench_kill_resume.py", "--cycles", "20", "--seed", "0", "--out", "results/kill_resume.md"],
 }
 
 
