@@ -18,6 +18,7 @@ Evaluation (``set_training_mode(False)``) acts with the mean / the most likely a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.algorithms.functional import GeneratorNoise, NoiseSource, choose, per_member
 from evo_marl.algorithms.hparams import Hyperparameters, hp
 from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer, minibatch_size_of
 from evo_marl.errors import ConfigError, check
@@ -70,6 +72,41 @@ class IPPOHyperparameters(Hyperparameters):
                                 doc="initial std of Box actions on the [-1, 1] scale (a mutation restarts it)")
     clip_vloss: bool = hp(True, boolean=True, doc="clip the value loss around the rollout's values")
     normalize_advantages: bool = hp(True, boolean=True, doc="normalise advantages per minibatch")
+
+
+PPO_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+class PPOMinibatch(NamedTuple):
+    """Rows of a rollout: ``obs`` / ``actions`` / ``action_masks`` ``group -> [..., L, m, dim]``, the rest
+    ``[..., L, A]``; ``weight`` is the active flag as a float (0 also on padding rows of a stacked minibatch)."""
+
+    obs: dict[str, torch.Tensor]
+    actions: dict[str, torch.Tensor]
+    action_masks: dict[str, torch.Tensor | None]
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    weight: torch.Tensor
+
+
+class PPOHparams(NamedTuple):
+    """Hyperparameters of the PPO loss: numbers / bools for one member, tensors ``[S]`` for a stack."""
+
+    clip_coef: Any
+    ent_coef: Any
+    vf_coef: Any
+    clip_vloss: Any
+    normalize_advantages: Any
+
+
+def minibatch(batch: RolloutBatch, idx: torch.Tensor) -> PPOMinibatch:
+    """The rows ``idx`` of a rollout."""
+    masks = {g: None if m is None else m[idx] for g, m in batch.action_masks.items()}
+    return PPOMinibatch({g: x[idx] for g, x in batch.obs.items()}, {g: x[idx] for g, x in batch.actions.items()},
+                        masks, batch.log_probs[idx], batch.values[idx], batch.advantages[idx], batch.returns[idx],
+                        batch.active[idx].float())
 
 
 class IPPO(EvolvableAlgorithm):
@@ -176,38 +213,47 @@ class IPPO(EvolvableAlgorithm):
                 self.log_stds[group].copy_(value)
 
     # ------------------------------------------------------------------ distributions
-    def _log_prob_entropy(self, group: str, out: torch.Tensor, raw: torch.Tensor,
-                          mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability of ``raw`` and entropy per row, for actor outputs ``out`` ``[B, raw_dim]``."""
+    def _log_prob_entropy(self, group: str, out: torch.Tensor, raw: torch.Tensor, mask: torch.Tensor | None = None,
+                          log_std: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of ``raw`` and entropy per row, for actor outputs ``out`` ``[..., B, raw_dim]``.
+
+        ``log_std``: the Box log standard deviation, ``[raw_dim]`` (default: this member's) or ``[S, raw_dim]``.
+        """
         codec = self.codecs[self.groups[group][0]]
         if not codec.discrete:
-            log_std = self.log_stds[group]
-            var = torch.exp(2.0 * log_std)
-            log_prob = (-((raw - out) ** 2) / (2.0 * var) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-            entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum().expand(out.shape[0])
-            return log_prob, entropy
+            log_std = self.log_stds[group] if log_std is None else log_std
+            rows = log_std if log_std.dim() == 1 else log_std.unsqueeze(-2)
+            var = torch.exp(2.0 * rows)
+            log_prob = (-((raw - out) ** 2) / (2.0 * var) - rows - 0.5 * math.log(2 * math.pi)).sum(-1)
+            entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+            return log_prob, entropy.unsqueeze(-1).expand(out.shape[:-1])
         if mask is not None:
             out = out.masked_fill(~mask, -1e9)
-        log_prob = torch.zeros(out.shape[0], device=out.device)
-        entropy = torch.zeros(out.shape[0], device=out.device)
+        log_prob = torch.zeros(out.shape[:-1], device=out.device)
+        entropy = torch.zeros(out.shape[:-1], device=out.device)
         for seg, act in zip(codec.split_logits(out), codec.split_logits(raw)):
             logp = torch.log_softmax(seg, dim=-1)
             log_prob = log_prob + (act * logp).sum(-1)
             entropy = entropy - (logp.exp() * logp).sum(-1)
         return log_prob, entropy
 
-    def _sample(self, group: str, out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Raw actions: Gaussian / categorical samples while training, the mean / the mode when evaluating."""
+    def _sample(self, group: str, out: torch.Tensor, mask: torch.Tensor | None, noise: NoiseSource | None = None,
+                log_std: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw actions: Gaussian / categorical samples while training, the mean / the mode when evaluating.
+
+        ``noise`` defaults to this member's generator; ``log_std`` as in :meth:`_log_prob_entropy`.
+        """
         codec = self.codecs[self.groups[group][0]]
+        noise = noise or GeneratorNoise(self.torch_gen, self.device)
         if not codec.discrete:
             if not self.training:
                 return out
-            noise = torch.randn(out.shape, generator=self.torch_gen, device=out.device)
-            return out + noise * torch.exp(self.log_stds[group])
+            log_std = self.log_stds[group] if log_std is None else log_std
+            return out + noise.normal(out.shape) * torch.exp(log_std if log_std.dim() == 1 else log_std.unsqueeze(-2))
         if mask is not None:
             out = out.masked_fill(~mask, -1e9)
         if self.training:  # Gumbel-max: an exact categorical sample per segment
-            uniform = torch.rand(out.shape, generator=self.torch_gen, device=out.device).clamp_(1e-10, 1.0 - 1e-7)
+            uniform = noise.uniform(out.shape).clamp_(1e-10, 1.0 - 1e-7)
             out = out - torch.log(-torch.log(uniform))
         return codec.one_hot_argmax(out)
 
@@ -353,48 +399,58 @@ class IPPO(EvolvableAlgorithm):
         losses["updates"] = float(updates)
         return losses
 
+    def loss_hparams(self) -> PPOHparams:
+        """The hyperparameters the PPO loss reads (numbers; the batched path passes tensors ``[S]``)."""
+        return PPOHparams(self.clip_coef, self.ent_coef, self.vf_coef, self.clip_vloss, self.normalize_advantages)
+
+    def ppo_loss(self, nets: Mapping[str, Callable], log_stds: Mapping[str, torch.Tensor], mb: PPOMinibatch,
+                 hp: PPOHparams) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]]]:
+        """PPO loss of a minibatch summed over groups (``[]``, or ``[S]`` for a stacked minibatch), and
+        per-group statistics (``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clip_fraction``)."""
+        adv_all, weight_all = mb.advantages, mb.weight
+        if hp.normalize_advantages is not False:
+            denom = weight_all.sum(dim=(-2, -1)).clamp(min=1.0)
+            mean = per_member((adv_all * weight_all).sum(dim=(-2, -1)) / denom, adv_all)
+            std = per_member(torch.sqrt(((adv_all - mean) ** 2 * weight_all).sum(dim=(-2, -1)) / denom), adv_all)
+            adv_all = choose(hp.normalize_advantages, (adv_all - mean) / (std + 1e-8), adv_all)
+        loss = torch.zeros((), device=self.device)
+        stats: dict[str, list[torch.Tensor]] = {k: [] for k in PPO_STATS}
+        for g, cols in self._columns.items():
+            x = mb.obs[g].flatten(-3, -2)
+            raw = mb.actions[g].flatten(-3, -2)
+            mask = None if mb.action_masks[g] is None else mb.action_masks[g].flatten(-3, -2)
+            new_logp, entropy = self._log_prob_entropy(g, nets[f"actor/{g}"](x), raw, mask, log_stds.get(g))
+            weight = weight_all[..., cols].flatten(-2)
+            denom = weight.sum(-1).clamp(min=1.0)
+            log_ratio = new_logp - mb.log_probs[..., cols].flatten(-2)
+            ratio = log_ratio.exp()
+            adv = adv_all[..., cols].flatten(-2)
+            clip = per_member(hp.clip_coef, ratio)
+            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip))
+            value = nets[f"critic/{g}"](x).squeeze(-1)
+            ret = mb.returns[..., cols].flatten(-2)
+            v_loss = (value - ret) ** 2
+            if hp.clip_vloss is not False:
+                old = mb.values[..., cols].flatten(-2)
+                clipped = old + (value - old).clamp(-clip, clip)
+                v_loss = choose(hp.clip_vloss, torch.max(v_loss, (clipped - ret) ** 2), v_loss)
+            pg_loss, v_loss = (weight * pg).sum(-1) / denom, 0.5 * (weight * v_loss).sum(-1) / denom
+            ent = (weight * entropy).sum(-1) / denom
+            loss = loss + pg_loss + hp.vf_coef * v_loss - hp.ent_coef * ent
+            with torch.no_grad():
+                stats["approx_kl"].append((weight * ((ratio - 1) - log_ratio)).sum(-1) / denom)
+                stats["clip_fraction"].append((weight * ((ratio - 1).abs() > clip).float()).sum(-1) / denom)
+            stats["policy_loss"].append(pg_loss.detach())
+            stats["value_loss"].append(v_loss.detach())
+            stats["entropy"].append(ent.detach())
+        return loss, stats
+
     def _update(self, batch: RolloutBatch, idx: torch.Tensor) -> dict[str, float] | None:
         """One minibatch step over every group; None (and no step) once the approximate KL passes ``target_kl``."""
-        adv_all = batch.advantages[idx]
-        weight_all = batch.active[idx].float()
-        if self.normalize_advantages:
-            denom = weight_all.sum().clamp(min=1.0)
-            mean = (adv_all * weight_all).sum() / denom
-            std = torch.sqrt(((adv_all - mean) ** 2 * weight_all).sum() / denom)
-            adv_all = (adv_all - mean) / (std + 1e-8)
-        loss = torch.zeros((), device=self.device)
-        pg_total = v_total = ent_total = kl_total = clip_total = 0.0
-        for g, cols in batch.columns.items():
-            obs = batch.obs[g][idx]
-            x = obs.reshape(-1, obs.shape[-1])
-            raw = batch.actions[g][idx].reshape(x.shape[0], -1)
-            mask = batch.action_masks[g]
-            mask = None if mask is None else mask[idx].reshape(x.shape[0], -1)
-            new_logp, entropy = self._log_prob_entropy(g, self.networks[f"actor/{g}"](x), raw, mask)
-            weight = weight_all[:, cols].reshape(-1)
-            denom = weight.sum().clamp(min=1.0)
-            log_ratio = new_logp - batch.log_probs[idx][:, cols].reshape(-1)
-            ratio = log_ratio.exp()
-            adv = adv_all[:, cols].reshape(-1)
-            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - self.clip_coef, 1 + self.clip_coef))
-            value = self.networks[f"critic/{g}"](x).reshape(-1)
-            ret = batch.returns[idx][:, cols].reshape(-1)
-            v_loss = (value - ret) ** 2
-            if self.clip_vloss:
-                old = batch.values[idx][:, cols].reshape(-1)
-                clipped = old + (value - old).clamp(-self.clip_coef, self.clip_coef)
-                v_loss = torch.max(v_loss, (clipped - ret) ** 2)
-            pg_loss, v_loss = (weight * pg).sum() / denom, 0.5 * (weight * v_loss).sum() / denom
-            ent = (weight * entropy).sum() / denom
-            loss = loss + pg_loss + self.vf_coef * v_loss - self.ent_coef * ent
-            with torch.no_grad():
-                kl_total += float((weight * ((ratio - 1) - log_ratio)).sum() / denom)
-                clip_total += float((weight * ((ratio - 1).abs() > self.clip_coef).float()).sum() / denom)
-            pg_total += float(pg_loss.detach())
-            v_total += float(v_loss.detach())
-            ent_total += float(ent.detach())
+        loss, stats = self.ppo_loss(self.networks, self.log_stds, minibatch(batch, idx), self.loss_hparams())
+        totals = {key: sum(float(v) for v in values) for key, values in stats.items()}
         groups = len(batch.columns)
-        if self.target_kl is not None and kl_total / groups > self.target_kl:
+        if self.target_kl is not None and totals["approx_kl"] / groups > self.target_kl:
             return None
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
@@ -405,5 +461,4 @@ class IPPO(EvolvableAlgorithm):
                                                self.max_grad_norm)
         for opt in self.optimizers.values():
             opt.step()
-        return {"policy_loss": pg_total / groups, "value_loss": v_total / groups, "entropy": ent_total / groups,
-                "approx_kl": kl_total / groups, "clip_fraction": clip_total / groups}
+        return {key: totals[key] / groups for key in PPO_STATS}

@@ -24,13 +24,15 @@ actors learn from.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from evo_marl.algorithms.base import EvolvableAlgorithm
+from evo_marl.algorithms.functional import GeneratorNoise, NoiseSource, per_member
 from evo_marl.algorithms.hparams import Hyperparameters, hp
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig, RLParameter
@@ -65,6 +67,56 @@ class MADDPGHyperparameters(Hyperparameters):
                            doc="discrete actions: exact expected policy gradient over every choice of each action "
                                "segment instead of a straight-through Gumbel-softmax sample")
     entropy_coef: float = hp(0.0, 0, 1e3, doc="discrete actions: weight of the policy-entropy bonus (exploration)")
+
+
+class LossBatch(NamedTuple):
+    """Sampled transitions as tensors ``agent -> [..., B, dim]`` (``[..., B]`` for reward, done, weight).
+
+    ``weight`` is the agent's active flag (0 also on padding rows); ``valid`` marks real rows ``[..., B]``
+    where a stacked batch pads members with smaller batch sizes (None: every row is real).
+    """
+
+    obs: dict[str, torch.Tensor]
+    action: dict[str, torch.Tensor]
+    next_obs: dict[str, torch.Tensor]
+    reward: dict[str, torch.Tensor]
+    done: dict[str, torch.Tensor]
+    weight: dict[str, torch.Tensor]
+    valid: torch.Tensor | None = None
+
+
+class LossHparams(NamedTuple):
+    """Hyperparameters of the losses: numbers for one member, tensors ``[S]`` for a stack of members
+    (``huber_delta`` NaN where a member uses the squared TD error; ``expected_pg`` is one bool for a stack)."""
+
+    gamma: Any
+    reward_scale: Any
+    huber_delta: Any
+    target_noise: Any
+    noise_clip: Any
+    entropy_coef: Any
+    expected_pg: bool
+
+
+def td_loss(q: torch.Tensor, target: torch.Tensor, huber_delta: Any) -> torch.Tensor:
+    """Per-sample critic loss: squared TD error (``huber_delta`` None), else Huber with threshold ``huber_delta``."""
+    if huber_delta is None:
+        return (q - target) ** 2
+    if not isinstance(huber_delta, torch.Tensor):
+        return torch.nn.functional.huber_loss(q, target, reduction="none", delta=huber_delta)
+    squared = torch.isnan(per_member(huber_delta, q))
+    delta = torch.where(squared, 1.0, per_member(huber_delta, q))  # no NaN in the branch not taken
+    err = q - target
+    size = err.abs()
+    huber = torch.where(size < delta, 0.5 * err**2, delta * (size - 0.5 * delta))
+    return torch.where(squared, err**2, huber)
+
+
+def _row_mean(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the last two dims ``[..., B, d]``, counting only the ``valid`` rows."""
+    if valid is None:
+        return x.mean(dim=(-2, -1))
+    return (x * valid.unsqueeze(-1)).sum(dim=(-2, -1)) / (valid.sum(-1) * x.shape[-1])
 
 
 class MADDPG(EvolvableAlgorithm):
@@ -127,16 +179,21 @@ class MADDPG(EvolvableAlgorithm):
                 self._agent_codes[agent] = eye[i] if len(agents) > 1 else None
 
     # ------------------------------------------------------------------ acting
-    def _policy_outputs(self, obs_t: dict[str, torch.Tensor], target: bool = False) -> dict[str, torch.Tensor]:
-        """Actor outputs per agent; agents of a parameter-sharing group go through one forward pass."""
-        nets = self.targets if target else self.networks
+    def _policy_outputs(self, obs_t: dict[str, torch.Tensor], nets: Mapping[str, Callable] | None = None
+                        ) -> dict[str, torch.Tensor]:
+        """Actor outputs per agent; agents of a parameter-sharing group go through one forward pass.
+
+        ``obs_t`` holds ``agent -> [..., B, obs_dim]`` (any leading shape the networks in ``nets`` accept;
+        default: this member's networks).
+        """
+        nets = self.networks if nets is None else nets
         outputs = {}
         for group, agents in self.groups.items():
             present = [a for a in agents if a in obs_t]
             if not present:
                 continue
-            out = nets[f"actor/{group}"](torch.cat([obs_t[a] for a in present]))
-            for agent, chunk in zip(present, torch.split(out, [obs_t[a].shape[0] for a in present])):
+            out = nets[f"actor/{group}"](torch.cat([obs_t[a] for a in present], dim=-2))
+            for agent, chunk in zip(present, torch.split(out, [obs_t[a].shape[-2] for a in present], dim=-2)):
                 outputs[agent] = chunk
         return outputs
 
@@ -201,61 +258,145 @@ class MADDPG(EvolvableAlgorithm):
         raise ConfigError("experiences", type(experiences).__name__,
                           "must be a sampled batch (obs, action, reward, next_obs, termination[, ...])")
 
-    def _flat(self, tensors: dict[str, torch.Tensor], agent: str) -> torch.Tensor:
-        t = tensors[agent]
-        return t.reshape(t.shape[0], -1).float().to(self.device)
+    def loss_batch(self, experiences: Any) -> LossBatch:
+        """A sampled batch (``field -> agent -> [B, ...]``) as flat float tensors on this member's device."""
+        batch = self._unpack(experiences)
+
+        def flat(field: str, agent: str) -> torch.Tensor:
+            t = batch[field][agent]
+            return t.reshape(t.shape[0], -1).float().to(self.device)
+
+        rewards = {a: batch["reward"][a].reshape(-1).float().to(self.device) for a in self.agent_ids}
+        active = batch.get("active")
+        return LossBatch(
+            obs={a: flat("obs", a) for a in self.agent_ids}, action={a: flat("action", a) for a in self.agent_ids},
+            next_obs={a: flat("next_obs", a) for a in self.agent_ids}, reward=rewards,
+            done={a: batch["termination"][a].reshape(-1).float().to(self.device) for a in self.agent_ids},
+            weight={a: (active[a].reshape(-1).float().to(self.device) if active is not None
+                        else torch.ones_like(rewards[a])) for a in self.agent_ids})
+
+    def loss_hparams(self) -> LossHparams:
+        """The hyperparameters the losses read (numbers; the batched path passes tensors ``[S]``)."""
+        return LossHparams(self.gamma, self.reward_scale, self.huber_delta, self.target_noise, self.noise_clip,
+                           self.entropy_coef, self.expected_pg)
 
     def _critic_input(self, obs_t, act_t, agent: str) -> torch.Tensor:
         parts = [obs_t[a] for a in self.agent_ids] + [act_t[a] for a in self.agent_ids]
         code = self._agent_codes[agent]
         if code is not None:
-            parts.append(code.expand(parts[0].shape[0], -1))
-        return torch.cat(parts, dim=1)
+            parts.append(code.expand(*parts[0].shape[:-1], -1))
+        return torch.cat(parts, dim=-1)
 
-    def _target_actions(self, next_obs_t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        outputs = self._policy_outputs(next_obs_t, target=True)
+    def _target_actions(self, targets: Mapping[str, Callable], next_obs_t: dict[str, torch.Tensor], hp: LossHparams,
+                        noise: NoiseSource) -> dict[str, torch.Tensor]:
+        outputs = self._policy_outputs(next_obs_t, targets)
         actions = {}
         for agent, out in outputs.items():
             codec = self.codecs[agent]
             if codec.discrete:
                 actions[agent] = codec.one_hot_argmax(out)
             elif self.smooth_targets:
-                noise = torch.randn(out.shape, generator=self.torch_gen, device=out.device) * self.target_noise
-                actions[agent] = (out + noise.clamp(-self.noise_clip, self.noise_clip)).clamp(-1.0, 1.0)
+                eps = noise.normal(out.shape) * per_member(hp.target_noise, out)
+                clip = per_member(hp.noise_clip, out)
+                actions[agent] = (out + eps.clamp(-clip, clip)).clamp(-1.0, 1.0)
             else:
                 actions[agent] = out
         return actions
 
-    def learn(self, experiences: Any) -> dict[str, float]:
-        """One critic update (and an actor update every ``policy_freq`` calls) from a sampled batch."""
-        batch = self._unpack(experiences)
-        obs_t = {a: self._flat(batch["obs"], a) for a in self.agent_ids}
-        next_obs_t = {a: self._flat(batch["next_obs"], a) for a in self.agent_ids}
-        act_t = {a: self._flat(batch["action"], a) for a in self.agent_ids}
-        rewards = {a: batch["reward"][a].reshape(-1).float().to(self.device) for a in self.agent_ids}
-        dones = {a: batch["termination"][a].reshape(-1).float().to(self.device) for a in self.agent_ids}
-        active = batch.get("active")
-        weights = {a: (active[a].reshape(-1).float().to(self.device) if active is not None
-                       else torch.ones_like(rewards[a])) for a in self.agent_ids}
-
+    def critic_loss(self, nets: Mapping[str, Callable], targets: Mapping[str, Callable], batch: LossBatch,
+                    hp: LossHparams, noise: NoiseSource) -> torch.Tensor:
+        """Critic loss summed over agents and critics, per member (``[]``, or ``[S]`` for a stacked batch)."""
         with torch.no_grad():
-            next_act = self._target_actions(next_obs_t)
-            targets = {}
+            next_act = self._target_actions(targets, batch.next_obs, hp, noise)
+            td_targets = {}
             for agent in self.agent_ids:
                 group = self.group_of[agent]
-                x = self._critic_input(next_obs_t, next_act, agent)
-                q_next = torch.stack([self.targets[f"critic{c + 1}/{group}"](x).squeeze(-1)
+                x = self._critic_input(batch.next_obs, next_act, agent)
+                q_next = torch.stack([targets[f"critic{c + 1}/{group}"](x).squeeze(-1)
                                       for c in range(self.num_critics)]).min(dim=0).values
-                targets[agent] = self.reward_scale * rewards[agent] + self.gamma * (1.0 - dones[agent]) * q_next
+                reward, done = batch.reward[agent], batch.done[agent]
+                td_targets[agent] = (per_member(hp.reward_scale, reward) * reward
+                                     + per_member(hp.gamma, done) * (1.0 - done) * q_next)
 
-        critic_loss = torch.zeros((), device=self.device)
+        loss = torch.zeros((), device=self.device)
         for agent in self.agent_ids:
             group = self.group_of[agent]
-            x = self._critic_input(obs_t, act_t, agent)
-            denom = weights[agent].sum().clamp(min=1.0)
+            x = self._critic_input(batch.obs, batch.action, agent)
+            weight = batch.weight[agent]
+            denom = weight.sum(-1).clamp(min=1.0)
             for c in range(self.num_critics):
-                q = self.networks[f"critic{c + 1}/{group}"](x).squeeze(-1)
-                critic_loss = critic_loss + (weights[agent] * self._td_loss(q, targets[agent])).sum() / denom
+                q = nets[f"critic{c + 1}/{group}"](x).squeeze(-1)
+                loss = loss + (weight * td_loss(q, td_targets[agent], hp.huber_delta)).sum(-1) / denom
+        return loss
+
+    def actor_loss(self, nets: Mapping[str, Callable], batch: LossBatch, noise: NoiseSource,
+                   hp: LossHparams) -> torch.Tensor:
+        """Actor loss (minus the first critic's Q of the policy's actions), per member."""
+        outputs = self._policy_outputs(batch.obs, nets)
+        if hp.expected_pg and any(self.codecs[a].discrete for a in outputs):
+            return self._expected_actor_loss(batch.obs, batch.action, batch.weight, outputs, nets, hp.entropy_coef)
+        policy_act = {}
+        regulariser = torch.zeros((), device=self.device)
+        for agent, out in outputs.items():
+            codec = self.codecs[agent]
+            if codec.discrete:
+                policy_act[agent] = codec.gumbel_softmax(out, uniform=noise.uniform(out.shape))
+                regulariser = regulariser + 1e-3 * _row_mean(out**2, batch.valid)
+            else:
+                policy_act[agent] = out
+        loss = regulariser
+        for agent in self.agent_ids:
+            joint = {a: (policy_act[a] if a == agent else batch.action[a]) for a in self.agent_ids}
+            critic = nets[f"critic1/{self.group_of[agent]}"]
+            q = critic(self._critic_input(batch.obs, joint, agent)).squeeze(-1)
+            weight = batch.weight[agent]
+            loss = loss - (weight * q).sum(-1) / weight.sum(-1).clamp(min=1.0)
+        return loss
+
+    def _expected_actor_loss(self, obs_t, act_t, weights, outputs, nets: Mapping[str, Callable] | None = None,
+                             entropy_coef: Any = None) -> torch.Tensor:
+        """``-E_pi[Q]`` per agent, exact over each discrete segment's choices, minus ``entropy_coef`` x entropy.
+
+        For segment ``j`` of agent ``i`` the critic scores every choice ``c`` (one row per choice, the other
+        segments at the actor's greedy choice, other agents at their stored actions); the loss weights these
+        values with ``pi_j(c | s)``. Box agents keep the deterministic policy gradient. ``nets`` and
+        ``entropy_coef`` default to this member's.
+        """
+        nets = self.networks if nets is None else nets
+        entropy_coef = self.entropy_coef if entropy_coef is None else entropy_coef
+        loss = torch.zeros((), device=self.device)
+        for agent in self.agent_ids:
+            out, codec = outputs[agent], self.codecs[agent]
+            critic = nets[f"critic1/{self.group_of[agent]}"]
+            w = weights[agent]
+            denom = w.sum(-1).clamp(min=1.0)
+            if not codec.discrete:
+                joint = {a: (out if a == agent else act_t[a]) for a in self.agent_ids}
+                loss = loss - (w * critic(self._critic_input(obs_t, joint, agent)).squeeze(-1)).sum(-1) / denom
+                continue
+            greedy = codec.one_hot_argmax(out.detach())
+            lead, batch, start = out.shape[:-2], out.shape[-2], 0
+            for seg in codec.split_logits(out):
+                n = seg.shape[-1]
+                choices = greedy.unsqueeze(-2).repeat(*([1] * len(lead)), 1, n, 1)  # [..., B, n, raw_dim]
+                choices[..., start:start + n] = torch.eye(n, device=self.device)
+                expanded = {a: v.repeat_interleave(n, dim=-2) for a, v in obs_t.items()}
+                joint = {a: (choices.reshape(*lead, batch * n, -1) if a == agent
+                             else act_t[a].repeat_interleave(n, dim=-2)) for a in self.agent_ids}
+                q = critic(self._critic_input(expanded, joint, agent)).reshape(*lead, batch, n)
+                logp = torch.log_softmax(seg, dim=-1)
+                probs = logp.exp()
+                value = (probs * q.detach()).sum(-1)
+                entropy = -(probs * logp).sum(-1)
+                loss = loss - (w * (value + per_member(entropy_coef, entropy) * entropy)).sum(-1) / denom
+                start += n
+        return loss
+
+    def learn(self, experiences: Any) -> dict[str, float]:
+        """One critic update (and an actor update every ``policy_freq`` calls) from a sampled batch."""
+        batch = self.loss_batch(experiences)
+        noise = GeneratorNoise(self.torch_gen, self.device)
+        critic_loss = self.critic_loss(self.networks, self.targets, batch, self.loss_hparams(), noise)
         self._step([f"critic/{g}" for g in self.groups], critic_loss)
         losses = {"critic_loss": float(critic_loss.detach()) / len(self.agent_ids)}
 
@@ -264,74 +405,13 @@ class MADDPG(EvolvableAlgorithm):
             critics = [p for g in self.groups for p in self.networks[f"critic1/{g}"].parameters()]
             for p in critics:  # the actor loss needs gradients through the critics, not for them
                 p.requires_grad_(False)
-            actor_loss = self._actor_loss(obs_t, act_t, weights)
+            actor_loss = self.actor_loss(self.networks, batch, noise, self.loss_hparams())
             self._step([f"actor/{g}" for g in self.groups], actor_loss)
             for p in critics:
                 p.requires_grad_(True)
             self._soft_update()
             losses["actor_loss"] = float(actor_loss.detach()) / len(self.agent_ids)
         return losses
-
-    def _td_loss(self, q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-sample critic loss: squared TD error, or Huber with ``huber_delta``."""
-        if self.huber_delta is None:
-            return (q - target) ** 2
-        return torch.nn.functional.huber_loss(q, target, reduction="none", delta=self.huber_delta)
-
-    def _actor_loss(self, obs_t, act_t, weights) -> torch.Tensor:
-        outputs = self._policy_outputs(obs_t)
-        if self.expected_pg and any(self.codecs[a].discrete for a in outputs):
-            return self._expected_actor_loss(obs_t, act_t, weights, outputs)
-        policy_act = {}
-        regulariser = torch.zeros((), device=self.device)
-        for agent, out in outputs.items():
-            codec = self.codecs[agent]
-            if codec.discrete:
-                policy_act[agent] = codec.gumbel_softmax(out, self.torch_gen)
-                regulariser = regulariser + 1e-3 * (out**2).mean()
-            else:
-                policy_act[agent] = out
-        loss = regulariser
-        for agent in self.agent_ids:
-            joint = {a: (policy_act[a] if a == agent else act_t[a]) for a in self.agent_ids}
-            q = self.networks[f"critic1/{self.group_of[agent]}"](self._critic_input(obs_t, joint, agent)).squeeze(-1)
-            loss = loss - (weights[agent] * q).sum() / weights[agent].sum().clamp(min=1.0)
-        return loss
-
-    def _expected_actor_loss(self, obs_t, act_t, weights, outputs) -> torch.Tensor:
-        """``-E_pi[Q]`` per agent, exact over each discrete segment's choices, minus ``entropy_coef`` x entropy.
-
-        For segment ``j`` of agent ``i`` the critic scores every choice ``c`` (one row per choice, the other
-        segments at the actor's greedy choice, other agents at their stored actions); the loss weights these
-        values with ``pi_j(c | s)``. Box agents keep the deterministic policy gradient.
-        """
-        loss = torch.zeros((), device=self.device)
-        for agent in self.agent_ids:
-            out, codec = outputs[agent], self.codecs[agent]
-            critic = self.networks[f"critic1/{self.group_of[agent]}"]
-            w = weights[agent]
-            denom = w.sum().clamp(min=1.0)
-            if not codec.discrete:
-                joint = {a: (out if a == agent else act_t[a]) for a in self.agent_ids}
-                loss = loss - (w * critic(self._critic_input(obs_t, joint, agent)).squeeze(-1)).sum() / denom
-                continue
-            greedy = codec.one_hot_argmax(out.detach())
-            batch, start = out.shape[0], 0
-            for seg in codec.split_logits(out):
-                n = seg.shape[-1]
-                choices = greedy.unsqueeze(1).repeat(1, n, 1)  # [B, n, raw_dim]
-                choices[:, :, start:start + n] = torch.eye(n, device=self.device)
-                expanded = {a: v.repeat_interleave(n, dim=0) for a, v in obs_t.items()}
-                joint = {a: (choices.reshape(batch * n, -1) if a == agent else act_t[a].repeat_interleave(n, dim=0))
-                         for a in self.agent_ids}
-                q = critic(self._critic_input(expanded, joint, agent)).reshape(batch, n)
-                logp = torch.log_softmax(seg, dim=-1)
-                probs = logp.exp()
-                value = (probs * q.detach()).sum(-1)
-                entropy = -(probs * logp).sum(-1)
-                loss = loss - (w * (value + self.entropy_coef * entropy)).sum() / denom
-                start += n
-        return loss
 
     def _step(self, optimizer_names: list[str], loss: torch.Tensor) -> None:
         for name in optimizer_names:

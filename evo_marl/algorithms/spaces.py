@@ -79,10 +79,13 @@ class ActionCodec:
                  for seg in self.split_logits(logits)]
         return torch.cat(parts, dim=-1)
 
-    def gumbel_softmax(self, logits: torch.Tensor, generator: torch.Generator, tau: float = 1.0,
-                       hard: bool = True) -> torch.Tensor:
-        """Gumbel-softmax samples per segment with the member's own generator (straight-through if hard)."""
-        uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-10, 1.0 - 1e-7)
+    def gumbel_softmax(self, logits: torch.Tensor, generator: torch.Generator | None = None, tau: float = 1.0,
+                       hard: bool = True, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """Gumbel-softmax samples per segment (straight-through if hard) from ``uniform`` [0, 1) draws shaped
+        like ``logits``, or from draws of the member's own ``generator``."""
+        if uniform is None:
+            uniform = torch.rand(logits.shape, generator=generator, device=logits.device)
+        uniform = uniform.clamp(1e-10, 1.0 - 1e-7)
         noisy = (logits - torch.log(-torch.log(uniform))) / tau
         parts = []
         for seg in self.split_logits(noisy):

@@ -173,13 +173,21 @@ class MultiAgentReplayBuffer:
         Raises:
             ValueError: ``batch_size`` < 1 or more than the transitions stored.
         """
+        indices = self.sample_indices(batch_size)
+        batch = self.gather(indices)
+        return (batch, indices) if return_indices else batch
+
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """The buffer rows ``sample(batch_size)`` would gather (the same draw from the buffer's RNG)."""
         if not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= self._size:
             raise ValueError(f"sample: batch_size={batch_size!r} must be an integer in [1, len(buffer)={self._size}]"
                              + (" (the buffer is empty)" if self._size == 0 else ""))
-        indices = self._rng.choice(self._size, size=int(batch_size), replace=False)
-        batch = self.Batch(*({agent: torch.from_numpy(store[indices]).to(self.device)
-                              for agent, store in self._data[name].items()} for name in self.field_names))
-        return (batch, indices) if return_indices else batch
+        return self._rng.choice(self._size, size=int(batch_size), replace=False)
+
+    def gather(self, indices: np.ndarray) -> Any:
+        """A ``Batch`` of the stored rows ``indices`` (any integer array shape ``I``: tensors ``[*I, ...]``)."""
+        return self.Batch(*({agent: torch.from_numpy(store[indices]).to(self.device)
+                             for agent, store in self._data[name].items()} for name in self.field_names))
 
     # ----------------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:

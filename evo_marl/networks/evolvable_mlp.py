@@ -52,8 +52,9 @@ logger = logging.getLogger(__name__)
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     name: getattr(nn, name) for name in ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid")
 }
-_FUNCTIONAL = {"ReLU": F.relu, "LeakyReLU": F.leaky_relu, "ELU": F.elu, "GELU": F.gelu, "SiLU": F.silu,
+FUNCTIONAL_ACTIVATIONS = {"ReLU": F.relu, "LeakyReLU": F.leaky_relu, "ELU": F.elu, "GELU": F.gelu, "SiLU": F.silu,
                "Tanh": torch.tanh, "Sigmoid": torch.sigmoid}  # defaults match the nn modules in ACTIVATIONS
+_FUNCTIONAL = FUNCTIONAL_ACTIVATIONS
 DEFAULT_INIT_SEED = 0  # seed of the weight generator used when a constructor gets ``generator=None``
 NODE_CHOICES = (16, 32, 64)  # node counts that add_node / remove_node draw from when num_nodes is None
 

@@ -1,0 +1,217 @@
+"""Population-batched learning vs members learning one by one: training throughput, back to back.
+
+    python benchmarks/bench_batched_learning.py [--only throughput|grouping] [--repeats 3] [--steps 10000]
+        [--out benchmarks/results/batched_learning.md]
+
+* throughput: transitions/s with learning on (the whole training call: collection, learning,
+  evaluation, selection, mutation) for MADDPG / MATD3 on ATC head_on and mpe2 simple_speaker_listener
+  at population 4 and 16, and IPPO on ATC head_on, with ``batched_learning`` off and on. The setting is
+  the AgileRL side-by-side one (``benchmarks/peer/``): 8 envs per member, batch 64, learn_step 16,
+  [64, 64, 64] networks, 10k steps per member, evo_steps 5k, tournament + mutations on (architecture
+  mutations included; hyperparameter mutations change the learning rates only). IPPO: 64-step rollouts
+  of 8 envs, minibatch 128, 4 epochs (``configs/atc_head_on_ippo.yaml``).
+* grouping: after many generations of architecture mutation, how members with different shapes are
+  best stacked: one stack per exact shape (``shape``) or one per depth with zero-padded widths (``pad``).
+  A population of 16 evolves for 24 generations with architecture mutations only (no learning; random
+  fitness), then the learning work of one phase (every member learning once per vector step) is timed
+  with each grouping and one by one.
+
+Each configuration runs ``--repeats`` times, the variants interleaved (off, on, off, on, ...) so that
+both see the same machine load; the table gives the median and the range. One torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date
+
+import numpy as np
+import torch
+
+from evo_marl import (HyperparameterConfig, MultiAgentReplayBuffer, Mutations, RLParameter, TournamentSelection,
+                      create_population, make_vec_env, train_multi_agent_off_policy)
+from evo_marl.training.on_policy import train_multi_agent_on_policy
+from results_file import write_results
+
+NET_CONFIG = {"hidden_size": [64, 64, 64]}  # the peer's encoder [64] -> latent 64 -> head [64]
+MUTATION = dict(no_mutation=0.4, architecture=0.2, new_layer_prob=0.2, parameters=0.2, activation=0.0, rl_hp=0.2,
+                mutation_sd=0.1, mutate_elite=False)
+ENVS = {"atc/head_on": "ATC head_on", "mpe2/simple_speaker_listener_v4": "mpe2 speaker_listener"}
+
+
+class TimingWriter:
+    """Collects each generation's phase timings (seconds)."""
+
+    def __init__(self):
+        self.phases: dict[str, float] = {}
+
+    def write_generation(self, record) -> None:
+        for name, seconds in record.timings.items():
+            self.phases[name] = self.phases.get(name, 0.0) + seconds
+
+    def close(self) -> None:
+        pass
+
+
+def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed: int = 0) -> dict:
+    """One training run: transitions per second of wall time and of this process's CPU time (the training
+    call only is timed), and the seconds spent in each phase."""
+    env = make_vec_env(env_id, num_envs=8, seed=seed)
+    agents = list(env.agents)
+    ippo = algo == "IPPO"
+    hp = {"BATCH_SIZE": 128 if ippo else 64, "LEARN_STEP": 64 if ippo else 16, "AGENT_IDS": agents}
+    if ippo:
+        hp.update(LR=1e-3, UPDATE_EPOCHS=4, GAMMA=0.99, GAE_LAMBDA=0.95, CLIP_COEF=0.2, ENT_COEF=0.0,
+                  ACTION_STD_INIT=0.3)
+    names = ["lr"] if ippo else ["lr_actor", "lr_critic"]
+    hp_config = HyperparameterConfig(**{n: RLParameter(min=1e-4, max=1e-2) for n in names})
+    pop = create_population(algo, [env.single_observation_space(a) for a in agents],
+                            [env.single_action_space(a) for a in agents], NET_CONFIG, hp, hp_config=hp_config,
+                            population_size=pop_size, num_envs=8, seed=seed)
+    timing = TimingWriter()
+    with tempfile.TemporaryDirectory() as run_dir:
+        common = dict(INIT_HP=hp, max_steps=steps, evo_steps=5_000, eval_loop=1,
+                      tournament=TournamentSelection(2, True, pop_size, eval_loop=1), mutation=Mutations(**MUTATION),
+                      checkpoint=False, verbose=False, seed=seed, run_dir=run_dir, batched_learning=batched,
+                      writers=[timing])
+        start, cpu = time.perf_counter(), time.process_time()
+        if ippo:
+            pop, _ = train_multi_agent_on_policy(env, env_id, algo, pop, **common)
+        else:
+            memory = MultiAgentReplayBuffer(100_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
+                                            agent_ids=agents)
+            pop, _ = train_multi_agent_off_policy(env, env_id, algo, pop, memory, learning_delay=0, **common)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    transitions = sum(m.steps[-1] for m in pop)
+    return {"rate": transitions / wall, "cpu_rate": transitions / cpu, "phases": timing.phases, "wall": wall}
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def throughput(repeats: int, steps: int) -> list[str]:
+    configs = [(algo, env, pop) for env in ENVS for algo in ("MADDPG", "MATD3") for pop in (4, 16)]
+    configs.append(("IPPO", "atc/head_on", 4))
+    configs.append(("IPPO", "atc/head_on", 16))
+    lines = ["## Throughput (transitions/s, median and range of the repeats)", "",
+             "| algo | env | population | one by one | batched | speed-up (median of ratios) | load before |",
+             "|---|---|---|---|---|---|---|"]
+    for algo, env_id, pop in configs:
+        rates = {False: [], True: []}
+        load = os.getloadavg()[0]
+        for _ in range(repeats):
+            for batched in (False, True):
+                rates[batched].append(train(algo, env_id, pop, steps, batched))
+        ratio = statistics.median(b / a for a, b in zip(rates[False], rates[True]))
+        line = (f"| {algo} | {ENVS[env_id]} | {pop} | {summary(rates[False])} | {summary(rates[True])} | "
+                f"**{ratio:.2f}x** | {load:.2f} |")
+        print(line, flush=True)
+        lines.append(line)
+    return lines
+
+
+def evolved_population(generations: int, pop_size: int, seed: int = 0):
+    """A MATD3 population on ATC head_on after ``generations`` of tournament selection and architecture mutation."""
+    env = make_vec_env("atc/head_on", num_envs=8, seed=seed)
+    agents = list(env.agents)
+    hp = {"BATCH_SIZE": 64, "LEARN_STEP": 8, "AGENT_IDS": agents}
+    pop = create_population("MATD3", [env.single_observation_space(a) for a in agents],
+                            [env.single_action_space(a) for a in agents], NET_CONFIG, hp,
+                            population_size=pop_size, num_envs=8, seed=seed)
+    tournament = TournamentSelection(2, True, pop_size, eval_loop=1, rng=np.random.default_rng(seed))
+    mutation = Mutations(no_mutation=0.2, architecture=0.8, new_layer_prob=0.2, parameters=0.0, rl_hp=0.0,
+                         rng=np.random.default_rng(seed + 1))
+    rng = np.random.default_rng(seed + 2)
+    for _ in range(generations):
+        for member in pop:
+            member.fitness.append(float(rng.normal()))
+        _, pop = tournament.select(pop)
+        mutation.mutation(pop)
+    return env, pop
+
+
+def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: int = 40) -> list[str]:
+    from evo_marl.population.collect import OffPolicyBatching
+
+    env, pop = evolved_population(generations, pop_size)
+    memory = MultiAgentReplayBuffer(20_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
+                                    agent_ids=list(env.agents))
+    obs, _ = env.reset(seed=0)
+    actions = {a: np.zeros((8, 2), np.float32) for a in env.agents}
+    for _ in range(300):
+        next_obs, rewards, terms, truncs, _ = env.step(actions)
+        memory.save_to_memory(obs, actions, rewards, next_obs, terms, {a: np.ones(8, bool) for a in env.agents},
+                              is_vectorised=True)
+        obs = next_obs
+    shapes = {name: len({tuple(m.networks[name].hidden_size) for m in pop}) for name in pop[0].networks}
+    depths = {name: len({len(m.networks[name].hidden_size) for m in pop}) for name in pop[0].networks}
+
+    def one_by_one(members):
+        start = time.perf_counter()
+        for _ in range(updates):
+            for m in members:
+                m.learn(memory.sample(m.batch_size))
+        return time.perf_counter() - start
+
+    def batched(members, how):
+        start = time.perf_counter()
+        batching = OffPolicyBatching(members, memory, 8, 0, how)
+        pending = np.zeros(len(members))
+        for _ in range(updates):
+            pending += 8
+            batching.learn(pending)
+        batching.close()
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"one by one": [], "shape": [], "pad": []}
+    for _ in range(repeats):
+        times["one by one"].append(one_by_one([m.clone() for m in pop]))
+        for how in ("shape", "pad"):
+            times[how].append(batched([m.clone() for m in pop], how))
+    stacks = {how: sum(len(n.stacks) for n in OffPolicyBatching([m.clone() for m in pop], memory, 8, 0, how)
+                       .learner.nets.values()) for how in ("shape", "pad")}
+    lines = ["## Grouping after architecture mutations", "",
+             f"MATD3 on ATC head_on, population {pop_size}, after {generations} generations of tournament selection "
+             "and mutation (80 % architecture mutations, no learning, random fitness). Distinct shapes per network: "
+             f"{shapes}; distinct depths: {depths}. Time of {updates} updates of every member (median and range "
+             f"of {repeats} repeats; the batched times include stacking and writing back):", "",
+             "| learning | stacks (all networks) | seconds | updates of one member / s |", "|---|---|---|---|"]
+    for how, values in times.items():
+        count = stacks.get(how, pop_size * len(pop[0].networks))
+        rate = updates * pop_size / statistics.median(values)
+        lines.append(f"| {how} | {count} | {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f}) | "
+                     f"{rate:,.0f} |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["throughput", "grouping"], default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10_000, help="env steps per member")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    command = "python benchmarks/bench_batched_learning.py" + (f" --only {args.only}" if args.only else "") + \
+        f" --repeats {args.repeats} --steps {args.steps}"
+    lines = ["# Population-batched learning", "", f"Command: `{command}`  ", f"Date: {date.today()}  ",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared with other "
+             f"engineers' jobs), torch {torch.__version__}, 1 torch thread", ""]
+    if args.only in (None, "grouping"):
+        lines += grouping(args.repeats) + [""]
+    if args.only in (None, "throughput"):
+        lines += throughput(args.repeats, args.steps) + [""]
+    print("\n".join(lines))
+    if args.out:
+        write_results(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()

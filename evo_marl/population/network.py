@@ -1,0 +1,184 @@
+"""One network of every member (e.g. ``critic1/agent_0``), stacked by layout, and its per-call bindings.
+
+Members whose networks differ in shape go to different :class:`~evo_marl.population.stack.ParamStack`s;
+how they are grouped is the ``grouping``:
+
+* ``"shape"``: one stack per exact architecture (no padding; many small stacks once mutations diverge).
+* ``"pad"``: one stack per depth and activation, hidden widths padded to the widest member per layer.
+
+A :class:`BoundNetwork` serves one call for a selection of members (those learning now): a callable on
+inputs ``[S, ..., num_inputs]`` (row ``s`` goes through member ``sel[s]``'s network) whose parameters
+are leaf tensors for ``torch.autograd.grad`` when bound for training.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from evo_marl.errors import ConfigError
+from evo_marl.population.stack import Layout, ParamStack, StackEntry, adam_step, mlp_forward
+
+GROUPINGS = ("shape", "pad")
+
+
+def _group_key(layout: Layout, grouping: str) -> tuple:
+    if grouping == "shape":
+        return (layout,)
+    return (layout.num_inputs, len(layout.widths), layout.num_outputs, layout.activation, layout.output_activation,
+            layout.extras)
+
+
+class StackedNetwork:
+    """A network of every member, grouped into stacks (see the module docstring)."""
+
+    def __init__(self, entries: list[StackEntry], grouping: str, device: torch.device):
+        if grouping not in GROUPINGS:
+            raise ConfigError("grouping", grouping, f"must be one of {GROUPINGS}")
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        layouts = [Layout.of(e.net, e.extras) for e in entries]
+        for k, layout in enumerate(layouts):
+            groups[_group_key(layout, grouping)].append(k)
+        self.stacks: list[ParamStack] = []
+        self.where: list[tuple[int, int]] = [(0, 0)] * len(entries)  # member -> (stack, row)
+        for members in groups.values():
+            first = layouts[members[0]]
+            widths = tuple(max(layouts[k].widths[i] for k in members) for i in range(len(first.widths)))
+            layout = Layout(first.num_inputs, widths, first.num_outputs, first.activation, first.output_activation,
+                            first.extras)
+            for row, k in enumerate(members):
+                self.where[k] = (len(self.stacks), row)
+            self.stacks.append(ParamStack(layout, [entries[k] for k in members], device, members))
+
+        self._plans: dict[tuple[int, ...], tuple[list[tuple], Tensor | None]] = {}
+        self._views: dict[tuple[int, bool, bool], list[Tensor]] = {}
+        self._rates: dict[tuple, list[tuple[ParamStack, Tensor]]] = {}
+
+    def bind(self, sel: Sequence[int], train: bool = False, target: bool = False) -> BoundNetwork:
+        """The network of members ``sel`` (in that order); ``train``: parameters are leaves for autograd;
+        ``target``: the target network's parameters."""
+        plan, inverse = self._plan(tuple(sel))
+        parts = []
+        for s, rows, row_index, positions in plan:
+            stack = self.stacks[s]
+            if row_index is None:  # every row, in order: views of the stack itself (made once)
+                key = (s, train, target)
+                if key not in self._views:
+                    views = stack.segments(stack.target if target else stack.flat)
+                    self._views[key] = [v.detach().requires_grad_() for v in views] if train else views
+                segments = self._views[key]
+            else:
+                segments = stack.segments((stack.target if target else stack.flat).index_select(0, row_index))
+                if train:
+                    segments = [v.detach().requires_grad_() for v in segments]
+            parts.append(_Part(stack, rows, row_index, positions, segments))
+        return BoundNetwork(parts, inverse, len(sel))
+
+    def _plan(self, sel: tuple[int, ...]) -> tuple[list[tuple], Tensor | None]:
+        """Per stack holding members of ``sel``: its rows, their positions in ``sel``, and the order to restore."""
+        if sel not in self._plans:
+            by_stack: dict[int, list[tuple[int, int]]] = defaultdict(list)
+            for position, k in enumerate(sel):
+                s, row = self.where[k]
+                by_stack[s].append((position, row))
+            device = self.stacks[0].device
+            plan = []
+            for s, pairs in by_stack.items():
+                rows = [r for _, r in pairs]
+                row_index = None if rows == list(range(len(self.stacks[s]))) else torch.tensor(rows, device=device)
+                plan.append((s, rows, row_index, torch.tensor([p for p, _ in pairs], device=device)))
+            order = [p for _, pairs in by_stack.items() for p, _ in pairs]
+            inverse = None if order == list(range(len(sel))) else torch.argsort(torch.tensor(order, device=device))
+            self._plans[sel] = (plan, inverse)
+        return self._plans[sel]
+
+    def soft_update(self, sel: Sequence[int], tau: Sequence[float]) -> None:
+        """Soft-update the targets of members ``sel`` with their ``tau`` (other members' targets stay as they are)."""
+        key = (tuple(sel), tuple(tau))
+        if key not in self._rates:
+            rates = [torch.zeros(len(s), dtype=torch.float64) for s in self.stacks]
+            for k, t in zip(sel, tau):
+                s, row = self.where[k]
+                rates[s][row] = t
+            self._rates[key] = [(stack, rate.to(stack.device)) for stack, rate in zip(self.stacks, rates)
+                                if bool(rate.any())]
+        for stack, rate in self._rates[key]:
+            stack.soft_update(rate)
+
+    def write_back(self) -> None:
+        for stack in self.stacks:
+            stack.write_back()
+
+
+class _Part:
+    """The members of one stack within a binding: stack rows, their positions in the selection, parameters."""
+
+    def __init__(self, stack: ParamStack, rows: list[int], row_index: Tensor | None, positions: Tensor,
+                 segments: list[Tensor]):
+        self.stack, self.row_list, self.rows, self.positions, self.segments = stack, rows, row_index, positions, segments
+
+
+class BoundNetwork:
+    """A stacked network bound to a selection of members (see the module docstring)."""
+
+    def __init__(self, parts: list[_Part], inverse: Tensor | None, size: int):
+        self.parts, self.inverse, self.size = parts, inverse, size
+
+    def _gather(self, per_part: list[Tensor]) -> Tensor:
+        out = per_part[0] if len(per_part) == 1 else torch.cat(per_part)
+        return out if self.inverse is None else out.index_select(0, self.inverse)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if len(self.parts) == 1 and self.inverse is None:
+            part = self.parts[0]
+            return mlp_forward(part.stack.layout, part.segments, x)
+        return self._gather([mlp_forward(p.stack.layout, p.segments, x.index_select(0, p.positions))
+                             for p in self.parts])
+
+    def extra(self, i: int) -> Tensor:
+        """The ``i``-th extra parameter of every selected member, ``[S, *shape]``."""
+        offset = self.parts[0].stack.layout.weights
+        return self._gather([p.segments[offset + i] for p in self.parts])
+
+    @property
+    def leaves(self) -> list[Tensor]:
+        return [s for p in self.parts for s in p.segments]
+
+    def adam_items(self, grads: Sequence[Tensor | None], max_norm: Tensor | None = None,
+                   keep: Tensor | None = None) -> list[tuple[ParamStack, int, Tensor]]:
+        """``(stack, row, segment gradients)`` of every selected member from the gradients of :attr:`leaves`
+        (None: zero), for :func:`~evo_marl.population.stack.adam_step`.
+
+        ``max_norm [S]`` clips each member's gradient norm; ``keep [S]`` (bool) leaves out the others.
+        """
+        items, i = [], 0
+        for p in self.parts:
+            n = len(p.segments)
+            segment_grads = [torch.zeros_like(s) if g is None else g.contiguous() for s, g in zip(p.segments, grads[i:i + n])]
+            i += n
+            norms = None if max_norm is None else max_norm.index_select(0, p.positions)
+            segment_grads = p.stack.prepare_grads(p.rows, segment_grads, norms)
+            chosen = range(len(p.row_list)) if keep is None else \
+                torch.nonzero(keep.index_select(0, p.positions)).squeeze(1).tolist()
+            rows = list(zip(*(g.unbind(0) for g in segment_grads)))
+            items += [(p.stack, p.row_list[j], rows[j]) for j in chosen]
+        return items
+
+
+def optimize(loss: Tensor, nets: Sequence[BoundNetwork], max_norm: Tensor | None = None,
+             keep: Tensor | None = None) -> None:
+    """One Adam step of the networks ``nets`` (bound for training) of every member on its own loss ``loss [S]``.
+
+    ``max_norm`` / ``keep`` as :meth:`BoundNetwork.adam_items`.
+    """
+    leaves = [leaf for net in nets for leaf in net.leaves]
+    grads = torch.autograd.grad(loss.sum(), leaves, allow_unused=True)
+    items, i = [], 0
+    for net in nets:
+        n = len(net.leaves)
+        items += net.adam_items(grads[i:i + n], max_norm, keep)
+        i += n
+    adam_step(items)
