@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from evo_marl import (HyperparameterConfig, MultiAgentReplayBuffer, Mutations, RLParameter, TournamentSelection,
-                      create_population, make_vec_env, train_multi_agent_off_policy)
-from evo_marl.training.on_policy import train_multi_agent_on_policy
+                      create_population, make_vec_env, train_multi_agent_off_policy, train_multi_agent_on_policy)
+from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 from results_file import write_results
 
 NET_CONFIG = {"hidden_size": [64, 64, 64]}  # the peer's encoder [64] -> latent 64 -> head [64]
@@ -64,7 +64,7 @@ def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed
     env = make_vec_env(env_id, num_envs=8, seed=seed)
     agents = list(env.agents)
     ippo = algo == "IPPO"
-    hp = {"BATCH_SIZE": 128 if ippo else 64, "LEARN_STEP": 64 if ippo else 16, "AGENT_IDS": agents}
+    hp = {"BATCH_SIZE": 128 if ippo else 64, "LEARN_STEP": 512 if ippo else 16, "AGENT_IDS": agents}
     if ippo:
         hp.update(LR=1e-3, UPDATE_EPOCHS=4, GAMMA=0.99, GAE_LAMBDA=0.95, CLIP_COEF=0.2, ENT_COEF=0.0,
                   ACTION_STD_INIT=0.3)
@@ -137,8 +137,6 @@ def evolved_population(generations: int, pop_size: int, seed: int = 0):
 
 
 def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: int = 40) -> list[str]:
-    from evo_marl.population.collect import OffPolicyBatching
-
     env, pop = evolved_population(generations, pop_size)
     memory = MultiAgentReplayBuffer(20_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
                                     agent_ids=list(env.agents))
@@ -152,36 +150,36 @@ def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: i
     shapes = {name: len({tuple(m.networks[name].hidden_size) for m in pop}) for name in pop[0].networks}
     depths = {name: len({len(m.networks[name].hidden_size) for m in pop}) for name in pop[0].networks}
 
-    def one_by_one(members):
-        start = time.perf_counter()
+    def one_by_one(members) -> float:
+        start = time.process_time()
         for _ in range(updates):
             for m in members:
                 m.learn(memory.sample(m.batch_size))
-        return time.perf_counter() - start
+        return time.process_time() - start
 
-    def batched(members, how):
-        start = time.perf_counter()
-        batching = OffPolicyBatching(members, memory, 8, 0, how)
-        pending = np.zeros(len(members))
+    def batched(members, how: str) -> float:
+        start = time.process_time()
+        learner = StackedOffPolicy(members, how)
+        everyone = list(range(len(members)))
         for _ in range(updates):
-            pending += 8
-            batching.learn(pending)
-        batching.close()
-        return time.perf_counter() - start
+            rows = [memory.sample_indices(m.batch_size) for m in members]
+            learner.learn(everyone, stacked_batch(memory, members[0], rows))
+        learner.write_back()
+        return time.process_time() - start
 
     times: dict[str, list[float]] = {"one by one": [], "shape": [], "pad": []}
     for _ in range(repeats):
         times["one by one"].append(one_by_one([m.clone() for m in pop]))
         for how in ("shape", "pad"):
             times[how].append(batched([m.clone() for m in pop], how))
-    stacks = {how: sum(len(n.stacks) for n in OffPolicyBatching([m.clone() for m in pop], memory, 8, 0, how)
-                       .learner.nets.values()) for how in ("shape", "pad")}
+    stacks = {how: sum(len(n.stacks) for n in StackedOffPolicy([m.clone() for m in pop], how).nets.values())
+              for how in ("shape", "pad")}
     lines = ["## Grouping after architecture mutations", "",
              f"MATD3 on ATC head_on, population {pop_size}, after {generations} generations of tournament selection "
              "and mutation (80 % architecture mutations, no learning, random fitness). Distinct shapes per network: "
-             f"{shapes}; distinct depths: {depths}. Time of {updates} updates of every member (median and range "
-             f"of {repeats} repeats; the batched times include stacking and writing back):", "",
-             "| learning | stacks (all networks) | seconds | updates of one member / s |", "|---|---|---|---|"]
+             f"{shapes}; distinct depths: {depths}. CPU seconds of {updates} updates of every member (median and "
+             f"range of {repeats} repeats; the batched times include stacking and writing back):", "",
+             "| learning | stacks (all networks) | CPU seconds | member updates per CPU second |", "|---|---|---|---|"]
     for how, values in times.items():
         count = stacks.get(how, pop_size * len(pop[0].networks))
         rate = updates * pop_size / statistics.median(values)

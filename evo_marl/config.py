@@ -121,6 +121,8 @@ class TrainingConfig:
     generation) or ``fixed`` (the same validation episodes every generation: stochastic envs compare like
     with like); ``fitness_window``: a member's fitness is the mean of its last N evaluations.
     ``learning_delay`` and ``memory_size`` apply to off-policy algorithms only (defaults 1,000 and 100,000).
+    ``batched_learning`` (default true): members act and learn as stacks (``docs/performance.md``); false: one
+    member after another. ``stack_grouping``: ``pad`` (default) or ``shape``, how differing architectures stack.
     """
 
     max_steps: int = 50_000
@@ -132,9 +134,13 @@ class TrainingConfig:
     learning_delay: int | None = None
     memory_size: int | None = None
     threads: int = 1
+    batched_learning: bool = True
+    stack_grouping: str = "pad"
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
 
     def __post_init__(self) -> None:
+        validation.flag("training.batched_learning", self.batched_learning)
+        validation.one_of("training.stack_grouping", self.stack_grouping, ("pad", "shape"))
         for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window", "threads"):
             _positive(f"training.{name}", getattr(self, name))
         if self.evo_steps > self.max_steps:

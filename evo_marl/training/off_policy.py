@@ -71,6 +71,25 @@ class OffPolicyPhase(CollectPhase):
             return 0.0, None
         return pending, losses
 
+    # Hooks of one phase; evo_marl.population.phases overrides them to act and learn as stacks.
+    def _begin(self, population: list) -> None:
+        """The phase starts (members are in training mode)."""
+
+    def _act_all(self, population: list, obs: dict, infos: dict, raw: dict, rng: np.random.Generator) -> None:
+        """Every member's env actions into ``self.env_actions`` and raw actions into ``raw``."""
+        for k, member in enumerate(population):
+            self._act(member, k, obs, infos, raw, rng)
+
+    def _learn_all(self, population: list, pending: np.ndarray, last_losses: list[dict[str, float]]) -> None:
+        """Every member learns once per ``learn_step`` of its ``pending`` transitions (updated in place)."""
+        for k, member in enumerate(population):
+            pending[k], losses = self._learn(member, pending[k])
+            if losses:
+                last_losses[k] = losses
+
+    def _end(self, population: list, last_losses: list[dict[str, float]]) -> None:
+        """The phase's last vector step is done (or the env failed)."""
+
     def __call__(self, population: list, generation: int) -> PhaseResult:
         env, n, e = self.env, self.env.num_envs, self.num_envs
         timings: dict[str, float] = defaultdict(float)
@@ -87,11 +106,11 @@ class OffPolicyPhase(CollectPhase):
         active = infos.get("active_mask", {a: np.ones(n, bool) for a in self.agents})
         for member in population:
             member.set_training_mode(True)
+        self._begin(population)
         for done in range(self.vector_steps):
             t0 = time.perf_counter()
             raw: dict[str, np.ndarray] = {}
-            for k, member in enumerate(population):
-                self._act(member, k, obs, infos, raw, rng)
+            self._act_all(population, obs, infos, raw, rng)
             t1 = time.perf_counter()
             try:
                 next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
@@ -112,10 +131,9 @@ class OffPolicyPhase(CollectPhase):
                 if ok.any():
                     store_transitions(self.memory, fields, rows=ok)
             t3 = time.perf_counter()
-            for k, member in enumerate(population):
-                pending[k], losses = self._learn(member, pending[k] + e)
-                if losses:
-                    last_losses[k] = losses
+            pending += e
+            self._learn_all(population, pending, last_losses)
+            for member in population:
                 member.steps[-1] += e
             t4 = time.perf_counter()
             ended = tally.step(rewards, terms, truncs, infos)
@@ -131,4 +149,5 @@ class OffPolicyPhase(CollectPhase):
             timings["learning"] += t4 - t3
         else:
             done = self.vector_steps
+        self._end(population, last_losses)
         return PhaseResult(done * n, dict(timings), tally.train_scores(population), last_losses)

@@ -67,6 +67,32 @@ class OnPolicyPhase(CollectPhase):
         buffer.reset()
         return losses
 
+    # Hooks of one phase; evo_marl.population.phases overrides them to act and learn as stacks.
+    def _begin(self, population: list) -> None:
+        """The phase starts (members are in training mode)."""
+
+    def _act_all(self, population: list, obs: dict, infos: dict, rng: np.random.Generator) -> list:
+        """Every member's env actions into ``self.env_actions``; its ``PolicyStep`` (None if it acted randomly)."""
+        return [self._act(member, k, obs, infos, rng) for k, member in enumerate(population)]
+
+    def _truncation_values(self, population: list, members: list[int], final_obs: dict, term: np.ndarray,
+                           trunc: np.ndarray) -> dict[int, np.ndarray]:
+        """``member.truncation_values`` of each of ``members`` on its rows (``term`` / ``trunc``: ``[N, A]``)."""
+        out = {}
+        for k in members:
+            sl = self.slice(k)
+            out[k] = population[k].truncation_values({a: final_obs[a][sl] for a in self.agents}, term[sl], trunc[sl])
+        return out
+
+    def _learn_all(self, population: list, members: list[int], buffers: list[RolloutBuffer], next_obs: dict,
+                   last_losses: list[dict[str, float]]) -> None:
+        """PPO epochs of ``members`` on their rollouts (bootstrapped from ``next_obs``), which are then reset."""
+        for k in members:
+            last_losses[k] = self._learn(population[k], buffers[k], next_obs, k) or last_losses[k]
+
+    def _end(self, population: list, last_losses: list[dict[str, float]]) -> None:
+        """The phase's last update is done."""
+
     def __call__(self, population: list, generation: int) -> PhaseResult:
         env, n, e, agents = self.env, self.env.num_envs, self.num_envs, self.agents
         timings: dict[str, float] = defaultdict(float)
@@ -83,9 +109,10 @@ class OnPolicyPhase(CollectPhase):
         buffers = [self._buffer(k, m) for k, m in enumerate(population)]
         for member in population:
             member.set_training_mode(True)
+        self._begin(population)
         for done in range(self.vector_steps):
             t0 = time.perf_counter()
-            steps = [self._act(member, k, obs, infos, rng) for k, member in enumerate(population)]
+            steps = self._act_all(population, obs, infos, rng)
             t1 = time.perf_counter()
             try:
                 next_obs, rewards, terms, truncs, infos = env.step(self.env_actions)
@@ -100,20 +127,17 @@ class OnPolicyPhase(CollectPhase):
             if "step_errors" in infos:
                 self.flag_step_errors(population, infos, finite)
             self.flag_non_finite(population, finite)
-            learn_time = 0.0
-            for k, member in enumerate(population):
-                sl = self.slice(k)
+            for member in population:
                 member.steps[-1] += e
-                if steps[k] is None or member.failed:
-                    continue
-                step = steps[k]
-                t_values = member.truncation_values({a: final_obs[a][sl] for a in agents}, term[sl], trunc[sl])
+            adding = [k for k, m in enumerate(population) if steps[k] is not None and not m.failed]
+            t_values = self._truncation_values(population, adding, final_obs, term, trunc)
+            for k in adding:
+                sl, step = self.slice(k), steps[k]
                 buffers[k].add(step.obs, step.actions, step.log_probs, step.values, rew[sl], term[sl], trunc[sl],
-                               active[sl], t_values, step.action_masks)
-                if buffers[k].full:
-                    t_learn = time.perf_counter()
-                    last_losses[k] = self._learn(member, buffers[k], next_obs, k) or last_losses[k]
-                    learn_time += time.perf_counter() - t_learn
+                               active[sl], t_values[k], step.action_masks)
+            t_learn = time.perf_counter()
+            self._learn_all(population, [k for k in adding if buffers[k].full], buffers, next_obs, last_losses)
+            learn_time = time.perf_counter() - t_learn
             t3 = time.perf_counter()
             tally.step(rewards, terms, truncs, infos)
             obs = next_obs
@@ -125,8 +149,8 @@ class OnPolicyPhase(CollectPhase):
         else:
             done = self.vector_steps
         t_learn = time.perf_counter()
-        for k, member in enumerate(population):  # the generation's last, partial rollout
-            if len(buffers[k]) and not member.failed:
-                last_losses[k] = self._learn(member, buffers[k], obs, k) or last_losses[k]
+        partial = [k for k, member in enumerate(population) if len(buffers[k]) and not member.failed]
+        self._learn_all(population, partial, buffers, obs, last_losses)  # the generation's last, partial rollouts
+        self._end(population, last_losses)
         timings["learning"] += time.perf_counter() - t_learn
         return PhaseResult(done * n, dict(timings), tally.train_scores(population), last_losses)

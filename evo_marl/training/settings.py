@@ -11,6 +11,7 @@ from evo_marl import validation
 from evo_marl.errors import ConfigError
 
 EVAL_SETS = ("fresh", "fixed")
+STACK_GROUPINGS = ("pad", "shape")
 
 
 @dataclass
@@ -32,6 +33,11 @@ class RunSettings:
         resume / overwrite: continue the newest checkpoint of ``run_dir`` / replace its checkpoints.
         checkpoint: write ``generation_<g>/`` folders. keep_checkpoints: how many to keep (None: all).
         save_buffer: include the replay buffer in checkpoints (off-policy; exact resume needs it).
+        batched_learning: members act and learn as stacks (:mod:`evo_marl.population`): one forward per
+            parameter-sharing group for the whole population and one update for all members due to learn;
+            equal to member-by-member learning to float tolerance, and faster. False: one member after another.
+        stack_grouping: how batched learning stacks members whose architectures differ: ``"pad"`` (one stack per
+            network depth, narrower members zero-padded) or ``"shape"`` (one stack per exact shape).
         verbose: progress bar. wandb / wandb_kwargs: W&B tracking. mlflow / mlflow_kwargs: MLflow tracking
             (:class:`~evo_marl.tracking.mlflow_writer.MLflowWriter` options). config: the experiment as a dict (for
             trackers). net_config: saved in the manifest so checkpoints rebuild their members.
@@ -52,6 +58,8 @@ class RunSettings:
     checkpoint: bool = True
     keep_checkpoints: int | None = 3
     save_buffer: bool = True
+    batched_learning: bool = True
+    stack_grouping: str = "pad"
     verbose: bool = True
     wandb: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +81,9 @@ class RunSettings:
             validation.number("seed", self.seed, 0, integer=True)
         if self.keep_checkpoints is not None:
             validation.positive_int("keep_checkpoints", self.keep_checkpoints)
-        for name in ("resume", "overwrite", "checkpoint", "save_buffer", "verbose", "wandb", "mlflow"):
+        validation.one_of("stack_grouping", self.stack_grouping, STACK_GROUPINGS)
+        for name in ("resume", "overwrite", "checkpoint", "save_buffer", "batched_learning", "verbose", "wandb",
+                     "mlflow"):
             validation.flag(name, getattr(self, name))
         if self.resume and self.overwrite:
             raise ConfigError("resume", True, "cannot be combined with overwrite (continue a run, or replace it)")

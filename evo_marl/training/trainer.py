@@ -20,6 +20,7 @@ from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
+from evo_marl.population.phases import BatchedOffPolicyPhase, BatchedOnPolicyPhase
 from evo_marl.run_folder import prepare_run_folder, run_records
 from evo_marl.seeding import child_rng, seed_sequence
 from evo_marl.stopping import StoppingCriterion
@@ -141,6 +142,8 @@ def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entr
         if memory is not None:
             raise ConfigError("memory", type(memory).__name__,
                               f"{lead.algo_name} learns from its own rollouts: pass no replay buffer")
+        if settings.batched_learning:
+            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy, grouping=settings.stack_grouping)
         return OnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy)
     if memory is None:
         raise ConfigError("memory", None, f"{lead.algo_name} is off-policy: it needs a MultiAgentReplayBuffer")
@@ -155,7 +158,10 @@ def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entr
         raise ConfigError("hp_config.batch_size.max", max(ranges),
                           f"must be <= memory.memory_size ({memory.memory_size}): a mutated member with a larger batch "
                           "would never learn (narrow the range or enlarge the buffer)")
-    return OffPolicyPhase(env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
+    args = (env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
+    if settings.batched_learning:
+        return BatchedOffPolicyPhase(*args, grouping=settings.stack_grouping)
+    return OffPolicyPhase(*args)
 
 
 def train_population(env: Any, population: list, settings: RunSettings, *, memory=None, selection=None,
