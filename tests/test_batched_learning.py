@@ -75,11 +75,10 @@ def diversify_off_policy(pop) -> None:
     pop[1].set_hyperparameter("target_noise", 0.05)
 
 
-@pytest.mark.parametrize("grouping", ["pad", "shape"])
-@pytest.mark.parametrize("algo,scenario,share", [
-    ("MADDPG", "coop_box", False), ("MATD3", "coop_box", True), ("MADDPG", "coop_discrete", False),
-    ("MATD3", "coop_multidiscrete", False)])
-def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, grouping):
+@pytest.mark.parametrize("algo,scenario,share,grouping", [
+    ("MADDPG", "coop_box", False, "pad"), ("MATD3", "coop_box", True, "pad"), ("MADDPG", "coop_discrete", False, "pad"),
+    ("MATD3", "coop_multidiscrete", False, "pad"), ("MATD3", "coop_box", False, "shape")])
+def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, grouping, fused=True):
     env, pop, _, _ = make_tiny_population(algo, scenario, pop_size=4, num_envs=4, seed=3, SHARE_PARAMS=share)
     memory = filled_memory(env, pop[0])
     diversify_off_policy(pop)
@@ -90,6 +89,9 @@ def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, group
         for k in sel:
             alone[k].learn(memory_alone.sample(alone[k].batch_size))
     learner = StackedOffPolicy(stacked, grouping)
+    for net in learner.nets.values():
+        for stack in net.stacks:
+            stack.fused &= fused
     for sel in schedule:
         rows = [memory_stacked.sample_indices(stacked[k].batch_size) for k in sel]
         learner.learn(sel, stacked_batch(memory_stacked, stacked[0], rows))
@@ -99,6 +101,11 @@ def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, group
         assert_same_members(a, b)
     if grouping == "pad":  # the widened actor of member 1 made the others' rows padded
         assert any(stack.mask is not None for net in learner.nets.values() for stack in net.stacks)
+
+
+def test_unfused_adam_path_equals_per_member():
+    """Devices without torch's fused Adam kernel take the single-tensor path."""
+    test_off_policy_batched_learn_equals_per_member("MADDPG", "coop_box", False, "pad", fused=False)
 
 
 @pytest.mark.parametrize("scenario", ["coop_box", "coop_discrete"])
@@ -160,9 +167,9 @@ def rollout_buffer(member) -> RolloutBuffer:
                          {g: member.codecs[a].raw_dim for g, a in lead.items()})
 
 
-@pytest.mark.parametrize("grouping", ["pad", "shape"])
-@pytest.mark.parametrize("scenario,share", [("coop_box", False), ("coop_box", True), ("coop_discrete", False),
-                                            ("coop_multidiscrete", True)])
+@pytest.mark.parametrize("scenario,share,grouping", [
+    ("coop_box", False, "pad"), ("coop_box", True, "pad"), ("coop_discrete", False, "pad"),
+    ("coop_multidiscrete", True, "pad"), ("coop_box", False, "shape")])
 def test_ippo_batched_act_and_learn_equal_per_member(scenario, share, grouping):
     env, pop = ippo_population(scenario, share)
     alone, stacked = [m.clone() for m in pop], [m.clone() for m in pop]

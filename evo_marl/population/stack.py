@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
+from torch.optim.adam import adam as adam_functional
 from torch import Tensor
 
 from evo_marl.errors import ConfigError
@@ -237,4 +238,4 @@ def adam_step(items: list[tuple[ParamStack, int, list[Tensor]]]) -> None:
                 torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, **options)
             else:  # the single-tensor path counts the step itself: give it copies of the counts before this step
                 counts = [step - 1 for step in steps]
-                torch.optim.adam.adam(params, grads, exp_avgs, exp_avg_sqs, [], counts, foreach=False, **options)
+                adam_functional(params, grads, exp_avgs, exp_avg_sqs, [], counts, foreach=False, **options)
