@@ -45,7 +45,7 @@ def test_batched_generation_equals_member_by_member(algo, tmp_path):
 
 
 def test_batched_learning_falls_back_to_member_by_member(tmp_path, monkeypatch, caplog):
-    def broken(self, sel, batch):
+    def broken(self, *args, **kwargs):
         raise RuntimeError("stack exploded")
 
     monkeypatch.setattr(StackedOffPolicy, "learn", broken)

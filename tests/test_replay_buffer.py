@@ -295,3 +295,35 @@ def test_cuda_device():
     buffer.save_to_memory(*step_data(np.arange(3)), is_vectorised=True)
     batch = buffer.sample(2)
     assert all(t.device.type == "cuda" for field in batch for t in field.values())
+
+
+def _tensor_storage(**kwargs) -> MultiAgentReplayBuffer:
+    """The storage a CUDA buffer uses (torch tensors on its device), here on the CPU."""
+    buffer = make(**kwargs)
+    buffer.tensor_storage = True
+    return buffer
+
+
+def test_tensor_storage_equals_numpy_storage():
+    """The device storage path (a CUDA buffer's) stores, wraps, samples, gathers and checkpoints as NumPy does."""
+    host, tensors = make(memory_size=10), _tensor_storage(memory_size=10)
+    for buffer in (host, tensors):
+        for start in range(0, 14, 7):  # wraps around
+            buffer.save_to_memory(*step_data(np.arange(start, start + 7)), is_vectorised=True)
+    assert all(isinstance(store, torch.Tensor) for per in tensors._data.values() for store in per.values())
+    assert stored_steps(tensors) == stored_steps(host)
+    rows = np.array([[0, 3], [9, 1]])
+    for field, other in zip(host.gather(rows), tensors.gather(rows)):
+        for agent in AGENTS:
+            assert torch.equal(field[agent], other[agent]) and other[agent].dtype == field[agent].dtype
+    restored = _tensor_storage(memory_size=10)
+    restored.load_state_dict(torch.load(io.BytesIO(_saved(tensors.state_dict())), weights_only=True))
+    assert stored_steps(restored) == stored_steps(host)
+    with pytest.raises(EnvError, match="expected shape"):
+        tensors.save_to_memory(*step_data(np.arange(2))[:4], np.zeros((2, 3)), is_vectorised=True)
+
+
+def _saved(state: dict) -> bytes:
+    out = io.BytesIO()
+    torch.save(state, out)
+    return out.getvalue()

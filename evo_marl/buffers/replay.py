@@ -5,6 +5,10 @@ from the shapes and dtypes of that data (floats are stored as float32, integers 
 bool). A save writes all its rows with one fancy-indexed assignment per field and agent; a sample draws
 indices from the buffer's own ``numpy.random.Generator`` and gathers them with one fancy index per
 field and agent. The call shape follows AgileRL's ``MultiAgentReplayBuffer``.
+
+With a CUDA ``device`` the storage itself lives on the device (one tensor per field and agent): a save
+copies the env's arrays to it once (the env boundary), and a sample gathers on the device from indices
+sent through pinned memory without waiting, so learning from the buffer never waits for the host.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from evo_marl.seeding import numpy_rng
 _STATE_VERSION = 1
 
 
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool}
+
+
 def _canonical(array: np.ndarray, field: str, agent: str) -> np.dtype:
     """The storage dtype for ``array``: float32, int64 or bool."""
     for kind, dtype in (("f", np.float32), ("iu", np.int64), ("b", np.bool_)):
@@ -40,7 +47,7 @@ class MultiAgentReplayBuffer:
         field_names: Names of the stored fields, in the positional order of ``save_to_memory``; they
             become the attributes of sampled batches, so they must be Python identifiers.
         agent_ids: The agents every save must provide.
-        device: Device of the sampled tensors.
+        device: Device of the sampled tensors; with a CUDA device the transitions are stored there too.
         seed: Seed (or a ready ``numpy.random.Generator``, used as is) for the sampling RNG; None draws
             fresh OS entropy.
 
@@ -68,6 +75,7 @@ class MultiAgentReplayBuffer:
         self.field_names = field_names
         self.agent_ids = list(agent_ids)
         self.device = torch.device(device)
+        self.tensor_storage = self.device.type == "cuda"  # store transitions as tensors on the device (set before saving)
         self._rng = seed if isinstance(seed, np.random.Generator) else numpy_rng(seed)
         self.Batch = namedtuple("Batch", field_names)  # tuple in field order with attribute access
         self.clear()
@@ -111,8 +119,8 @@ class MultiAgentReplayBuffer:
 
         rows = [self._per_agent(name, value, is_vectorised) for name, value in zip(self.field_names, args)]
         n = len(next(iter(rows[0].values())))  # 0 rows (e.g. all filtered out) is checked, then a no-op
-        data = self._data or {name: {agent: np.empty((self.memory_size, *array.shape[1:]),
-                                                    _canonical(array, name, agent))
+        data = self._data or {name: {agent: self._allocate((self.memory_size, *array.shape[1:]),
+                                                          _canonical(array, name, agent))
                                      for agent, array in per_agent.items()}
                               for name, per_agent in zip(self.field_names, rows)}  # first save: allocate
         for name, per_agent in zip(self.field_names, rows):  # check everything before writing anything
@@ -121,17 +129,21 @@ class MultiAgentReplayBuffer:
                 if len(array) != n:
                     raise EnvError(f"field {name!r}, agent {agent!r}: expected {n} rows (num_envs of field "
                                    f"{self.field_names[0]!r}), got {len(array)}")
-                if array.shape[1:] != store.shape[1:] or not np.can_cast(array.dtype, store.dtype, "same_kind"):
-                    raise EnvError(f"field {name!r}, agent {agent!r}: expected shape {store.shape[1:]} and dtype "
-                                   f"{store.dtype} per transition (from the first save), got shape "
+                dtype = self._numpy_dtype(store)
+                if array.shape[1:] != tuple(store.shape[1:]) or not np.can_cast(array.dtype, dtype, "same_kind"):
+                    raise EnvError(f"field {name!r}, agent {agent!r}: expected shape {tuple(store.shape[1:])} and "
+                                   f"dtype {dtype} per transition (from the first save), got shape "
                                    f"{array.shape[1:]} and dtype {array.dtype}")
 
         self._data = data
         keep = min(n, self.memory_size)  # with more rows than capacity only the last ones survive
         index = (self._pos + n - keep + np.arange(keep)) % self.memory_size
+        where = self._index(index)
         for name, per_agent in zip(self.field_names, rows):
             for agent, array in per_agent.items():
-                self._data[name][agent][index] = array[n - keep:]
+                store = self._data[name][agent]
+                store[where] = array[n - keep:] if isinstance(store, np.ndarray) else \
+                    torch.from_numpy(np.ascontiguousarray(array[n - keep:], self._numpy_dtype(store))).to(self.device)
         self._pos = (self._pos + n) % self.memory_size
         self._size = min(self._size + n, self.memory_size)
         self.counter += n
@@ -186,8 +198,31 @@ class MultiAgentReplayBuffer:
 
     def gather(self, indices: np.ndarray) -> Any:
         """A ``Batch`` of the stored rows ``indices`` (any integer array shape ``I``: tensors ``[*I, ...]``)."""
-        return self.Batch(*({agent: torch.from_numpy(store[indices]).to(self.device)
-                             for agent, store in self._data[name].items()} for name in self.field_names))
+        where = self._index(indices)
+        return self.Batch(*({agent: torch.from_numpy(store[where]).to(self.device) if isinstance(store, np.ndarray)
+                             else store[where] for agent, store in self._data[name].items()}
+                            for name in self.field_names))
+
+    # ----------------------------------------------------------------------------------- storage
+    def _allocate(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | torch.Tensor:
+        if self.tensor_storage:
+            return torch.empty(shape, dtype=_TORCH_DTYPES[np.dtype(dtype)], device=self.device)
+        return np.empty(shape, dtype)
+
+    @staticmethod
+    def _numpy_dtype(store: np.ndarray | torch.Tensor) -> np.dtype:
+        if isinstance(store, np.ndarray):
+            return store.dtype
+        return next(k for k, v in _TORCH_DTYPES.items() if v == store.dtype)
+
+    def _index(self, indices: np.ndarray) -> np.ndarray | torch.Tensor:
+        """Row indices for the storage: as they are for NumPy; sent through pinned memory for a CUDA device."""
+        if not self.tensor_storage:
+            return indices
+        host = torch.from_numpy(np.ascontiguousarray(indices, np.int64))
+        if self.device.type == "cuda":
+            return host.pin_memory().to(self.device, non_blocking=True)
+        return host.to(self.device)
 
     # ----------------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
@@ -199,7 +234,8 @@ class MultiAgentReplayBuffer:
         return {"version": _STATE_VERSION, "memory_size": self.memory_size, "field_names": list(self.field_names),
                 "agent_ids": list(self.agent_ids), "size": self._size, "pos": self._pos, "counter": self.counter,
                 "rng_state": json.dumps(self._rng.bit_generator.state, default=lambda o: o.tolist()),
-                "data": {name: {agent: torch.from_numpy(store[:self._size].copy()) for agent, store in per.items()}
+                "data": {name: {agent: torch.from_numpy(store[:self._size].copy()) if isinstance(store, np.ndarray)
+                                else store[:self._size].cpu().clone() for agent, store in per.items()}
                          for name, per in self._data.items()}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -241,6 +277,7 @@ class MultiAgentReplayBuffer:
             self._data[name] = {}
             for agent in self.agent_ids:
                 stored = per[agent].cpu().numpy()
-                self._data[name][agent] = np.empty((self.memory_size, *stored.shape[1:]), stored.dtype)
-                self._data[name][agent][:size] = stored
+                store = self._allocate((self.memory_size, *stored.shape[1:]), stored.dtype)
+                store[:size] = stored if isinstance(store, np.ndarray) else torch.from_numpy(stored).to(self.device)
+                self._data[name][agent] = store
         self._size, self._pos, self.counter = size, pos, state["counter"]

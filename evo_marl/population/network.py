@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from evo_marl.errors import ConfigError
+from evo_marl.population.transfer import index_tensor, to_device
 from evo_marl.population.stack import Layout, ParamStack, StackEntry, adam_step, mlp_forward
 
 GROUPINGS = ("shape", "pad")
@@ -74,7 +76,7 @@ class StackedNetwork:
                 segments = stack.segments((stack.target if target else stack.flat).index_select(0, row_index))
                 if train:
                     segments = [v.detach().requires_grad_() for v in segments]
-            parts.append(_Part(stack, rows, row_index, positions, segments))
+            parts.append(_Part(stack, rows, row_index, positions, index_tensor(positions, stack.device), segments))
         return BoundNetwork(parts, inverse, len(sel))
 
     def _plan(self, sel: tuple[int, ...]) -> tuple[list[tuple], Tensor | None]:
@@ -88,10 +90,11 @@ class StackedNetwork:
             plan = []
             for s, pairs in by_stack.items():
                 rows = [r for _, r in pairs]
-                row_index = None if rows == list(range(len(self.stacks[s]))) else torch.tensor(rows, device=device)
-                plan.append((s, rows, row_index, torch.tensor([p for p, _ in pairs], device=device)))
+                row_index = None if rows == list(range(len(self.stacks[s]))) else index_tensor(rows, device)
+                positions = [p for p, _ in pairs]
+                plan.append((s, rows, row_index, positions))
             order = [p for _, pairs in by_stack.items() for p, _ in pairs]
-            inverse = None if order == list(range(len(sel))) else torch.argsort(torch.tensor(order, device=device))
+            inverse = None if order == list(range(len(sel))) else index_tensor(np.argsort(order).tolist(), device)
             self._plans[sel] = (plan, inverse)
         return self._plans[sel]
 
@@ -103,7 +106,7 @@ class StackedNetwork:
             for k, t in zip(sel, tau):
                 s, row = self.where[k]
                 rates[s][row] = t
-            self._rates[key] = [(stack, rate.to(stack.device)) for stack, rate in zip(self.stacks, rates)
+            self._rates[key] = [(stack, to_device(rate.numpy(), stack.device)) for stack, rate in zip(self.stacks, rates)
                                 if bool(rate.any())]
         for stack, rate in self._rates[key]:
             stack.soft_update(rate)
@@ -116,9 +119,10 @@ class StackedNetwork:
 class _Part:
     """The members of one stack within a binding: stack rows, their positions in the selection, parameters."""
 
-    def __init__(self, stack: ParamStack, rows: list[int], row_index: Tensor | None, positions: Tensor,
-                 segments: list[Tensor]):
-        self.stack, self.row_list, self.rows, self.positions, self.segments = stack, rows, row_index, positions, segments
+    def __init__(self, stack: ParamStack, rows: list[int], row_index: Tensor | None, position_list: list[int],
+                 positions: Tensor, segments: list[Tensor]):
+        self.stack, self.row_list, self.rows, self.segments = stack, rows, row_index, segments
+        self.position_list, self.positions = position_list, positions
 
 
 class BoundNetwork:
@@ -148,11 +152,11 @@ class BoundNetwork:
         return [s for p in self.parts for s in p.segments]
 
     def adam_items(self, grads: Sequence[Tensor | None], max_norm: Tensor | None = None,
-                   keep: Tensor | None = None) -> list[tuple[ParamStack, int, Tensor]]:
+                   keep: Sequence[bool] | None = None) -> list[tuple[ParamStack, int, list[Tensor]]]:
         """``(stack, row, segment gradients)`` of every selected member from the gradients of :attr:`leaves`
         (None: zero), for :func:`~evo_marl.population.stack.adam_step`.
 
-        ``max_norm [S]`` clips each member's gradient norm; ``keep [S]`` (bool) leaves out the others.
+        ``max_norm [S]`` clips each member's gradient norm; ``keep`` (one bool per member) leaves out the others.
         """
         items, i = [], 0
         for p in self.parts:
@@ -161,15 +165,14 @@ class BoundNetwork:
             i += n
             norms = None if max_norm is None else max_norm.index_select(0, p.positions)
             segment_grads = p.stack.prepare_grads(p.rows, segment_grads, norms)
-            chosen = range(len(p.row_list)) if keep is None else \
-                torch.nonzero(keep.index_select(0, p.positions)).squeeze(1).tolist()
+            chosen = [j for j, position in enumerate(p.position_list) if keep is None or keep[position]]
             rows = list(zip(*(g.unbind(0) for g in segment_grads)))
             items += [(p.stack, p.row_list[j], rows[j]) for j in chosen]
         return items
 
 
 def optimize(loss: Tensor, nets: Sequence[BoundNetwork], max_norm: Tensor | None = None,
-             keep: Tensor | None = None) -> None:
+             keep: Sequence[bool] | None = None) -> None:
     """One Adam step of the networks ``nets`` (bound for training) of every member on its own loss ``loss [S]``.
 
     ``max_norm`` / ``keep`` as :meth:`BoundNetwork.adam_items`.

@@ -24,6 +24,7 @@ from evo_marl.errors import ConfigError
 from evo_marl.population.network import BoundNetwork, StackedNetwork, optimize
 from evo_marl.population.noise import StackedNoise
 from evo_marl.population.stack import StackEntry
+from evo_marl.population.transfer import index_tensor
 
 
 def check_uniform(population: list, cls: type) -> None:
@@ -82,7 +83,7 @@ class StackedOffPolicy:
 
     # ------------------------------------------------------------------ helpers
     def _hp(self, sel: Sequence[int]) -> LossHparams:
-        index = torch.tensor(list(sel), device=self.device)
+        index = index_tensor(sel, self.device)
         return LossHparams(*(None if v is None else v.index_select(0, index) for v in self.hparams))
 
     def _bind(self, role: str, sel: Sequence[int], train: bool = False, target: bool = False) -> dict[str, BoundNetwork]:
@@ -121,13 +122,16 @@ class StackedOffPolicy:
         return env_actions, raw_actions
 
     # ------------------------------------------------------------------ learning
-    def learn(self, sel: Sequence[int], batch: LossBatch) -> dict[str, Tensor]:
+    def learn(self, sel: Sequence[int], batch: LossBatch, rows: Sequence[int] | None = None) -> dict[str, Tensor]:
         """One ``learn`` of every member in ``sel`` on its rows of ``batch`` (``[S, B, ...]``).
 
-        Returns the losses as tensors ``[S]`` (``actor_loss`` NaN for members without an actor update).
+        ``rows``: each member's batch size where ``batch`` is padded (read from ``batch.valid`` if not given,
+        which makes the host wait for the device). Returns the losses as tensors ``[S]`` (``actor_loss`` NaN for
+        members without an actor update).
         """
         template, sel = self.template, list(sel)
-        rows = None if batch.valid is None else [int(n) for n in batch.valid.sum(-1).tolist()]
+        if rows is None and batch.valid is not None:
+            rows = [int(n) for n in batch.valid.sum(-1).tolist()]
         noise = StackedNoise([self.generators[k] for k in sel], self.device, rows)
         critics = self._bind("critic", sel, train=True)
         critic_loss = template.critic_loss(critics, self._bind("", sel, target=True), batch, self._hp(sel), noise)
@@ -144,8 +148,7 @@ class StackedOffPolicy:
             return losses
         actor_sel = [sel[s] for s in due]
         if len(due) < len(sel):
-            index = torch.tensor(due, device=self.device)
-            batch = _select(batch, index)
+            batch = _select(batch, index_tensor(due, self.device))
             noise = StackedNoise([self.generators[k] for k in actor_sel], self.device,
                                  None if rows is None else [rows[s] for s in due])
         actors = self._bind("actor", actor_sel, train=True)
@@ -156,7 +159,7 @@ class StackedOffPolicy:
         for net in self.nets.values():
             net.soft_update(actor_sel, taus)
         full = torch.full((len(sel),), math.nan, device=self.device)
-        full[torch.tensor(due, device=self.device)] = actor_loss.detach() / len(template.agent_ids)
+        full[index_tensor(due, self.device)] = actor_loss.detach() / len(template.agent_ids)
         losses["actor_loss"] = full
         return losses
 
@@ -185,7 +188,7 @@ def stacked_batch(memory, template: MADDPG, indices: Sequence[np.ndarray]) -> Lo
     device = template.device
     valid = None
     if ragged:
-        lengths = torch.tensor([len(i) for i in indices], device=device)
+        lengths = index_tensor([len(i) for i in indices], device)
         valid = (torch.arange(size, device=device).unsqueeze(0) < lengths.unsqueeze(1)).float()
 
     def flat(field: str, agent: str) -> Tensor:

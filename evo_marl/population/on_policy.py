@@ -22,6 +22,7 @@ from evo_marl.population.network import BoundNetwork, StackedNetwork, optimize
 from evo_marl.population.noise import StackedNoise
 from evo_marl.population.off_policy import check_uniform, optimizer_of
 from evo_marl.population.stack import StackEntry
+from evo_marl.population.transfer import index_tensor, to_device
 
 
 class StackedPPO:
@@ -149,12 +150,12 @@ class StackedPPO:
                     orders[s] = members[s].rng.permutation(batches[s].size)
                 rows.append(orders[s][j * sizes[s]:(j + 1) * sizes[s]] + offsets[s])
             stats, done = self._update([sel[s] for s in active], rollout, rows)
-            index = torch.tensor(active, device=self.device)
+            index = index_tensor(active, self.device)
             for s in (active[i] for i in np.flatnonzero(done)):
                 stopped[s] = True
             keep = [s for i, s in enumerate(active) if not done[i]]
             updates[keep] += 1
-            kept = torch.tensor([not d for d in done], device=self.device)
+            kept = index_tensor([not d for d in done], self.device, torch.bool)
             for key, value in stats.items():
                 sums[key].index_add_(0, index, torch.where(kept, value, 0.0))
         results = []
@@ -170,7 +171,7 @@ class StackedPPO:
         """One minibatch step of members ``sel`` on their ``rows`` of ``rollout``; per-member statistics ``[S]``
         (float64, summed over groups and divided by their number) and which members stopped on ``target_kl``."""
         mb = _minibatch(rollout, rows, self.device)
-        index = torch.tensor(sel, device=self.device)
+        index = index_tensor(sel, self.device)
         hp = PPOHparams(*(v.index_select(0, index) for v in self.hparams))
         nets, log_stds = self._bind(sel, train=True)
         loss, stats = self.template.ppo_loss(nets, log_stds, mb, hp)
@@ -183,7 +184,7 @@ class StackedPPO:
             done = [m.target_kl is not None and kl[s] > m.target_kl for s, m in enumerate(members)]
         if all(done):
             return means, done
-        keep = None if not any(done) else torch.tensor([not d for d in done], device=self.device)
+        keep = None if not any(done) else [not d for d in done]
         optimize(loss, list(nets.values()), self.max_norm.index_select(0, index), keep)
         return means, done
 
@@ -219,10 +220,10 @@ def _minibatch(rollout: RolloutBatch, rows: list[np.ndarray], device: torch.devi
     """Members' minibatch rows as a stacked :class:`PPOMinibatch` ``[S, L, ...]`` (shorter ones padded, weight 0)."""
     size = max(len(r) for r in rows)
     index = np.stack([np.concatenate([r, np.full(size - len(r), r[0])]) if len(r) < size else r for r in rows])
-    idx = torch.from_numpy(index).to(device)
+    idx = to_device(index, device)
     weight = rollout.active[idx].float()
     if any(len(r) < size for r in rows):
-        lengths = torch.tensor([len(r) for r in rows], device=device)
+        lengths = index_tensor([len(r) for r in rows], device)
         weight = weight * (torch.arange(size, device=device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
     masks = {g: None if m is None else m[idx] for g, m in rollout.action_masks.items()}
     return PPOMinibatch({g: x[idx] for g, x in rollout.obs.items()}, {g: x[idx] for g, x in rollout.actions.items()},

@@ -124,8 +124,9 @@ class BatchedOffPolicyPhase(_Batched, OffPolicyPhase):
         try:
             for r in range(max((len(rows) for _, rows in due), default=0)):  # round r: every due member's r-th update
                 sel = [k for k, rows in due if len(rows) > r]
-                batch = stacked_batch(memory, self.learner.template, [rows[r] for _, rows in due if len(rows) > r])
-                losses = self.learner.learn(sel, batch)
+                indices = [rows[r] for _, rows in due if len(rows) > r]
+                batch = stacked_batch(memory, self.learner.template, indices)
+                losses = self.learner.learn(sel, batch, [len(i) for i in indices])
                 for s, k in enumerate(sel):
                     self._last[k] = (losses, s)
         except Exception as err:

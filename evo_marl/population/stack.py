@@ -17,12 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
-from torch.optim.adam import adam as adam_functional
 from torch import Tensor
+from torch.optim.adam import adam as adam_functional
 
 from evo_marl.errors import ConfigError
 from evo_marl.networks import EvolvableMLP
 from evo_marl.networks.evolvable_mlp import FUNCTIONAL_ACTIVATIONS
+from evo_marl.population.transfer import index_tensor
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def adam_step(items: list[tuple[ParamStack, int, list[Tensor]]]) -> None:
             if len(rows) == len(stack):
                 stack.step.add_(1)
             else:
-                stack.step.index_add_(0, torch.tensor(rows, device=stack.device), stack.step.new_ones(len(rows)))
+                stack.step.index_add_(0, index_tensor(rows, stack.device), stack.step.new_ones(len(rows)))
         for (_, (lr, beta1, beta2, eps), fused), group in calls.items():
             params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
             for stack, row, row_grads in group:
