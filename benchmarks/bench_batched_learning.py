@@ -58,7 +58,7 @@ class TimingWriter:
         pass
 
 
-def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed: int = 0) -> dict:
+def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed: int = 0, device: str = "cpu") -> dict:
     """One training run: transitions per second of wall time and of this process's CPU time (the training
     call only is timed), and the seconds spent in each phase."""
     env = make_vec_env(env_id, num_envs=8, seed=seed)
@@ -72,7 +72,7 @@ def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed
     hp_config = HyperparameterConfig(**{n: RLParameter(min=1e-4, max=1e-2) for n in names})
     pop = create_population(algo, [env.single_observation_space(a) for a in agents],
                             [env.single_action_space(a) for a in agents], NET_CONFIG, hp, hp_config=hp_config,
-                            population_size=pop_size, num_envs=8, seed=seed)
+                            population_size=pop_size, num_envs=8, seed=seed, device=device)
     timing = TimingWriter()
     with tempfile.TemporaryDirectory() as run_dir:
         common = dict(INIT_HP=hp, max_steps=steps, evo_steps=5_000, eval_loop=1,
@@ -84,7 +84,7 @@ def train(algo: str, env_id: str, pop_size: int, steps: int, batched: bool, seed
             pop, _ = train_multi_agent_on_policy(env, env_id, algo, pop, **common)
         else:
             memory = MultiAgentReplayBuffer(100_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
-                                            agent_ids=agents)
+                                            agent_ids=agents, device=device)
             pop, _ = train_multi_agent_off_policy(env, env_id, algo, pop, memory, learning_delay=0, **common)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     transitions = sum(m.steps[-1] for m in pop)

@@ -187,6 +187,23 @@ class TrackingConfig:
     mlflow_kwargs: dict[str, Any] = field(default_factory=dict)  # MLflowWriter options: tracking_uri, experiment_name, ...
 
 
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def check_device(field_name: str, value: Any) -> str:
+    """A torch device string of a supported type (``cpu``, ``cuda``, ``cuda:1``); availability is checked at run
+    time, so a config written for a GPU machine still loads elsewhere."""
+    import torch
+
+    try:
+        kind = torch.device(value).type if isinstance(value, str) else None
+    except RuntimeError:
+        kind = None
+    if kind not in DEVICE_TYPES:
+        raise ConfigError(field_name, value, "must be a torch device: 'cpu', 'cuda' or 'cuda:<index>'")
+    return value
+
+
 @dataclass
 class ExperimentConfig:
     """One experiment: env, algorithm, population, hyperparameters, evolution, budget, outputs."""
@@ -206,9 +223,11 @@ class ExperimentConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     league: LeagueConfig | None = None  # population play (evo_marl.league, docs/league.md); None: homogeneous teams
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)
+        check_device("device", self.device)
         self.algo = get_algorithm(self.algo).algo_name
         if not self.env.id:
             raise ConfigError("env.id", None, "is required: a registered env id such as 'family/scenario' "

@@ -65,6 +65,15 @@ def stopping_criteria(config: ExperimentConfig) -> list[StoppingCriterion]:
     return criteria
 
 
+def available_device(device: str) -> torch.device:
+    """``device`` (the config's ``device``), or a ConfigError if this machine has no such device."""
+    target = torch.device(device)
+    if target.type == "cuda" and (not torch.cuda.is_available() or (target.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError("device", device, f"is not available on this machine ({torch.cuda.device_count()} CUDA "
+                          "devices); use device: cpu")
+    return target
+
+
 def build_population(config: ExperimentConfig, env) -> list:
     """The initial population: typed hyperparameters from ``init_hp``, the search space from ``hp_ranges``."""
     hp, options = config.hyperparameters()
@@ -72,7 +81,7 @@ def build_population(config: ExperimentConfig, env) -> list:
         config.algo, [env.single_observation_space(a) for a in env.agents],
         [env.single_action_space(a) for a in env.agents], config.net_config, hp_config=config.search_space(),
         population_size=config.population_size, num_envs=config.env.num_envs, agent_ids=env.agents,
-        seed=config.seed, hp_init=config.hp_init, hp=hp, **options)
+        seed=config.seed, hp_init=config.hp_init, hp=hp, device=available_device(config.device), **options)
 
 
 def build_selection(config: ExperimentConfig):
@@ -128,7 +137,8 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
         else:
             memory = None
             if not get_algorithm(config.algo).on_policy:
-                memory = MultiAgentReplayBuffer(config.training.memory_size, TRAINER_FIELDS, agent_ids=env.agents)
+                memory = MultiAgentReplayBuffer(config.training.memory_size, TRAINER_FIELDS, agent_ids=env.agents,
+                                                device=available_device(config.device))
             pop, history = train_population(env, pop, settings, memory=memory, **operators)
     if config.output.plots:
         make_plots(run_dir, config, pop)

@@ -123,14 +123,34 @@ class StackedPPO:
 
     # ------------------------------------------------------------------ learning
     def learn(self, sel: Sequence[int], buffers: Sequence[RolloutBuffer]) -> list[dict[str, float]]:
-        """``IPPO.learn`` of every member in ``sel`` on its filled rollout (``last_obs`` set), all at once."""
+        """``IPPO.learn`` of every member in ``sel`` on its filled rollout (``last_obs`` set), all at once.
+
+        The advantages are computed on the host, where the rollouts live (one wait for the device per call, for
+        the bootstrap values); the epochs then run on the device without waiting for the host (unless a member
+        has a ``target_kl``: its early stop reads the KL every minibatch, as ``IPPO.learn`` does).
+        """
         members = [self.population[k] for k in sel]
         last = self.values(sel, [b.last_obs for b in buffers]).cpu().numpy()
         batches: list[RolloutBatch] = []
         for s, (member, buffer) in enumerate(zip(members, buffers)):
             buffer.compute_advantages(last[s], member.gamma, member.gae_lambda)
             batches.append(buffer.batch(self.device))
-        rollout = _concat(batches)
+        sums, updates = self.epochs(sel, batches)
+        totals = {key: value.cpu().numpy() for key, value in sums.items()}
+        results = []
+        for s, member in enumerate(members):
+            member.learn_counter += 1
+            losses = {key: float(totals[key][s]) / max(int(updates[s]), 1) for key in PPO_STATS}
+            losses["updates"] = float(updates[s])
+            results.append(losses)
+        return results
+
+    def epochs(self, sel: Sequence[int], batches: Sequence[RolloutBatch]) -> tuple[dict[str, Tensor], np.ndarray]:
+        """The PPO epochs of members ``sel`` on their rollouts (advantages computed): round ``r`` is each member's
+        ``r``-th minibatch update. Returns the per-member sums of the statistics (``[S]``, on the device) and
+        how many updates each member made."""
+        members = [self.population[k] for k in sel]
+        rollout = _concat(list(batches))
         offsets = np.cumsum([0] + [b.size for b in batches])
         sizes = [min(m.batch_size, b.size) for m, b in zip(members, batches)]
         per_epoch = [-(-b.size // n) for b, n in zip(batches, sizes)]
@@ -146,26 +166,18 @@ class StackedPPO:
             rows = []
             for s in active:
                 j = r % per_epoch[s]
-                if j == 0:
+                if j == 0:  # a new epoch: the member shuffles its rollout with its own RNG
                     orders[s] = members[s].rng.permutation(batches[s].size)
                 rows.append(orders[s][j * sizes[s]:(j + 1) * sizes[s]] + offsets[s])
             stats, done = self._update([sel[s] for s in active], rollout, rows)
-            index = index_tensor(active, self.device)
             for s in (active[i] for i in np.flatnonzero(done)):
                 stopped[s] = True
-            keep = [s for i, s in enumerate(active) if not done[i]]
-            updates[keep] += 1
+            updates[[s for i, s in enumerate(active) if not done[i]]] += 1
             kept = index_tensor([not d for d in done], self.device, torch.bool)
+            index = index_tensor(active, self.device)
             for key, value in stats.items():
                 sums[key].index_add_(0, index, torch.where(kept, value, 0.0))
-        results = []
-        totals = {key: value.cpu().numpy() for key, value in sums.items()}
-        for s, member in enumerate(members):
-            member.learn_counter += 1
-            losses = {key: float(totals[key][s]) / max(int(updates[s]), 1) for key in PPO_STATS}
-            losses["updates"] = float(updates[s])
-            results.append(losses)
-        return results
+        return sums, updates
 
     def _update(self, sel: list[int], rollout: RolloutBatch, rows: list[np.ndarray]) -> tuple[dict[str, Tensor], list[bool]]:
         """One minibatch step of members ``sel`` on their ``rows`` of ``rollout``; per-member statistics ``[S]``
