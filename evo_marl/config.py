@@ -13,6 +13,7 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
     selection: {strategy: tournament, tournament_size: 2, elitism: true}
     training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}}
+    device: cpu                       # or cuda: buffer, networks and optimizer state on the GPU
 
 :meth:`ExperimentConfig.hyperparameters` turns ``init_hp`` into the algorithm's typed hyperparameters
 (the one conversion of AgileRL-style keys); every check runs when the file is loaded, before training.

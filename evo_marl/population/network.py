@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from evo_marl.errors import ConfigError
-from evo_marl.population.transfer import index_tensor, to_device
 from evo_marl.population.stack import Layout, ParamStack, StackEntry, adam_step, mlp_forward
+from evo_marl.population.transfer import index_tensor, to_device
 
 GROUPINGS = ("shape", "pad")
 
@@ -54,7 +54,6 @@ class StackedNetwork:
             for row, k in enumerate(members):
                 self.where[k] = (len(self.stacks), row)
             self.stacks.append(ParamStack(layout, [entries[k] for k in members], device, members))
-
         self._plans: dict[tuple[int, ...], tuple[list[tuple], Tensor | None]] = {}
         self._views: dict[tuple[int, bool, bool], list[Tensor]] = {}
         self._rates: dict[tuple, list[tuple[ParamStack, Tensor]]] = {}

@@ -4,7 +4,9 @@ A :class:`ParamStack` holds, for ``R`` members whose networks share one :class:`
 as rows of one flat tensor ``[R, N]`` (each segment - a layer's weight or bias, or an extra parameter
 such as IPPO's log standard deviation - is a column range), the target networks' rows, Adam's moments
 ``[R, N]`` and per-member step counts, learning rates, betas and eps. One batched forward
-(:func:`mlp_forward`, ``baddbmm`` per layer) and one Adam update over the rows serve all members.
+(:func:`mlp_forward`, ``baddbmm`` per layer) serves all members; :func:`adam_step` updates the rows with
+torch's own fused Adam kernel, one call per member over all its rows (faster here than elementwise Adam over
+the whole stack with per-row learning rates: ``benchmarks/results/batched_learning.md``).
 
 Padding: a member narrower than the layout fills the leading block of every segment and leaves the rest
 zero; ``mask`` marks its real entries. Padded units have zero incoming and outgoing weights, so they add
