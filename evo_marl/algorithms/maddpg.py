@@ -192,6 +192,9 @@ class MADDPG(EvolvableAlgorithm):
             present = [a for a in agents if a in obs_t]
             if not present:
                 continue
+            if len(present) == 1:
+                outputs[present[0]] = nets[f"actor/{group}"](obs_t[present[0]])
+                continue
             out = nets[f"actor/{group}"](torch.cat([obs_t[a] for a in present], dim=-2))
             for agent, chunk in zip(present, torch.split(out, [obs_t[a].shape[-2] for a in present], dim=-2)):
                 outputs[agent] = chunk

@@ -41,12 +41,12 @@ class Layout:
 
     def shapes(self) -> list[tuple[int, ...]]:
         """Stored segment shapes in ``EvolvableMLP.parameters()`` order, then the extras. Weights are stored
-        transposed, ``[in, out]``: the batched matmul then reads them as they are and their gradients come
-        back contiguous (which the fused Adam kernel needs)."""
+        transposed, ``[in, out]``, and biases as rows ``[1, out]``: the batched matmul reads them as they are
+        and their gradients come back contiguous (which the fused Adam kernel needs)."""
         dims = (self.num_inputs, *self.widths, self.num_outputs)
         shapes: list[tuple[int, ...]] = []
         for n_in, n_out in zip(dims, dims[1:]):
-            shapes += [(n_in, n_out), (n_out,)]
+            shapes += [(n_in, n_out), (1, n_out)]
         return shapes + list(self.extras)
 
     @property
@@ -79,17 +79,16 @@ _IN_PLACE = {"ReLU": torch.relu_}  # on the matmul's fresh output, which its bac
 def mlp_forward(layout: Layout, params: list[Tensor], x: Tensor) -> Tensor:
     """Forward of ``S`` stacked MLPs: ``params`` are segments ``[S, ...]``, ``x`` is ``[S, ..., num_inputs]``."""
     lead = x.shape[:-1]
-    h = x.reshape(x.shape[0], -1, x.shape[-1])
+    h = x if x.dim() == 3 else x.reshape(x.shape[0], -1, x.shape[-1])
     act = _IN_PLACE.get(layout.activation, FUNCTIONAL_ACTIVATIONS[layout.activation])
     depth = len(layout.widths)
     for layer in range(depth + 1):
-        weight, bias = params[2 * layer], params[2 * layer + 1]
-        h = torch.baddbmm(bias.unsqueeze(1), h, weight)
+        h = torch.baddbmm(params[2 * layer + 1], h, params[2 * layer])
         if layer < depth:
             h = act(h)
     if layout.output_activation:
         h = FUNCTIONAL_ACTIVATIONS[layout.output_activation](h)
-    return h.reshape(*lead, layout.num_outputs)
+    return h if x.dim() == 3 else h.reshape(*lead, layout.num_outputs)
 
 
 def _adam_hparams(optimizer: torch.optim.Optimizer) -> tuple[float, float, float, float]:
@@ -205,10 +204,12 @@ class ParamStack:
 
     def _block(self, store: Tensor, row: int, segment: int, shape: torch.Size) -> Tensor:
         """The member's real entries of a segment of one row, as a view shaped like its parameter ``shape``."""
-        view = store[row, self.offsets[segment]:self.offsets[segment + 1]].view(self.shapes[segment])
-        if segment < self.layout.weights and segment % 2 == 0:  # a weight, stored transposed
-            return view[:shape[1], :shape[0]].t()
-        return view[tuple(slice(0, n) for n in shape)]
+        flat = store[row, self.offsets[segment]:self.offsets[segment + 1]]
+        if segment < self.layout.weights:
+            if segment % 2:  # a bias, stored as a row
+                return flat[:shape[0]]
+            return flat.view(self.shapes[segment])[:shape[1], :shape[0]].t()  # a weight, stored transposed
+        return flat.view(self.shapes[segment])[tuple(slice(0, n) for n in shape)]
 
 
 def adam_step(items: list[tuple[ParamStack, int, list[Tensor]]]) -> None:
