@@ -10,6 +10,12 @@
   [64, 64, 64] networks, 10k steps per member, evo_steps 5k, tournament + mutations on (architecture
   mutations included; hyperparameter mutations change the learning rates only). IPPO: 64-step rollouts
   of 8 envs, minibatch 128, 4 epochs (``configs/atc_head_on_ippo.yaml``).
+* kernels: the two design choices, on a critic-sized MLP ([40 -> 64, 64, 64 -> 1], batch 64) at population
+  4 and 16: stacked forward + backward with ``torch.func`` (``vmap`` over ``functional_call``) or with
+  batched matmuls (``baddbmm``, what ``evo_marl.population`` uses), against one member after another; and the
+  Adam step over stacked parameters: elementwise over the whole stack with per-row learning rates, or torch's
+  fused kernel once per member over its rows (what ``evo_marl.population`` uses), against each member's own
+  ``torch.optim.Adam``. CPU time per call.
 * grouping: after many generations of architecture mutation, how members with different shapes are
   best stacked: one stack per exact shape (``shape``) or one per depth with zero-padded widths (``pad``).
   A population of 16 evolves for 24 generations with architecture mutations only (no learning; random
@@ -97,20 +103,32 @@ def summary(values: list[float]) -> str:
 
 def throughput(repeats: int, steps: int) -> list[str]:
     configs = [(algo, env, pop) for env in ENVS for algo in ("MADDPG", "MATD3") for pop in (4, 16)]
-    configs.append(("IPPO", "atc/head_on", 4))
-    configs.append(("IPPO", "atc/head_on", 16))
-    lines = ["## Throughput (transitions/s, median and range of the repeats)", "",
-             "| algo | env | population | one by one | batched | speed-up (median of ratios) | load before |",
-             "|---|---|---|---|---|---|---|"]
+    configs += [("IPPO", "atc/head_on", 4), ("IPPO", "atc/head_on", 16)]
+    lines = ["## Throughput (median and range of the repeats)", "",
+             "Transitions/s is wall-clock throughput of the whole training call; transitions per CPU-second divides "
+             "by this process's CPU time instead, which moves much less with other people's load on a shared "
+             "machine. Speed-ups are medians of the per-repeat ratios (one by one and batched ran back to back).", "",
+             "| algo | env | pop | transitions/s: one by one | batched | speed-up | transitions/CPU-s: one by one | "
+             "batched | speed-up | batched time split (learn / act / env / eval) | load before |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for algo, env_id, pop in configs:
-        rates = {False: [], True: []}
+        runs: dict[bool, list[dict]] = {False: [], True: []}
         load = os.getloadavg()[0]
         for _ in range(repeats):
             for batched in (False, True):
-                rates[batched].append(train(algo, env_id, pop, steps, batched))
-        ratio = statistics.median(b / a for a, b in zip(rates[False], rates[True]))
-        line = (f"| {algo} | {ENVS[env_id]} | {pop} | {summary(rates[False])} | {summary(rates[True])} | "
-                f"**{ratio:.2f}x** | {load:.2f} |")
+                runs[batched].append(train(algo, env_id, pop, steps, batched))
+
+        def column(batched: bool, key: str) -> list[float]:
+            return [r[key] for r in runs[batched]]
+
+        ratio = {key: statistics.median(b / a for a, b in zip(column(False, key), column(True, key)))
+                 for key in ("rate", "cpu_rate")}
+        phases = {k: sum(r["phases"].get(k, 0.0) for r in runs[True]) / sum(r["wall"] for r in runs[True])
+                  for k in ("learning", "acting", "env", "evaluation")}
+        split = " / ".join(f"{100 * phases[k]:.0f} %" for k in ("learning", "acting", "env", "evaluation"))
+        line = (f"| {algo} | {ENVS[env_id]} | {pop} | {summary(column(False, 'rate'))} | "
+                f"{summary(column(True, 'rate'))} | **{ratio['rate']:.2f}x** | {summary(column(False, 'cpu_rate'))} | "
+                f"{summary(column(True, 'cpu_rate'))} | **{ratio['cpu_rate']:.2f}x** | {split} | {load:.1f} |")
         print(line, flush=True)
         lines.append(line)
     return lines
@@ -189,9 +207,90 @@ def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: i
     return lines
 
 
+def _cpu_time(fn, calls: int) -> float:
+    """CPU microseconds per call of ``fn`` (after a warm-up)."""
+    for _ in range(10):
+        fn()
+    start = time.process_time()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - start) / calls * 1e6
+
+
+def kernels(repeats: int) -> list[str]:
+    from torch.func import functional_call, vmap
+
+    from evo_marl.networks import EvolvableMLP
+    from evo_marl.population.stack import Layout, mlp_forward
+
+    lines = ["## Kernels (CPU microseconds per call, median of the repeats)", "",
+             "| population | one by one: forward + backward | torch.func vmap | baddbmm stack | "
+             "Adam: each member's optimizer | elementwise over the stack | fused per member over its rows |",
+             "|---|---|---|---|---|---|---|"]
+    for size in (4, 16):
+        gen = torch.Generator().manual_seed(0)
+        nets = [EvolvableMLP(40, 1, [64, 64, 64], generator=gen) for _ in range(size)]
+        xs, ys = torch.randn(size, 64, 40, generator=gen), torch.randn(size, 64, 1, generator=gen)
+
+        def alone():
+            for net, x, y in zip(nets, xs, ys):
+                torch.autograd.grad(((net(x) - y) ** 2).mean(), list(net.parameters()))
+
+        names = [n for n, _ in nets[0].named_parameters()]
+        stacked = {n: torch.stack([dict(net.named_parameters())[n].detach() for net in nets]).requires_grad_()
+                   for n in names}
+
+        def loss_of(params, x, y):
+            return ((functional_call(nets[0], params, (x,)) - y) ** 2).mean()
+
+        def with_vmap():
+            torch.autograd.grad(vmap(loss_of)(stacked, xs, ys).sum(), list(stacked.values()))
+
+        layout = Layout(40, (64, 64, 64), 1, "ReLU", None)
+        segments = []
+        for n in names:  # as ParamStack stores them: weights [in, out], biases [1, out]
+            t = stacked[n].detach()
+            segments.append((t.transpose(1, 2) if t.dim() == 3 else t.unsqueeze(1)).contiguous().requires_grad_())
+
+        def with_bmm():
+            torch.autograd.grad(((mlp_forward(layout, segments, xs) - ys) ** 2).mean(dim=(1, 2)).sum(), segments)
+
+        optimizers = [torch.optim.Adam(net.parameters(), lr=1e-3 * (k + 1), fused=True) for k, net in enumerate(nets)]
+        for net in nets:
+            for p in net.parameters():
+                p.grad = torch.randn_like(p)
+        width = sum(p.numel() for p in nets[0].parameters())
+        flat, grad = torch.zeros(size, width), torch.randn(size, width)
+        m, v, steps = torch.zeros(size, width), torch.zeros(size, width), torch.ones(size, 1)
+        lr = torch.tensor([[1e-3 * (k + 1)] for k in range(size)])
+
+        def own_optimizers():
+            for opt in optimizers:
+                opt.step()
+
+        def elementwise():
+            m.lerp_(grad, 0.1)
+            v.mul_(0.999).add_(grad * grad * 0.001)
+            denom = (v.sqrt() / (1 - 0.999 ** steps).sqrt()).add_(1e-8)
+            flat.sub_(m * (lr / (1 - 0.9 ** steps)) / denom)
+
+        counts = [torch.ones(()) for _ in range(size)]
+
+        def fused_rows():
+            for k in range(size):
+                torch._fused_adam_([flat[k]], [grad[k]], [m[k]], [v[k]], [], [counts[k]], lr=1e-3 * (k + 1),
+                                   beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+
+        cells = [statistics.median(_cpu_time(fn, 100) for _ in range(repeats))
+                 for fn in (alone, with_vmap, with_bmm, own_optimizers, elementwise, fused_rows)]
+        lines.append(f"| {size} | " + " | ".join(f"{c:,.0f}" for c in cells) + " |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["throughput", "grouping"], default=None)
+    parser.add_argument("--only", choices=["kernels", "grouping", "throughput"], default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10_000, help="env steps per member")
     parser.add_argument("--out", default=None)
@@ -202,6 +301,8 @@ def main() -> None:
     lines = ["# Population-batched learning", "", f"Command: `{command}`  ", f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared with other "
              f"engineers' jobs), torch {torch.__version__}, 1 torch thread", ""]
+    if args.only in (None, "kernels"):
+        lines += kernels(args.repeats) + [""]
     if args.only in (None, "grouping"):
         lines += grouping(args.repeats) + [""]
     if args.only in (None, "throughput"):
