@@ -75,13 +75,16 @@ def diversify_off_policy(pop) -> None:
     pop[1].set_hyperparameter("target_noise", 0.05)
 
 
-@pytest.mark.parametrize("algo,scenario,share,grouping", [
-    ("MADDPG", "coop_box", False, "pad"), ("MATD3", "coop_box", True, "pad"), ("MADDPG", "coop_discrete", False, "pad"),
-    ("MATD3", "coop_multidiscrete", False, "pad"), ("MATD3", "coop_box", False, "shape")])
-def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, grouping, fused=True):
-    env, pop, _, _ = make_tiny_population(algo, scenario, pop_size=4, num_envs=4, seed=3, SHARE_PARAMS=share)
+@pytest.mark.parametrize("algo,scenario,share,grouping,expected_pg", [
+    ("MADDPG", "coop_box", False, "pad", False), ("MATD3", "coop_box", True, "pad", False),
+    ("MADDPG", "coop_discrete", False, "pad", False), ("MATD3", "coop_multidiscrete", False, "pad", False),
+    ("MATD3", "coop_box", False, "shape", False), ("MATD3", "coop_multidiscrete", True, "pad", True)])
+def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, grouping, expected_pg, fused=True):
+    env, pop, _, _ = make_tiny_population(algo, scenario, pop_size=4, num_envs=4, seed=3, SHARE_PARAMS=share,
+                                          EXPECTED_PG=expected_pg)
     memory = filled_memory(env, pop[0])
     diversify_off_policy(pop)
+    pop[2].set_hyperparameter("entropy_coef", 0.05)
     alone, stacked = [m.clone() for m in pop], [m.clone() for m in pop]
     memory_alone, memory_stacked = copy.deepcopy(memory), copy.deepcopy(memory)
     schedule = [[0, 1, 2, 3], [0, 1, 2, 3], [1, 3], [0, 2], [0, 1, 2, 3], [2], [0, 1, 2, 3]]
@@ -105,7 +108,7 @@ def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, group
 
 def test_unfused_adam_path_equals_per_member():
     """Devices without torch's fused Adam kernel take the single-tensor path."""
-    test_off_policy_batched_learn_equals_per_member("MADDPG", "coop_box", False, "pad", fused=False)
+    test_off_policy_batched_learn_equals_per_member("MADDPG", "coop_box", False, "pad", False, fused=False)
 
 
 @pytest.mark.parametrize("scenario", ["coop_box", "coop_discrete"])

@@ -73,18 +73,22 @@ class StackedOffPolicy:
         def column(values: list[Any]) -> Tensor:
             return torch.tensor(values, dtype=torch.float32, device=device)
 
+        if len({m.expected_pg for m in population}) > 1:
+            raise ConfigError("expected_pg", [m.expected_pg for m in population],
+                              "batched learning needs the same expected_pg for every member")
         self.hparams = LossHparams(
             gamma=column([m.gamma for m in population]), reward_scale=column([m.reward_scale for m in population]),
             huber_delta=column([math.nan if m.huber_delta is None else m.huber_delta for m in population])
             if any(m.huber_delta is not None for m in population) else None,
             target_noise=column([m.target_noise for m in population]),
-            noise_clip=column([m.noise_clip for m in population]))
+            noise_clip=column([m.noise_clip for m in population]),
+            entropy_coef=column([m.entropy_coef for m in population]), expected_pg=self.template.expected_pg)
         self.device = device
 
     # ------------------------------------------------------------------ helpers
     def _hp(self, sel: Sequence[int]) -> LossHparams:
         index = index_tensor(sel, self.device)
-        return LossHparams(*(None if v is None else v.index_select(0, index) for v in self.hparams))
+        return LossHparams(*(v.index_select(0, index) if isinstance(v, Tensor) else v for v in self.hparams))
 
     def _bind(self, role: str, sel: Sequence[int], train: bool = False, target: bool = False) -> dict[str, BoundNetwork]:
         names = [n for n in self.nets if self.roles[n] == role] if role else list(self.nets)
@@ -101,7 +105,7 @@ class StackedOffPolicy:
         """
         template, size = self.template, len(sel)
         obs_t = {a: template._obs_tensor(a, obs[a]).reshape(size, -1, template.obs_dims[a]) for a in obs}
-        outputs = template._policy_outputs(self._bind("actor", sel), obs_t)
+        outputs = template._policy_outputs(obs_t, self._bind("actor", sel))
         members = [self.population[k] for k in sel]
         env_actions, raw_actions = {}, {}
         for agent, out in outputs.items():
@@ -153,7 +157,7 @@ class StackedOffPolicy:
                                  None if rows is None else [rows[s] for s in due])
         actors = self._bind("actor", actor_sel, train=True)
         nets = {**actors, **self._bind("critic", actor_sel)}
-        actor_loss = template.actor_loss(nets, batch, noise)
+        actor_loss = template.actor_loss(nets, batch, noise, self._hp(actor_sel))
         optimize(actor_loss, list(actors.values()))
         taus = [self.population[k].tau for k in actor_sel]
         for net in self.nets.values():
