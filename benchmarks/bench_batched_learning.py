@@ -41,6 +41,7 @@ import torch
 
 from evo_marl import (HyperparameterConfig, MultiAgentReplayBuffer, Mutations, RLParameter, TournamentSelection,
                       create_population, make_vec_env, train_multi_agent_off_policy, train_multi_agent_on_policy)
+from evo_marl.population.network import GROUPINGS
 from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 from results_file import write_results
 
@@ -134,8 +135,9 @@ def throughput(repeats: int, steps: int) -> list[str]:
     return lines
 
 
-def evolved_population(generations: int, pop_size: int, seed: int = 0):
-    """A MATD3 population on ATC head_on after ``generations`` of tournament selection and architecture mutation."""
+def evolved_population(generations: int, pop_size: int, architecture: float, seed: int = 0):
+    """A MATD3 population on ATC head_on after ``generations`` of tournament selection and mutation, where
+    ``architecture`` is the probability of an architecture mutation (the rest: none)."""
     env = make_vec_env("atc/head_on", num_envs=8, seed=seed)
     agents = list(env.agents)
     hp = {"BATCH_SIZE": 64, "LEARN_STEP": 8, "AGENT_IDS": agents}
@@ -143,8 +145,8 @@ def evolved_population(generations: int, pop_size: int, seed: int = 0):
                             [env.single_action_space(a) for a in agents], NET_CONFIG, hp,
                             population_size=pop_size, num_envs=8, seed=seed)
     tournament = TournamentSelection(2, True, pop_size, eval_loop=1, rng=np.random.default_rng(seed))
-    mutation = Mutations(no_mutation=0.2, architecture=0.8, new_layer_prob=0.2, parameters=0.0, rl_hp=0.0,
-                         rng=np.random.default_rng(seed + 1))
+    mutation = Mutations(no_mutation=1 - architecture, architecture=architecture, new_layer_prob=0.2, parameters=0.0,
+                         rl_hp=0.0, rng=np.random.default_rng(seed + 1))
     rng = np.random.default_rng(seed + 2)
     for _ in range(generations):
         for member in pop:
@@ -154,8 +156,9 @@ def evolved_population(generations: int, pop_size: int, seed: int = 0):
     return env, pop
 
 
-def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: int = 40) -> list[str]:
-    env, pop = evolved_population(generations, pop_size)
+def grouping(repeats: int, architecture: float, generations: int = 24, pop_size: int = 16,
+             updates: int = 40) -> list[str]:
+    env, pop = evolved_population(generations, pop_size, architecture)
     memory = MultiAgentReplayBuffer(20_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
                                     agent_ids=list(env.agents))
     obs, _ = env.reset(seed=0)
@@ -185,16 +188,17 @@ def grouping(repeats: int, generations: int = 24, pop_size: int = 16, updates: i
         learner.write_back()
         return time.process_time() - start
 
-    times: dict[str, list[float]] = {"one by one": [], "shape": [], "pad": []}
+    times: dict[str, list[float]] = {"one by one": [], **{how: [] for how in GROUPINGS}}
     for _ in range(repeats):
         times["one by one"].append(one_by_one([m.clone() for m in pop]))
-        for how in ("shape", "pad"):
+        for how in GROUPINGS:
             times[how].append(batched([m.clone() for m in pop], how))
     stacks = {how: sum(len(n.stacks) for n in StackedOffPolicy([m.clone() for m in pop], how).nets.values())
-              for how in ("shape", "pad")}
-    lines = ["## Grouping after architecture mutations", "",
+              for how in GROUPINGS}
+    lines = [f"## Grouping after architecture mutations ({100 * architecture:.0f} % of mutations)", "",
              f"MATD3 on ATC head_on, population {pop_size}, after {generations} generations of tournament selection "
-             "and mutation (80 % architecture mutations, no learning, random fitness). Distinct shapes per network: "
+             f"and mutation ({100 * architecture:.0f} % architecture mutations, the rest none; no learning, random "
+             "fitness). Distinct shapes per network: "
              f"{shapes}; distinct depths: {depths}. CPU seconds of {updates} updates of every member (median and "
              f"range of {repeats} repeats; the batched times include stacking and writing back):", "",
              "| learning | stacks (all networks) | CPU seconds | member updates per CPU second |", "|---|---|---|---|"]
@@ -304,7 +308,8 @@ def main() -> None:
     if args.only in (None, "kernels"):
         lines += kernels(args.repeats) + [""]
     if args.only in (None, "grouping"):
-        lines += grouping(args.repeats) + [""]
+        for architecture in (0.2, 0.8):  # the default rate, and heavy architecture search
+            lines += grouping(args.repeats, architecture) + [""]
     if args.only in (None, "throughput"):
         lines += throughput(args.repeats, args.steps) + [""]
     print("\n".join(lines))

@@ -141,7 +141,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         validation.flag("training.batched_learning", self.batched_learning)
-        validation.one_of("training.stack_grouping", self.stack_grouping, ("pad", "shape"))
+        validation.one_of("training.stack_grouping", self.stack_grouping, ("pad", "shape", "auto"))
         for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window", "threads"):
             _positive(f"training.{name}", getattr(self, name))
         if self.evo_steps > self.max_steps:

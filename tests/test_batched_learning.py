@@ -78,7 +78,8 @@ def diversify_off_policy(pop) -> None:
 @pytest.mark.parametrize("algo,scenario,share,grouping,expected_pg", [
     ("MADDPG", "coop_box", False, "pad", False), ("MATD3", "coop_box", True, "pad", False),
     ("MADDPG", "coop_discrete", False, "pad", False), ("MATD3", "coop_multidiscrete", False, "pad", False),
-    ("MATD3", "coop_box", False, "shape", False), ("MATD3", "coop_multidiscrete", True, "pad", True)])
+    ("MATD3", "coop_box", False, "shape", False), ("MATD3", "coop_multidiscrete", True, "pad", True),
+    ("MADDPG", "coop_box", False, "auto", False)])
 def test_off_policy_batched_learn_equals_per_member(algo, scenario, share, grouping, expected_pg, fused=True):
     env, pop, _, _ = make_tiny_population(algo, scenario, pop_size=4, num_envs=4, seed=3, SHARE_PARAMS=share,
                                           EXPECTED_PG=expected_pg)
@@ -214,3 +215,14 @@ def test_batched_learning_rejects_mixed_populations():
     _, matd3, _, _ = make_tiny_population("MATD3", "coop_box", pop_size=1)
     with pytest.raises(Exception, match="one algorithm"):
         StackedOffPolicy(maddpg + matd3)
+
+
+def test_auto_grouping_pads_only_where_it_costs_little():
+    from evo_marl.population.network import _split_by_padding
+    from evo_marl.population.stack import Layout
+
+    layouts = [Layout(8, widths, 2, "ReLU", None) for widths in [(64, 64), (80, 64), (512, 64), (64, 64), (64,)]]
+    groups = _split_by_padding([0, 1, 3], layouts)  # one depth: 64- and 80-wide members share a stack
+    assert groups == [[0, 1, 3]]
+    groups = _split_by_padding([0, 1, 2, 3], layouts)  # the 512-wide member would make the others pay 8x
+    assert sorted(groups) == [[0, 1, 3], [2]]

@@ -5,6 +5,9 @@ how they are grouped is the ``grouping``:
 
 * ``"shape"``: one stack per exact architecture (no padding; many small stacks once mutations diverge).
 * ``"pad"``: one stack per depth and activation, hidden widths padded to the widest member per layer.
+* ``"auto"``: as ``pad``, but a depth's members are split (widest first) so that no stack does more than
+  ``1 + AUTO_SLACK`` times the multiply-adds its members would do unpadded: few stacks without padding
+  everyone to one very wide member.
 
 A :class:`BoundNetwork` serves one call for a selection of members (those learning now): a callable on
 inputs ``[S, ..., num_inputs]`` (row ``s`` goes through member ``sel[s]``'s network) whose parameters
@@ -24,7 +27,8 @@ from evo_marl.errors import ConfigError
 from evo_marl.population.stack import Layout, ParamStack, StackEntry, adam_step, mlp_forward
 from evo_marl.population.transfer import index_tensor, to_device
 
-GROUPINGS = ("shape", "pad")
+GROUPINGS = ("pad", "shape", "auto")
+AUTO_SLACK = 0.5
 
 
 def _group_key(layout: Layout, grouping: str) -> tuple:
@@ -32,6 +36,27 @@ def _group_key(layout: Layout, grouping: str) -> tuple:
         return (layout,)
     return (layout.num_inputs, len(layout.widths), layout.num_outputs, layout.activation, layout.output_activation,
             layout.extras)
+
+
+def _work(layout: Layout, widths: tuple[int, ...]) -> int:
+    """Multiply-adds per input row of an MLP with these hidden ``widths``."""
+    dims = (layout.num_inputs, *widths, layout.num_outputs)
+    return sum(a * b for a, b in zip(dims, dims[1:]))
+
+
+def _split_by_padding(members: list[int], layouts: list[Layout]) -> list[list[int]]:
+    """Members of one depth in stacks (widest first) whose padded work stays within ``1 + AUTO_SLACK`` of theirs."""
+    stacks: list[tuple[list[int], tuple[int, ...], int]] = []  # members, padded widths, their unpadded work
+    for k in sorted(members, key=lambda k: -_work(layouts[k], layouts[k].widths)):
+        layout, own = layouts[k], _work(layouts[k], layouts[k].widths)
+        for i, (rows, widths, work) in enumerate(stacks):
+            padded = tuple(max(a, b) for a, b in zip(widths, layout.widths))
+            if _work(layout, padded) * (len(rows) + 1) <= (1 + AUTO_SLACK) * (work + own):
+                stacks[i] = (rows + [k], padded, work + own)
+                break
+        else:
+            stacks.append(([k], layout.widths, own))
+    return [sorted(rows) for rows, _, _ in stacks]
 
 
 class StackedNetwork:
@@ -46,7 +71,9 @@ class StackedNetwork:
             groups[_group_key(layout, grouping)].append(k)
         self.stacks: list[ParamStack] = []
         self.where: list[tuple[int, int]] = [(0, 0)] * len(entries)  # member -> (stack, row)
-        for members in groups.values():
+        stacked = [rows for g in groups.values() for rows in _split_by_padding(g, layouts)] if grouping == "auto" \
+            else list(groups.values())
+        for members in stacked:
             first = layouts[members[0]]
             widths = tuple(max(layouts[k].widths[i] for k in members) for i in range(len(first.widths)))
             layout = Layout(first.num_inputs, widths, first.num_outputs, first.activation, first.output_activation,

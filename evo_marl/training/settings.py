@@ -11,7 +11,7 @@ from evo_marl import validation
 from evo_marl.errors import ConfigError
 
 EVAL_SETS = ("fresh", "fixed")
-STACK_GROUPINGS = ("pad", "shape")
+STACK_GROUPINGS = ("pad", "shape", "auto")
 
 
 @dataclass
