@@ -123,7 +123,8 @@ class TrainingConfig:
     with like); ``fitness_window``: a member's fitness is the mean of its last N evaluations.
     ``learning_delay`` and ``memory_size`` apply to off-policy algorithms only (defaults 1,000 and 100,000).
     ``batched_learning`` (default true): members act and learn as stacks (``docs/performance.md``); false: one
-    member after another. ``stack_grouping``: ``pad`` (default) or ``shape``, how differing architectures stack.
+    member after another. ``stack_grouping``: ``auto`` (default), ``pad`` or ``shape``: how differing
+    architectures stack.
     """
 
     max_steps: int = 50_000
@@ -136,7 +137,7 @@ class TrainingConfig:
     memory_size: int | None = None
     threads: int = 1
     batched_learning: bool = True
-    stack_grouping: str = "pad"
+    stack_grouping: str = "auto"
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
 
     def __post_init__(self) -> None:

@@ -60,7 +60,7 @@ class StackedOffPolicy:
         grouping: how members with different architectures are stacked (:data:`~.network.GROUPINGS`).
     """
 
-    def __init__(self, population: list, grouping: str = "pad"):
+    def __init__(self, population: list, grouping: str = "auto"):
         check_uniform(population, MADDPG)
         self.population, self.template = population, population[0]
         device = self.template.device

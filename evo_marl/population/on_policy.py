@@ -32,7 +32,7 @@ class StackedPPO:
         population: the members (IPPO, equal agents and spaces). grouping: as :class:`StackedNetwork`.
     """
 
-    def __init__(self, population: list, grouping: str = "pad"):
+    def __init__(self, population: list, grouping: str = "auto"):
         check_uniform(population, IPPO)
         self.population, self.template = population, population[0]
         device = self.device = self.template.device

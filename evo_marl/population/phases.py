@@ -76,9 +76,10 @@ class _Batched:
 
 class BatchedOffPolicyPhase(_Batched, OffPolicyPhase):
     """:class:`~evo_marl.training.off_policy.OffPolicyPhase` acting and learning as stacks (see the module
-    docstring). ``grouping``: how members with different architectures are stacked (``"pad"`` or ``"shape"``)."""
+    docstring). ``grouping``: how members with different architectures are stacked
+    (:data:`~evo_marl.population.network.GROUPINGS`)."""
 
-    def __init__(self, *args, grouping: str = "pad", **kwargs):
+    def __init__(self, *args, grouping: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.grouping = grouping
         self._last: dict[int, tuple[dict[str, torch.Tensor], int]] = {}  # member -> (losses [S], its position)
@@ -148,7 +149,7 @@ class BatchedOnPolicyPhase(_Batched, OnPolicyPhase):
     """:class:`~evo_marl.training.on_policy.OnPolicyPhase` acting and learning as stacks (see the module
     docstring and :class:`BatchedOffPolicyPhase`)."""
 
-    def __init__(self, *args, grouping: str = "pad", **kwargs):
+    def __init__(self, *args, grouping: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.grouping = grouping
 

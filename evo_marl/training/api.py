@@ -65,7 +65,7 @@ def train_multi_agent_off_policy(
     run_dir: str | Path | None = None, resume: bool = False, save_buffer: bool = True, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
-    batched_learning: bool = True, stack_grouping: str = "pad",
+    batched_learning: bool = True, stack_grouping: str = "auto",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -132,7 +132,7 @@ def train_multi_agent_on_policy(
     run_dir: str | Path | None = None, resume: bool = False, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
-    batched_learning: bool = True, stack_grouping: str = "pad",
+    batched_learning: bool = True, stack_grouping: str = "auto",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 

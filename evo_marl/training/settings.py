@@ -36,8 +36,10 @@ class RunSettings:
         batched_learning: members act and learn as stacks (:mod:`evo_marl.population`): one forward per
             parameter-sharing group for the whole population and one update for all members due to learn;
             equal to member-by-member learning to float tolerance, and faster. False: one member after another.
-        stack_grouping: how batched learning stacks members whose architectures differ: ``"pad"`` (one stack per
-            network depth, narrower members zero-padded) or ``"shape"`` (one stack per exact shape).
+        stack_grouping: how batched learning stacks members whose architectures differ: ``"auto"`` (one stack per
+            network depth, narrower members zero-padded, unless padding would add more than half the work),
+            ``"pad"`` (one stack per depth) or ``"shape"`` (one stack per exact shape);
+            :mod:`evo_marl.population.network`.
         verbose: progress bar. wandb / wandb_kwargs: W&B tracking. mlflow / mlflow_kwargs: MLflow tracking
             (:class:`~evo_marl.tracking.mlflow_writer.MLflowWriter` options). config: the experiment as a dict (for
             trackers). net_config: saved in the manifest so checkpoints rebuild their members.
@@ -59,7 +61,7 @@ class RunSettings:
     keep_checkpoints: int | None = 3
     save_buffer: bool = True
     batched_learning: bool = True
-    stack_grouping: str = "pad"
+    stack_grouping: str = "auto"
     verbose: bool = True
     wandb: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=dict)
