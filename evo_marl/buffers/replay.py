@@ -53,6 +53,7 @@ class MultiAgentReplayBuffer:
 
     Attributes:
         counter: Transitions ever saved (since construction or ``clear``).
+        tensor_storage: Store transitions as tensors on ``device`` (True for CUDA devices; set before the first save).
     """
 
     def __init__(self, memory_size: int, field_names: Sequence[str] = ("obs", "action", "reward", "next_obs",
