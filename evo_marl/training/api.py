@@ -65,6 +65,7 @@ def train_multi_agent_off_policy(
     run_dir: str | Path | None = None, resume: bool = False, save_buffer: bool = True, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
+    backend: Any = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -100,6 +101,8 @@ def train_multi_agent_off_policy(
             repeats exactly.
         stopping: extra stopping criteria (e.g. ``ConvergenceCriterion``, or one an env family provides).
         eval_set: ``"fresh"`` evaluation episodes every generation, or ``"fixed"`` validation episodes.
+        backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
+            Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
         writers: extra metric writers. swap_channels, save_elite, elite_path, accelerator, wandb_api_key:
             accepted for AgileRL compatibility (images are flattened; the best member is always in the checkpoint).
 
@@ -117,7 +120,7 @@ def train_multi_agent_off_policy(
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), config=config, net_config=net_config)
     return train_population(env, pop, settings, memory=memory, selection=tournament, mutation=mutation,
-                            stopping=_criteria(target, stopping), writers=writers or [])
+                            stopping=_criteria(target, stopping), writers=writers or [], backend=backend)
 
 
 def train_multi_agent_on_policy(
@@ -129,6 +132,7 @@ def train_multi_agent_on_policy(
     run_dir: str | Path | None = None, resume: bool = False, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
+    backend: Any = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -154,4 +158,4 @@ def train_multi_agent_on_policy(
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), config=config, net_config=pop[0].net_config)
     return train_population(env, pop, settings, selection=tournament, mutation=mutation,
-                            stopping=_criteria(target, stopping), writers=writers or [])
+                            stopping=_criteria(target, stopping), writers=writers or [], backend=backend)
