@@ -77,11 +77,11 @@ def test_rows_since_an_empty_mark_and_a_bad_rewind():
 
 def test_replicas_must_hold_a_workers_generation(tmp_path):
     env, pop, _, _ = make_tiny_population("MATD3", pop_size=4, num_envs=4)
-    small = MultiAgentReplayBuffer(300, ["obs", "action", "reward", "next_obs", "termination", "active"],
+    small = MultiAgentReplayBuffer(600, ["obs", "action", "reward", "next_obs", "termination", "active"],
                                    agent_ids=env.agents)
-    settings = RunSettings(env_name="tiny", max_steps=400, evo_steps=200, seed=0, run_dir=tmp_path, verbose=False)
-    with pytest.raises(ConfigError, match=r"memory.memory_size=300: must hold the transitions one Ray worker "
-                                          r"collects in a generation \(400\)"):
+    settings = RunSettings(env_name="tiny", max_steps=800, evo_steps=400, seed=0, run_dir=tmp_path, verbose=False)
+    with pytest.raises(ConfigError, match=r"memory.memory_size=600: must hold the transitions one Ray worker "
+                                          r"collects in a generation \(800\)"):
         train_population(env, pop, settings, memory=small, backend=RayBackend(num_workers=2))
 
 

@@ -124,7 +124,8 @@ def test_resume_equals_an_uninterrupted_run(two_workers, tmp_path):
     _, part = _run(tmp_path / "resumed", RayBackend(num_workers=2), max_steps=400)
     assert len(part) == 2
     manifest = json.loads((generation_dirs(tmp_path / "resumed")[-1] / "manifest.json").read_text())
-    assert manifest["components"]["ray"]["num_workers"] == 2 and len(manifest["components"]["ray"]["buffer_rngs"]) == 2
+    ray_state = manifest["components"]["ray"]
+    assert ray_state["num_workers"] == 2 and len(ray_state["buffer_rngs"]) == 2
     pop_resumed, resumed = _run(tmp_path / "resumed", RayBackend(num_workers=2), resume=True)
     np.testing.assert_array_equal(np.array(full), np.array(resumed))
     _assert_same_members(pop_full, pop_resumed)
