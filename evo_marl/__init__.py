@@ -11,6 +11,7 @@ __version__ = "0.2.0"
 
 from evo_marl.algorithms import IPPO, MADDPG, MATD3, create_population, register_algorithm  # noqa: E402
 from evo_marl.buffers import MultiAgentReplayBuffer, RolloutBuffer  # noqa: E402
+from evo_marl.distributed import RayBackend  # noqa: E402
 from evo_marl.envs import AsyncPettingZooVecEnv, list_envs, make_env, make_vec_env  # noqa: E402
 from evo_marl.envs.atc.stopping import ConflictFreeStreak  # noqa: E402
 from evo_marl.envs.channels import obs_channels_to_first, observation_space_channels_to_first  # noqa: E402
@@ -28,9 +29,9 @@ from evo_marl.training import (  # noqa: E402
 __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
-    "Mutations", "NoSelection", "RLParameter", "RolloutBuffer", "RunSettings", "SpaceError", "StorageError",
-    "StoppingCriterion", "TargetFitness", "TournamentSelection", "best_member", "create_population", "list_envs",
-    "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
-    "observation_space_channels_to_first",
-    "register_algorithm", "train_multi_agent_off_policy", "train_multi_agent_on_policy", "train_population",
+    "Mutations", "NoSelection", "RLParameter", "RayBackend", "RolloutBuffer", "RunSettings", "SpaceError",
+    "StorageError", "StoppingCriterion", "TargetFitness", "TournamentSelection", "best_member", "create_population",
+    "list_envs", "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
+    "observation_space_channels_to_first", "register_algorithm", "train_multi_agent_off_policy",
+    "train_multi_agent_on_policy", "train_population",
 ]

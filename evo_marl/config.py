@@ -12,8 +12,9 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     init_hp: {BATCH_SIZE: 128, LR_ACTOR: 0.001}   # AgileRL keys or the algorithm's field names
     hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
     selection: {strategy: tournament, tournament_size: 2, elitism: true}
-    training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}}
+    training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}, backend: local}
     device: cpu                       # or cuda: buffer, networks and optimizer state on the GPU
+    ray: {address: auto, num_workers: 8}   # used with training.backend: ray (docs/scaling.md)
 
 :meth:`ExperimentConfig.hyperparameters` turns ``init_hp`` into the algorithm's typed hyperparameters
 (the one conversion of AgileRL-style keys); every check runs when the file is loaded, before training.
@@ -34,6 +35,7 @@ import yaml
 from evo_marl import validation
 from evo_marl.algorithms.net_config import AGILERL_KEYS, MLP_KEYS, SECTION_KEYS, parse_net_config
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
+from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.league.config import LeagueConfig
@@ -125,6 +127,7 @@ class TrainingConfig:
     ``batched_learning`` (default true): members act and learn as stacks (``docs/performance.md``); false: one
     member after another. ``stack_grouping``: ``auto`` (default), ``pad`` or ``shape``: how differing
     architectures stack.
+    ``backend``: ``local`` (one process) or ``ray`` (the population split over Ray workers, see ``ray:``).
     """
 
     max_steps: int = 50_000
@@ -138,6 +141,7 @@ class TrainingConfig:
     threads: int = 1
     batched_learning: bool = True
     stack_grouping: str = "auto"
+    backend: str = "local"
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
 
     def __post_init__(self) -> None:
@@ -151,6 +155,7 @@ class TrainingConfig:
         if self.eval_steps is not None:
             _positive("training.eval_steps", self.eval_steps)
         validation.one_of("training.eval_set", self.eval_set, ("fresh", "fixed"))
+        validation.one_of("training.backend", self.backend, BACKENDS)
         if self.memory_size is not None:
             _positive("training.memory_size", self.memory_size)
         if self.learning_delay is not None:
@@ -226,10 +231,17 @@ class ExperimentConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     league: LeagueConfig | None = None  # population play (evo_marl.league, docs/league.md); None: homogeneous teams
     device: str = "cpu"
+    ray: RayBackend = field(default_factory=RayBackend)
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)
         check_device("device", self.device)
+        if self.training.backend == "ray" and self.ray.num_workers > self.population_size:
+            raise ConfigError("ray.num_workers", self.ray.num_workers,
+                              f"must be <= population_size ({self.population_size}): every worker owns a member")
+        if self.training.backend == "ray" and self.league is not None:
+            raise ConfigError("training.backend", "ray", "does not run league (population play) experiments yet; "
+                                                         "use backend: local with league")
         self.algo = get_algorithm(self.algo).algo_name
         if not self.env.id:
             raise ConfigError("env.id", None, "is required: a registered env id such as 'family/scenario' "
@@ -285,6 +297,11 @@ class ExperimentConfig:
         for name in space.names():
             hyperparameters.check_search_range(name, space[name].min, space[name].max, f"hp_ranges.{name}")
         return space
+
+    @property
+    def backend(self) -> RayBackend | None:
+        """The ``backend=`` of the trainer: None (local) or the ``ray:`` settings."""
+        return self.ray if self.training.backend == "ray" else None
 
     @property
     def run_dir(self) -> Path:

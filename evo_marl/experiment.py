@@ -139,7 +139,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
             if not get_algorithm(config.algo).on_policy:
                 memory = MultiAgentReplayBuffer(config.training.memory_size, TRAINER_FIELDS, agent_ids=env.agents,
                                                 device=available_device(config.device))
-            pop, history = train_population(env, pop, settings, memory=memory, **operators)
+            pop, history = train_population(env, pop, settings, memory=memory, backend=config.backend, **operators)
     if config.output.plots:
         make_plots(run_dir, config, pop)
         if config.league is not None:

@@ -15,7 +15,7 @@ from evo_marl import (ConfigError, MultiAgentReplayBuffer, Mutations, NoSelectio
                       train_multi_agent_on_policy)
 from evo_marl.algorithms.matd3 import MATD3
 from evo_marl.buffers.rollout import RolloutBuffer
-from evo_marl.training import runner as runner_module
+from evo_marl.training import evaluation as evaluation_module
 from conftest import make_tiny_population
 
 ALGOS = ["MADDPG", "MATD3", "IPPO"]
@@ -124,8 +124,8 @@ def test_fitness_is_one_definition_for_selection_records_best_member_and_reports
 @pytest.mark.parametrize("eval_set,same", [("fixed", True), ("fresh", False)])
 def test_fixed_validation_episodes_are_the_same_every_generation(tmp_path, monkeypatch, eval_set, same):
     seeds = []
-    original = runner_module.evaluate_population
-    monkeypatch.setattr(runner_module, "evaluate_population",
+    original = evaluation_module.evaluate_population
+    monkeypatch.setattr(evaluation_module, "evaluate_population",
                         lambda pop, env, steps, seed: seeds.append(seed) or original(pop, env, steps, seed=seed))
     env, pop, memory, hp = make_tiny_population("MADDPG", pop_size=2, num_envs=2)
     train_multi_agent_off_policy(env, "tiny", "MADDPG", pop, memory, INIT_HP=hp, max_steps=300, evo_steps=100,

@@ -95,6 +95,42 @@ class MultiAgentReplayBuffer:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The sampling RNG (its ``bit_generator.state`` can be read and set)."""
+        return self._rng
+
+    # ------------------------------------------------------------------ sharing rows between replicas
+    def mark(self) -> tuple[int, int, int]:
+        """A position in the stream of saves, for :meth:`rows_since` and :meth:`rewind`."""
+        return self._pos, self._size, self.counter
+
+    def rows_since(self, mark: tuple[int, int, int]) -> dict[str, dict[str, np.ndarray]]:
+        """The rows saved after ``mark`` in save order, as ``{field: {agent: array [rows, ...]}}`` (copies).
+
+        Raises:
+            ValueError: more rows were saved since ``mark`` than the buffer holds (the first ones are lost).
+        """
+        n = self.counter - mark[2]
+        if n > self.memory_size:
+            raise ValueError(f"rows_since: {n} rows were saved since the mark, more than memory_size="
+                             f"{self.memory_size}; the oldest are overwritten")
+        if n <= 0 or not self._data:
+            return {}
+        index = (self._pos - n + np.arange(n)) % self.memory_size
+        return {name: {agent: store[index] for agent, store in per.items()} for name, per in self._data.items()}
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        """Forget the rows saved after ``mark`` (they are overwritten by the next saves; the RNG continues).
+
+        Replicas of one buffer stay identical when each rewinds its own rows and then saves everyone's
+        rows in one agreed order (:mod:`evo_marl.distributed`)."""
+        pos, size, counter = mark
+        if not (0 <= pos < self.memory_size and 0 <= size <= self.memory_size and counter <= self.counter):
+            raise ValueError(f"rewind: mark {mark} is not a position of this buffer (counter {self.counter}, "
+                             f"memory_size {self.memory_size})")
+        self._pos, self._size, self.counter = pos, size, counter
+
     def save_to_memory(self, *args: Any, is_vectorised: bool = False, **fields: Any) -> None:
         """Store transitions given positionally in ``field_names`` order, or by field name as keywords.
 

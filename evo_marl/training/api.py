@@ -65,7 +65,7 @@ def train_multi_agent_off_policy(
     run_dir: str | Path | None = None, resume: bool = False, save_buffer: bool = True, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
-    batched_learning: bool = True, stack_grouping: str = "auto",
+    batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -102,6 +102,8 @@ def train_multi_agent_off_policy(
         stopping: extra stopping criteria (e.g. ``ConvergenceCriterion``, or one an env family provides).
         eval_set: ``"fresh"`` evaluation episodes every generation, or ``"fixed"`` validation episodes.
         batched_learning / stack_grouping: members act and learn as stacks (:class:`RunSettings`; False: one by one).
+        backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
+            Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
         writers: extra metric writers. swap_channels, save_elite, elite_path, accelerator, wandb_api_key:
             accepted for AgileRL compatibility (images are flattened; the best member is always in the checkpoint).
 
@@ -120,7 +122,7 @@ def train_multi_agent_off_policy(
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
         config=config, net_config=net_config)
     return train_population(env, pop, settings, memory=memory, selection=tournament, mutation=mutation,
-                            stopping=_criteria(target, stopping), writers=writers or [])
+                            stopping=_criteria(target, stopping), writers=writers or [], backend=backend)
 
 
 def train_multi_agent_on_policy(
@@ -132,7 +134,7 @@ def train_multi_agent_on_policy(
     run_dir: str | Path | None = None, resume: bool = False, keep_checkpoints: int | None = 3,
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
-    batched_learning: bool = True, stack_grouping: str = "auto",
+    batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -159,4 +161,4 @@ def train_multi_agent_on_policy(
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
         config=config, net_config=pop[0].net_config)
     return train_population(env, pop, settings, selection=tournament, mutation=mutation,
-                            stopping=_criteria(target, stopping), writers=writers or [])
+                            stopping=_criteria(target, stopping), writers=writers or [], backend=backend)

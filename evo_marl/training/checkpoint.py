@@ -27,7 +27,7 @@ from evo_marl.run_folder import (BEST_DIR, FORMAT_VERSION, complete_generations,
                                  read_manifest, replace_dir, resolve_checkpoint, storage_error, write_json)
 
 __all__ = ["check_signature", "generation_dirs", "latest_generation", "load_population", "load_tensor_file",
-           "read_manifest", "save_best", "save_generation"]
+           "member_from_state", "read_manifest", "save_best", "save_generation"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,21 +138,29 @@ def load_population(path: str | Path, device: str | torch.device = "cpu", *, bes
         if not isinstance(state, dict) or "algo" not in state:
             raise CheckpointError(f"{file}: not a member state dict")
         try:
-            cls = get_algorithm(state["algo"])
-            obs_spaces, act_spaces = cls.spaces_from_state(state)
-            member = cls(obs_spaces, act_spaces, agent_ids=state["agent_ids"], index=entry["index"],
-                         net_config=manifest.get("net_config"), share_params=state["share_params"],
-                         hp_config=HyperparameterConfig.from_dict(state["hp_config"]),
-                         num_envs=manifest.get("num_envs", 1), device=device, **state["hyperparameters"])
-        except Exception as err:
-            detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-            raise CheckpointError(f"{file}: cannot rebuild the member ({detail})") from err
-        try:
-            member.load_state_dict(state)
+            member = member_from_state(state, entry["index"], manifest.get("net_config"),
+                                       manifest.get("num_envs", 1), device)
         except CheckpointError as err:
             raise CheckpointError(f"{file}: {err}") from err
         population.append(member)
     return population
+
+
+def member_from_state(state: dict[str, Any], index: int, net_config: dict | None, num_envs: int,
+                      device: str | torch.device = "cpu"):
+    """A member rebuilt from its ``state_dict()`` (the checkpoint format; also how members travel between
+    processes); raises CheckpointError when the state cannot be rebuilt."""
+    try:
+        cls = get_algorithm(state["algo"])
+        obs_spaces, act_spaces = cls.spaces_from_state(state)
+        member = cls(obs_spaces, act_spaces, agent_ids=state["agent_ids"], index=index, net_config=net_config,
+                     share_params=state["share_params"], hp_config=HyperparameterConfig.from_dict(state["hp_config"]),
+                     num_envs=num_envs, device=device, **state["hyperparameters"])
+    except Exception as err:
+        detail = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        raise CheckpointError(f"cannot rebuild the member ({detail})") from err
+    member.load_state_dict(state)
+    return member
 
 
 def check_signature(saved: dict[str, Any], current: dict[str, Any], where: str | Path) -> None:

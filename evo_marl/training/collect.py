@@ -19,12 +19,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PhaseResult:
-    """What a trainer's collect-and-learn phase reports for one generation."""
+    """What a trainer's collect-and-learn phase reports for one generation (``evaluations``: set by a phase
+    that also evaluated the members, as :func:`~evo_marl.training.evaluation.evaluate_generation` does)."""
 
     transitions: int
     timings: dict[str, float]
     train_scores: list[float]
     losses: list[dict[str, float]]
+    evaluations: list | None = None
 
 
 def random_actions(space: spaces.Space, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,10 +10,11 @@ import numpy as np
 
 from evo_marl.envs.episodes import EpisodeResults, episode_over, run_episodes, team_reward
 from evo_marl.errors import EnvError
+from evo_marl.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
-__all__ = ["EpisodeResults", "MemberEvaluation", "episode_over", "evaluate_population", "run_episodes",
-           "team_reward"]
+__all__ = ["EpisodeResults", "MemberEvaluation", "episode_over", "evaluate_generation", "evaluate_population",
+           "run_episodes", "team_reward"]
 
 
 @dataclass
@@ -54,3 +55,18 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
         member.fitness.append(fitness)
         results.append(MemberEvaluation(fitness, metrics, returns, per_episode))
     return results
+
+
+def evaluate_generation(population: Sequence, env, settings, entropy: int, generation: int) -> list[MemberEvaluation]:
+    """The evaluation that closes generation ``generation`` of a run (``settings``: its ``RunSettings``).
+
+    Members whose weights became non-finite are marked failed (they rank last); then every member plays the
+    same episodes, seeded from the run's ``entropy`` (new ones every generation, or the same validation
+    episodes with ``eval_set="fixed"``).
+    """
+    for member in population:
+        if not member.has_finite_weights():
+            logger.warning("member %s has non-finite weights; it is ranked last", member.index)
+            member.failed = True
+    key = 0 if settings.eval_set == "fixed" else generation
+    return evaluate_population(population, env, settings.eval_steps, seed=derived_seed(entropy, 2, key))

@@ -20,13 +20,12 @@ from tqdm.auto import tqdm
 from evo_marl.errors import CheckpointError
 from evo_marl.hpo.fitness import best_index, member_fitness
 from evo_marl.run_folder import latest_complete_generation
-from evo_marl.seeding import derived_seed
 from evo_marl.stopping import StoppingCriterion
 from evo_marl.tracking.records import GenerationRecord, MemberRecord
 from evo_marl.tracking.writers import WriterGroup
 from evo_marl.training import checkpoint as ckpt
 from evo_marl.training.collect import PhaseResult
-from evo_marl.training.evaluation import evaluate_population
+from evo_marl.training.evaluation import evaluate_generation
 from evo_marl.training.settings import RunSettings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +84,10 @@ class EvolutionRunner:
             criterion.load_state_dict(state)
         saved = manifest.get("components", {})
         for name, component in self.components.items():
+            if name not in saved and getattr(component, "state_optional", False):
+                logger.warning("%s holds no %r state: it starts afresh (the run goes on, but does not repeat an "
+                               "uninterrupted run)", latest, name)
+                continue
             if name not in saved:
                 raise CheckpointError(f"{latest}: holds no {name!r} state (it is not a checkpoint of this kind of run)")
             component.load_state_dict(saved[name])
@@ -180,14 +183,12 @@ class EvolutionRunner:
                 result = phase(self.population, self.generation)
                 self.total_steps += result.transitions
                 t_eval = time.perf_counter()
-                for member in self.population:
-                    if not member.has_finite_weights():
-                        logger.warning("member %s has non-finite weights; it is ranked last", member.index)
-                        member.failed = True
-                eval_key = 0 if s.eval_set == "fixed" else self.generation
-                evaluations = evaluate_population(self.population, self.eval_env, s.eval_steps,
-                                                  seed=derived_seed(self.entropy, 2, eval_key))
-                timings = dict(result.timings, evaluation=time.perf_counter() - t_eval)
+                evaluations = result.evaluations  # a phase may evaluate where it trained (distributed backends)
+                if evaluations is None:
+                    evaluations = evaluate_generation(self.population, self.eval_env, s, self.entropy,
+                                                      self.generation)
+                timings = dict(result.timings)
+                timings["evaluation"] = timings.get("evaluation", 0.0) + time.perf_counter() - t_eval
                 fitness = self.fitness()
                 self.history.append(fitness)
                 self._keep_best(fitness)

@@ -16,17 +16,17 @@ from typing import Any
 import numpy as np
 
 from evo_marl.algorithms.spaces import space_to_dict
+from evo_marl.distributed.backend import resolve_backend
+from evo_marl.distributed.ray_phase import RayPhase
 from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
-from evo_marl.population.phases import BatchedOffPolicyPhase, BatchedOnPolicyPhase
 from evo_marl.run_folder import prepare_run_folder, run_records
 from evo_marl.seeding import child_rng, seed_sequence
 from evo_marl.stopping import StoppingCriterion
 from evo_marl.tracking.writers import CSVWriter, LogWriter, WriterGroup
-from evo_marl.training.off_policy import OffPolicyPhase
-from evo_marl.training.on_policy import OnPolicyPhase
+from evo_marl.training.phases import build_phase
 from evo_marl.training.runner import EvolutionRunner
 from evo_marl.training.settings import RunSettings
 
@@ -84,9 +84,9 @@ def run_signature(env_name: str, population: list) -> dict[str, Any]:
             "action_spaces": {a: space_to_dict(s) for a, s in lead.action_spaces.items()}}
 
 
-def population_env(env: Any, population: list) -> VectorEnv:
+def population_env(env: Any, population: list, widen: bool = True) -> VectorEnv:
     """The batched env for the whole population (widened from a per-member env, or used as is), checked
-    against the population's agents and spaces."""
+    against the population's agents and spaces (``widen=False``: only checked, and returned as given)."""
     if not isinstance(env, VectorEnv):
         raise ConfigError("env", type(env).__name__,
                           "must be an evo_marl VectorEnv; build one with evo_marl.make_vec_env(...)")
@@ -106,7 +106,7 @@ def population_env(env: Any, population: list) -> VectorEnv:
                 raise ConfigError(f"env.single_{kind}_space({agent!r})", theirs,
                                   f"must equal the population's {kind} space {mine}")
     wanted = per_member * len(population)
-    if env.num_envs == wanted:
+    if env.num_envs == wanted or (not widen and env.num_envs == per_member):
         return env
     if env.num_envs == per_member:
         return env.spawn(wanted)
@@ -136,39 +136,12 @@ def build_writers(run_dir: Path, resume_after: int | None, settings: RunSettings
     return WriterGroup(writers + list(extra))
 
 
-def _phase(population: list, env: VectorEnv, memory, settings: RunSettings, entropy: int):
-    lead = population[0]
-    if lead.on_policy:
-        if memory is not None:
-            raise ConfigError("memory", type(memory).__name__,
-                              f"{lead.algo_name} learns from its own rollouts: pass no replay buffer")
-        if settings.batched_learning:
-            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy, grouping=settings.stack_grouping)
-        return OnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy)
-    if memory is None:
-        raise ConfigError("memory", None, f"{lead.algo_name} is off-policy: it needs a MultiAgentReplayBuffer")
-    if lead.agent_ids != list(memory.agent_ids):
-        raise ConfigError("memory.agent_ids", list(memory.agent_ids), f"must be the population's {lead.agent_ids}")
-    small = [m.index for m in population if m.batch_size > memory.memory_size]
-    if small:
-        raise ConfigError("memory.memory_size", memory.memory_size,
-                          f"must be >= every member's batch_size (members {small} would never learn)")
-    ranges = [m.hp_config["batch_size"].max for m in population if "batch_size" in m.hp_config]
-    if ranges and max(ranges) > memory.memory_size:
-        raise ConfigError("hp_config.batch_size.max", max(ranges),
-                          f"must be <= memory.memory_size ({memory.memory_size}): a mutated member with a larger batch "
-                          "would never learn (narrow the range or enlarge the buffer)")
-    args = (env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
-    if settings.batched_learning:
-        return BatchedOffPolicyPhase(*args, grouping=settings.stack_grouping)
-    return OffPolicyPhase(*args)
-
-
 def train_population(env: Any, population: list, settings: RunSettings, *, memory=None, selection=None,
                      mutation: Mutations | None = None, stopping: list[StoppingCriterion] | tuple = (),
                      writers: list | tuple = (), phase: Callable | None = None,
                      components: dict[str, Any] | None = None,
-                     on_start: Callable[[Path], None] | None = None) -> tuple[list, list[list[float]]]:
+                     on_start: Callable[[Path], None] | None = None,
+                     backend: Any = None) -> tuple[list, list[list[float]]]:
     """Train and evolve ``population`` (in place) on ``env``; returns ``(population, fitness history)``.
 
     Args:
@@ -184,6 +157,9 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
             ``load_state_dict()`` saved in every checkpoint manifest and restored on resume (a league's table).
         on_start: called with the run folder once everything is checked (and a resume loaded), before the
             first generation (the CLI writes ``config.yaml`` there).
+        backend: where generations run: ``None``/``"local"`` (this process, the reference), ``"ray"`` or a
+            :class:`~evo_marl.distributed.RayBackend` (the population split over Ray actors; selection,
+            mutation, checkpoints and writers stay here). Same seed and worker count, same history.
 
     Raises:
         ConfigError / EnvError / CheckpointError: bad input, found before any training; StorageError: the run
@@ -202,12 +178,21 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         raise ConfigError("selection.population_size", size, f"must equal the population's size ({len(population)})")
     entropy = root_entropy(settings.seed)
     members = list(population)
-    vec_env = population_env(env, members)
-    phase = phase(members, vec_env, settings, entropy) if phase is not None else \
-        _phase(members, vec_env, memory, settings, entropy)
+    distributed = resolve_backend(backend)
+    if distributed is None:
+        vec_env = population_env(env, members)
+        phase = phase(members, vec_env, settings, entropy) if phase is not None else \
+            build_phase(members, vec_env, memory, settings, entropy)
+        eval_env = vec_env.spawn(settings.eval_loop)
+    elif phase is not None:
+        raise ConfigError("backend", "ray", "runs the population's own collection phase only, not a custom phase "
+                                            "(such as a league's): use the local backend")
+    else:  # the workers build their own envs and evaluate there; the phase's state goes into checkpoints
+        phase = RayPhase(distributed, population_env(env, members, widen=False), members, memory, settings, entropy)
+        eval_env, components = None, {**(components or {}), "ray": phase}
     run_dir = resolve_run_dir(settings.run_dir, settings.env_name, members[0].algo_name, settings.resume,
                               settings.overwrite, settings.checkpoint)
-    runner = EvolutionRunner(members, selection, mutation, vec_env.spawn(settings.eval_loop), settings, run_dir,
+    runner = EvolutionRunner(members, selection, mutation, eval_env, settings, run_dir,
                              run_signature(settings.env_name, members), list(stopping), writers=None,
                              entropy=entropy, memory=memory, components=components)
     resumed = settings.resume and runner.resume()
@@ -217,6 +202,10 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
     phase.entropy = runner.entropy  # a resumed run continues the saved run's streams
     if on_start is not None:
         on_start(run_dir)
-    members, history = runner.run(phase)
+    try:
+        members, history = runner.run(phase)
+    finally:
+        if hasattr(phase, "close"):
+            phase.close()
     population[:] = members
     return population, history
