@@ -16,7 +16,8 @@ from evo_marl.envs.atc.stopping import ConflictFreeStreak  # noqa: E402
 from evo_marl.envs.channels import obs_channels_to_first, observation_space_channels_to_first  # noqa: E402
 from evo_marl.errors import CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError  # noqa: E402
 from evo_marl.hpo import (  # noqa: E402
-    HyperparameterConfig, Mutations, NoSelection, RLParameter, TournamentSelection, best_member, member_fitness,
+    HyperparameterConfig, MultiFrequencyPBT, Mutations, NoSelection, RLParameter, TournamentSelection, best_member,
+    member_fitness,
 )
 from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness  # noqa: E402
 from evo_marl.training import (  # noqa: E402
@@ -26,7 +27,8 @@ from evo_marl.training import (  # noqa: E402
 __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
-    "Mutations", "NoSelection", "RLParameter", "RolloutBuffer", "RunSettings", "SpaceError", "StoppingCriterion",
+    "MultiFrequencyPBT", "Mutations", "NoSelection", "RLParameter", "RolloutBuffer", "RunSettings", "SpaceError",
+    "StoppingCriterion",
     "TargetFitness", "TournamentSelection", "best_member", "create_population", "list_envs", "load_population",
     "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first", "observation_space_channels_to_first",
     "register_algorithm", "train_multi_agent_off_policy", "train_multi_agent_on_policy", "train_population",
