@@ -30,7 +30,8 @@ def _select(strategy, pop, fitness):
 
 
 def _same_weights(a, b) -> bool:
-    return all(torch.equal(v, b.networks["actor/a"].state_dict()[k]) for k, v in a.networks["actor/a"].state_dict().items())
+    theirs = b.networks["actor/a"].state_dict()
+    return all(torch.equal(v, theirs[k]) for k, v in a.networks["actor/a"].state_dict().items())
 
 
 def test_layout_and_default_brackets():

@@ -147,16 +147,18 @@ class MultiFrequencyPBT:
             fit = np.array([member_fitness(m, self.eval_loop) for m in population], dtype=float)
         else:
             if len(fitness) != len(population):
-                raise ConfigError("fitness", f"{len(fitness)} values", f"must have one value per member ({len(population)})")
+                raise ConfigError("fitness", f"{len(fitness)} values",
+                                  f"must have one value per member ({len(population)})")
             fit = np.array(fitness, dtype=float)
         fit[~np.isfinite(fit) | np.array([bool(getattr(m, "failed", False)) for m in population])] = -math.inf
         self.generation += 1
         self.last_moves = self._plan(fit)
         new_population = self._apply(population, self.last_moves)
         kinds = [m.kind for m in self.last_moves]
+        migrants = kinds.count("migrate") + kinds.count("migrate_weights")
         logger.info("MF-PBT generation %d: sub-populations %s evolve; %d clones, %d migrants, %d repaired",
                     self.generation, [i for i, d in enumerate(self.due(self.generation)) if d],
-                    kinds.count("clone"), kinds.count("migrate") + kinds.count("migrate_weights"), kinds.count("repair"))
+                    kinds.count("clone"), migrants, kinds.count("repair"))
         return population[int(np.argmax(fit))], new_population
 
     def _plan(self, fit: np.ndarray) -> list[Move]:
