@@ -103,12 +103,16 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
 
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
-                   verbose: bool = True) -> tuple[list, list[list[float]], Path]:
-    """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``."""
+                   verbose: bool = True, stopping: list[StoppingCriterion] | None = None,
+                   writers: list | None = None) -> tuple[list, list[list[float]], Path]:
+    """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``.
+
+    ``stopping`` and ``writers`` add criteria and metric writers to those the config switches on.
+    """
     run_dir = config.run_dir
     with torch_threads(config.training.threads):
         settings = run_settings(config, resume, overwrite, verbose)
-        stopping = stopping_criteria(config)
+        stopping = stopping_criteria(config) + list(stopping or [])
         env = make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
         pop = build_population(config, env)
         memory = None
@@ -117,7 +121,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
         write_config(config, run_dir)
         pop, history = train_population(env, pop, settings, memory=memory, selection=build_selection(config),
                                         mutation=build_mutation(config), stopping=stopping,
-                                        writers=optional_writers(config, run_dir))
+                                        writers=optional_writers(config, run_dir) + list(writers or []))
     if config.output.plots:
         make_plots(run_dir, config, pop)
     return pop, history, run_dir

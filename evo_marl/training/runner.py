@@ -47,6 +47,8 @@ class EvolutionRunner:
         self.elapsed = 0.0
         self.evolved = True  # False while the population of the last generation is the evaluated one
         self.stop_reason: str | None = None
+        for criterion in stopping:
+            criterion.population = population  # the live list: selection replaces its members in place
 
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
