@@ -209,16 +209,21 @@ def test_bad_arguments_raise_named_errors(kwargs, match):
         MultiFrequencyPBT(8, [1, 5], tournament_size=2)  # no keyword swallowing
 
 
-def test_end_to_end_on_the_tiny_env(tiny_population, tmp_path):
+@pytest.mark.parametrize("algo", ["MATD3", "IPPO"])
+def test_end_to_end_on_the_tiny_env(tiny_population, tmp_path, algo):
     import csv
 
-    from evo_marl import train_multi_agent_off_policy
+    from evo_marl import train_multi_agent_off_policy, train_multi_agent_on_policy
 
-    env, pop, memory, hp = tiny_population("MATD3", pop_size=6, num_envs=2)
+    ippo_hp = {"LEARN_STEP": 25, "BATCH_SIZE": 25} if algo == "IPPO" else {}  # a rollout per 50 vector steps
+    env, pop, memory, hp = tiny_population(algo, pop_size=6, num_envs=2, **ippo_hp)
     mf = MultiFrequencyPBT(6, frequencies=[1, 2], seed=0)
-    pop, history = train_multi_agent_off_policy(
-        env, "tiny", "MATD3", pop, memory, INIT_HP=hp, max_steps=400, evo_steps=100, eval_loop=1, tournament=mf,
-        mutation=Mutations(rand_seed=0), verbose=False, seed=0, run_dir=tmp_path / "run")
+    common = dict(INIT_HP=hp, max_steps=400, evo_steps=100, eval_loop=1, tournament=mf, mutation=Mutations(rand_seed=0),
+                  verbose=False, seed=0, run_dir=tmp_path / "run")
+    if algo == "IPPO":
+        pop, history = train_multi_agent_on_policy(env, "tiny", algo, pop, **common)
+    else:
+        pop, history = train_multi_agent_off_policy(env, "tiny", algo, pop, memory, **common)
     assert len(history) == 4 and len(pop) == 6 and all(math.isfinite(f) for row in history for f in row)
     assert mf.generation == 3, "evolved after every generation but the last"
     with open(tmp_path / "run" / "metrics.csv") as fh:
