@@ -18,8 +18,9 @@ A **cell** is one (task, method, seed). Every method gets the same total budget 
 Each cell records the best-so-far score against total env steps and stops at the first *solve* (see
 ``hpo_tasks.py`` for each task's test; stochastic tasks confirm a candidate on fresh episodes). Its result is
 written to ``<root>/cells/<task>__<method>__s<seed>.json``; finished cells are skipped, so an interrupted
-benchmark resumes where it stopped. The report (``--out``) and the plot next to it are rebuilt from every
-cell file found, so cells may be run in several invocations.
+benchmark resumes where it stopped, and several invocations may share a root at the same time (a cell that a
+live process has claimed is skipped). The report (``--out``) and the plot next to it are rebuilt from every
+cell file found.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -206,22 +208,49 @@ def cell_path(root: Path, task: str, method: str, seed: int) -> Path:
     return root / "cells" / f"{task}__{method}__s{seed}.json"
 
 
-def run_cell(task: Task, method: str, seed: int, root: Path, population: int | None) -> dict[str, Any]:
-    """Run one cell (or read its file when it is already done)."""
+def _claim(lock: Path) -> bool:
+    """Take a cell for this process (several invocations may share a root); a dead owner's claim is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False  # its owner is alive
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def run_cell(task: Task, method: str, seed: int, root: Path, population: int | None) -> dict[str, Any] | None:
+    """Run one cell, or read its file when it is already done; None when another process is running it."""
     path = cell_path(root, task.name, method, seed)
     if path.exists():
         return json.loads(path.read_text())
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    result = (run_optuna_cell(task, seed, root, population) if method == "optuna"
-              else run_population_cell(task, method, seed, root, population))
-    result.update(task=task.name, method=method, seed=seed, threshold=task.threshold, date=str(date.today()),
-                  machine=f"{platform.machine()}, torch {torch.__version__}", cell_wall=time.perf_counter() - started)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
-    tmp.replace(path)
-    return result
+    lock = path.with_suffix(".lock")
+    if not _claim(lock):
+        return None
+    try:
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        result = (run_optuna_cell(task, seed, root, population) if method == "optuna"
+                  else run_population_cell(task, method, seed, root, population))
+        result.update(task=task.name, method=method, seed=seed, threshold=task.threshold, date=str(date.today()),
+                      machine=f"{platform.machine()}, torch {torch.__version__}",
+                      cell_wall=time.perf_counter() - started)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=float))
+        tmp.replace(path)
+        return result
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -246,6 +275,9 @@ def main() -> None:
                 for method in args.methods:
                     done = cell_path(root, name, method, seed).exists()
                     r = run_cell(TASKS[name], method, seed, root, args.population)
+                    if r is None:
+                        print(f"{name} {method} seed {seed}: another process is running it", flush=True)
+                        continue
                     solve = f"solved at {r['solve'][0]:,} steps" if r["solve"] else "not solved"
                     took = "cached" if done else f"{r['cell_wall']:.0f} s"
                     print(f"{name} {method} seed {seed}: {solve}; final score {r['final']['score']:.2f} ({took})",
