@@ -20,7 +20,7 @@ from evo_marl.config import ExperimentConfig, load_config
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
-from evo_marl.hpo import Mutations, NoSelection, TournamentSelection, best_member
+from evo_marl.hpo import Mutations, MultiFrequencyPBT, NoSelection, TournamentSelection, best_member
 from evo_marl.run_folder import write_text_atomic
 from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness
 from evo_marl.training.settings import RunSettings
@@ -78,6 +78,9 @@ def build_selection(config: ExperimentConfig):
     sel, window = config.selection, config.training.fitness_window
     if sel.strategy == "none":
         return NoSelection(eval_loop=window, seed=config.seed)
+    if sel.strategy == "multi_frequency":
+        return MultiFrequencyPBT(config.population_size, eval_loop=window, seed=config.seed,
+                                 **sel.multi_frequency_options())
     return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -194,10 +195,10 @@ def test_indices_are_never_reused():
 @pytest.mark.parametrize("kwargs, match", [
     ({"frequencies": [2, 2]}, "frequencies=\\[2, 2\\]: must be strictly increasing"),
     ({"frequencies": []}, "frequencies=\\[\\]: must be a non-empty list"),
-    ({"frequencies": [1, 0.5]}, "every entry must be an integer >= 1"),
+    ({"frequencies": [1, 0.5]}, "frequencies\\[1\\]=0.5: must be an integer >= 1"),
     ({"frequencies": "15"}, "must be a non-empty list"),
     ({"population_size": 5}, "population_size=5: splits into 2 sub-populations of \\[3, 2\\]"),
-    ({"winners": 0}, "winners=0: must be null or an integer >= 1"),
+    ({"winners": 0}, "winners=0: must be None or an integer >= 1"),
     ({"open_for_migration": -1}, "open_for_migration=-1"),
     ({"population_size": 8, "winners": 2, "losers": 2}, "winners \\+ open_for_migration \\+ losers = 2 \\+ 1 \\+ 2"),
     ({"eval_loop": 0}, "eval_loop=0: must be an integer >= 1"),
@@ -234,3 +235,51 @@ def test_end_to_end_on_the_tiny_env(tiny_population, tmp_path, algo):
     # slots 3-5 (period 2) keep their members after generation 1 and change after generation 2
     assert by_gen[2][3:] == by_gen[1][3:] and by_gen[3][3:] != by_gen[2][3:]
     assert by_gen[2][:3] != by_gen[1][:3]
+
+
+def test_resume_continues_the_schedule_exactly(tiny_population, tmp_path):
+    from evo_marl import train_multi_agent_off_policy
+    from evo_marl.training.checkpoint import generation_dirs, read_manifest
+
+    def run(run_dir, max_steps, resume=False):
+        env, pop, memory, hp = tiny_population("MATD3", pop_size=6, num_envs=2)
+        mf = MultiFrequencyPBT(6, frequencies=[1, 3], seed=0)
+        pop, history = train_multi_agent_off_policy(
+            env, "tiny", "MATD3", pop, memory, INIT_HP=hp, max_steps=max_steps, evo_steps=100, eval_loop=1,
+            tournament=mf, mutation=Mutations(rand_seed=0), verbose=False, seed=3, run_dir=run_dir, resume=resume)
+        return pop, history, mf
+
+    pop_full, full, mf_full = run(tmp_path / "full", 500)
+    _, part, mf_part = run(tmp_path / "resumed", 200)
+    saved = read_manifest(generation_dirs(tmp_path / "resumed")[-1])["selection_state"]
+    assert mf_part.generation == saved["generation"] == 1, "the budget's last generation is evolved on resume"
+    pop_r, resumed, mf_r = run(tmp_path / "resumed", 500, resume=True)
+    np.testing.assert_array_equal(np.array(full), np.array(resumed))
+    assert mf_r.generation == mf_full.generation == 4
+    assert [m.index for m in pop_r] == [m.index for m in pop_full]
+
+
+def test_selectable_in_a_config_file(tmp_path):
+    from evo_marl.config import load_config
+    from evo_marl.experiment import build_selection, run_experiment
+
+    data = {"algo": "MATD3", "population_size": 6, "env": {"id": "tiny/coop_box", "num_envs": 2},
+            "net_config": {"hidden_size": [16]}, "init_hp": {"BATCH_SIZE": 32, "LEARN_STEP": 8},
+            "selection": {"strategy": "multi_frequency", "frequencies": [1, 2]},
+            "training": {"max_steps": 300, "evo_steps": 100, "learning_delay": 32, "eval_loop": 1},
+            "output": {"root": str(tmp_path), "plots": False, "checkpoint": False}}
+    config = load_config(data)
+    strategy = build_selection(config)
+    assert isinstance(strategy, MultiFrequencyPBT) and strategy.frequencies == [1, 2]
+    _, history, run_dir = run_experiment(config, verbose=False)
+    assert len(history) == 3 and "multi_frequency" in (run_dir / "config.yaml").read_text()
+    assert load_config(copy.deepcopy(data), ["selection.winners=1", "selection.losers=1"]).selection.winners == 1
+    for overrides, match in [
+        (["selection.strategy=tournament"], "selection.frequencies=\\[1, 2\\]: applies to strategy multi_frequency only"),
+        (["selection.frequencies=[3, 1]"], "selection.frequencies=\\[3, 1\\]: must be strictly increasing"),
+        (["population_size=5"], "population_size=5: splits into 2 sub-populations of \\[3, 2\\]"),
+        (["selection.open_for_migration=-1"], "selection.open_for_migration=-1"),
+        (["selection.strategy=multi_frequencies"], "selection.strategy='multi_frequencies': must be one of"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            load_config(copy.deepcopy(data), overrides)

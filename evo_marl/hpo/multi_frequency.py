@@ -33,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from evo_marl import validation
 from evo_marl.errors import CheckpointError, ConfigError
-from evo_marl.hpo.tournament import member_fitness
-from evo_marl.seeding import SeedLike, numpy_rng
+from evo_marl.hpo.fitness import best_index, population_fitness
+from evo_marl.hpo.tournament import keep_unchanged, offspring
+from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
 MOVE_KINDS = ("keep", "clone", "repair", "migrate", "migrate_weights")
@@ -58,15 +60,7 @@ class Move:
     hp_source: int | None = None
 
 
-def _count(name: str, value: Any, low: int) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ConfigError(name, value, f"must be null or an integer >= {low}")
-    return int(value)
-
-
-class MultiFrequencyPBT:
+class MultiFrequencyPBT(RngState):
     """MF-PBT selection: sub-populations evolving at different frequencies, with asymmetric migration.
 
     Same interface as :class:`~evo_marl.hpo.tournament.TournamentSelection`: ``select`` once per generation,
@@ -89,20 +83,20 @@ class MultiFrequencyPBT:
     def __init__(self, population_size: int, frequencies: Sequence[int] = (1, 5), eval_loop: int = 1,
                  winners: int | None = None, open_for_migration: int | None = None, losers: int | None = None,
                  rng: np.random.Generator | None = None, seed: SeedLike = None):
-        for name, value in (("population_size", population_size), ("eval_loop", eval_loop)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ConfigError(name, value, "must be an integer >= 1")
+        self.population_size = validation.positive_int("population_size", population_size)
+        self.eval_loop = validation.positive_int("eval_loop", eval_loop)
         if isinstance(frequencies, (str, bytes)) or not isinstance(frequencies, Sequence) or not frequencies:
             raise ConfigError("frequencies", frequencies, "must be a non-empty list of integers")
-        freqs = list(frequencies)
-        if any(not isinstance(f, (int, np.integer)) or isinstance(f, bool) or f < 1 for f in freqs):
-            raise ConfigError("frequencies", frequencies, "every entry must be an integer >= 1")
+        for k, f in enumerate(frequencies):
+            validation.positive_int(f"frequencies[{k}]", f)
+        freqs = [int(f) for f in frequencies]
         if any(a >= b for a, b in zip(freqs, freqs[1:])):
             raise ConfigError("frequencies", frequencies, "must be strictly increasing (fastest sub-population first)")
-        self.population_size, self.eval_loop = int(population_size), int(eval_loop)
-        self.frequencies = [int(f) for f in freqs]
-        self.winners, self.losers = _count("winners", winners, 1), _count("losers", losers, 1)
-        self.open_for_migration = _count("open_for_migration", open_for_migration, 0)
+        self.frequencies = freqs
+        self.winners = validation.number("winners", winners, 1, integer=True, optional=True)
+        self.losers = validation.number("losers", losers, 1, integer=True, optional=True)
+        self.open_for_migration = validation.number("open_for_migration", open_for_migration, 0, integer=True,
+                                                    optional=True)
         self.slots = [list(map(int, block)) for block in np.array_split(np.arange(self.population_size), len(freqs))]
         for block in self.slots:
             w, o, l = self.brackets(len(block))
@@ -143,13 +137,10 @@ class MultiFrequencyPBT:
         if len(population) != self.population_size:
             raise ConfigError("population", f"{len(population)} members",
                               f"must have population_size={self.population_size} members")
-        if fitness is None:
-            fit = np.array([member_fitness(m, self.eval_loop) for m in population], dtype=float)
-        else:
-            if len(fitness) != len(population):
-                raise ConfigError("fitness", f"{len(fitness)} values",
-                                  f"must have one value per member ({len(population)})")
-            fit = np.array(fitness, dtype=float)
+        values = population_fitness(population, self.eval_loop) if fitness is None else list(fitness)
+        if len(values) != len(population):
+            raise ConfigError("fitness", f"{len(values)} values", f"must have one value per member ({len(population)})")
+        fit = np.array(values, dtype=float)
         fit[~np.isfinite(fit) | np.array([bool(getattr(m, "failed", False)) for m in population])] = -math.inf
         self.generation += 1
         self.last_moves = self._plan(fit)
@@ -159,7 +150,7 @@ class MultiFrequencyPBT:
         logger.info("MF-PBT generation %d: sub-populations %s evolve; %d clones, %d migrants, %d repaired",
                     self.generation, [i for i, d in enumerate(self.due(self.generation)) if d],
                     kinds.count("clone"), migrants, kinds.count("repair"))
-        return population[int(np.argmax(fit))], new_population
+        return population[best_index(fit)], new_population
 
     def _plan(self, fit: np.ndarray) -> list[Move]:
         moves = [Move(k, "keep", k) for k in range(len(fit))]
@@ -208,16 +199,16 @@ class MultiFrequencyPBT:
         for move in moves:
             source = population[move.source]
             if move.kind == "keep":
-                member = source.clone(index=source.index)
+                member = keep_unchanged(source)
             else:
-                member = source.clone(index=self.next_index, seed=int(self.rng.integers(2**63 - 1)))
+                member = offspring(source, self.next_index, self.rng)
                 self.next_index += 1
+                member.elite = move.kind in ("migrate", "migrate_weights")  # migrants arrive unmutated
                 if move.kind == "migrate_weights":
                     donor = population[move.hp_source]
                     for name in member.hp_config.names():
                         member.set_hyperparameter(name, getattr(donor, name))
-            member.parent, member.mut, member.failed = source.index, "None", False
-            member.elite = move.kind not in ("clone", "repair")  # only loser clones explore
+            member.failed = False
             new_population.append(member)
         return new_population
 
