@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from evo_marl.algorithms.registry import get_algorithm
 from evo_marl.config import ExperimentConfig, StoppingConfig, load_config
@@ -46,7 +47,7 @@ from evo_marl.envs import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.hpo import HyperparameterConfig
 from evo_marl.training.evaluation import evaluate_population
-from evo_marl.training.stopping import StoppingCriterion
+from evo_marl.stopping import StoppingCriterion
 from hpo_tasks import TASKS, Task, mpe_references
 
 logger = logging.getLogger("bench_hpo")
@@ -57,8 +58,8 @@ METHOD_OVERRIDES: dict[str, list[str]] = {
     "tournament": ["hp_init=sampled", "selection.strategy=tournament"],
     "mfpbt": ["hp_init=sampled", "selection.strategy=multi_frequency"],
     "random": ["hp_init=sampled", "selection.strategy=none"],
-    "default": ["hp_init=default", "selection.strategy=none"],
-    "optuna": ["hp_init=default", "selection.strategy=none"],  # each trial: one member at the suggested values
+    "default": ["hp_init=fixed", "selection.strategy=none"],
+    "optuna": ["hp_init=fixed", "selection.strategy=none"],  # each trial: one member at the suggested values
 }
 
 
@@ -95,13 +96,14 @@ class SolveTracker(StoppingCriterion):
         return self.task.passes(ev.fitness, ev.metrics)
 
     def update(self, record) -> bool:
-        scores = [self.task.score(m.fitness, m.eval_metrics) for m in record.members]
+        scores = [self.task.score(m.eval_return, m.eval_metrics) for m in record.members]  # this generation's
         best = int(np.argmax(scores))
         self.position, self.steps = best, record.total_steps
         self.run_best = max(self.run_best, scores[best])
         self.best_so_far = max(self.best_so_far, scores[best])
         steps = self.step_offset + record.total_steps
-        passing = [k for k, m in enumerate(record.members) if self.task.passes(m.fitness, m.eval_metrics)]
+        passing = [k for k, m in enumerate(record.members)
+                   if not m.failed and self.task.passes(m.eval_return, m.eval_metrics)]
         if passing:
             k = max(passing, key=lambda k: scores[k])
             if self._confirm(self.population[k]):
@@ -117,18 +119,21 @@ class SolveTracker(StoppingCriterion):
 
 def search_space(config: ExperimentConfig) -> HyperparameterConfig:
     """The ranges every method searches: the config's ``hp_ranges`` or the algorithm's default ranges."""
-    if config.hp_ranges:
-        return HyperparameterConfig.from_dict(config.hp_ranges)
-    return get_algorithm(config.algo).default_hp_config()
+    return config.search_space() or get_algorithm(config.algo).default_hp_config()
 
 
 def cell_config(task: Task, method: str, seed: int, root: Path, population: int | None,
-                name: str | None = None, extra: list[str] | None = None) -> ExperimentConfig:
+                name: str | None = None, extra: list[str] | None = None,
+                hyperparameters: dict[str, Any] | None = None) -> ExperimentConfig:
+    """The experiment of one cell (or Optuna trial): the task's config with the method's settings."""
+    path = Path("configs") / f"{task.config}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    data["name"] = name or f"{task.name}__{method}__s{seed}"
+    data["init_hp"] = {**(data.get("init_hp") or {}), **(hyperparameters or {})}  # later keys win
     overrides = [*task.overrides, *(METHOD_OVERRIDES.get(method, [])), f"seed={seed}", *(extra or [])]
     if population is not None:
         overrides.append(f"population_size={population}")
-    config = load_config(Path("configs") / f"{task.config}.yaml", overrides)
-    config.name = name or f"{task.name}__{method}__s{seed}"
+    config = load_config(data, overrides)
     config.output.root = str(root / "runs")
     config.output.checkpoint = config.output.save_buffer = config.output.plots = False
     config.training.stopping = StoppingConfig()  # the benchmark's solve test is the only stopping rule
@@ -160,11 +165,13 @@ def suggest(trial, space: HyperparameterConfig) -> dict[str, Any]:
     values = {}
     for name in space:
         p = space[name]
-        log = bool(getattr(p, "log", name.startswith("lr")))
-        if p.dtype is int:
-            values[name] = trial.suggest_int(name, int(p.min), int(p.max), log=log)
+        if p.scale == "horizon":  # log-uniform in the horizon 1 / (1 - value), as RLParameter.sample draws
+            horizon = trial.suggest_float(f"{name}_horizon", 1 / (1 - p.min), 1 / (1 - p.max), log=True)
+            values[name] = p.clip(1 - 1 / horizon)
+        elif p.dtype is int:
+            values[name] = trial.suggest_int(name, int(p.min), int(p.max), log=p.scale == "log")
         else:
-            values[name] = trial.suggest_float(name, float(p.min), float(p.max), log=log)
+            values[name] = trial.suggest_float(name, float(p.min), float(p.max), log=p.scale == "log")
     return values
 
 
@@ -185,8 +192,7 @@ def run_optuna_cell(task: Task, seed: int, root: Path, population: int | None) -
         steps = min(per_trial, budget - used)
         config = cell_config(task, "optuna", 1000 * seed + trial.number, root, 1,
                              name=f"{task.name}__optuna__s{seed}__t{trial.number}",
-                             extra=[f"training.max_steps={steps}"])
-        config.init_hp = {**{k: v for k, v in config.init_hp.items() if k.lower() not in values}, **values}
+                             extra=[f"training.max_steps={steps}"], hyperparameters=values)
         tracker = SolveTracker(task, config, used, wall, best_so_far, trial=trial)
         started = time.perf_counter()
         pop, _, _ = run_experiment(config, overwrite=True, verbose=False, stopping=[tracker])
@@ -258,7 +264,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=[t for t in TASKS if t != "tiny"], choices=sorted(TASKS))
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--population", type=int, default=None, help="population size (default: the config's)")
+    parser.add_argument("--population", type=int, default=8, help="population size of every task (budget: "
+                        "population x the config's training.max_steps)")
     parser.add_argument("--root", default="populations/bench_hpo")
     parser.add_argument("--out", default="benchmarks/results/hpo_efficacy.md")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
@@ -284,7 +291,7 @@ def main() -> None:
                           flush=True)
     from hpo_report import write_report
 
-    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds)
+    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population)
 
 
 if __name__ == "__main__":

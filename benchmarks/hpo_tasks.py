@@ -83,10 +83,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     atc_task("converging"),
     Task("mpe_speaker_listener", "mpe_speaker_listener_matd3", MPE_THRESHOLD,
          f"still {MPE_STILL} + 0.9 x (scripted oracle {MPE_ORACLE} - still)", confirm_episodes=200,
-         final_episodes=500),
+         final_episodes=500, overrides=("training.max_steps=100000",)),
     Task("bb_default", "bucket_brigade_default_ippo", BB_THRESHOLD,
          f"95 % of all_work's {BB_ALL_WORK} a night (bucket_brigade_baselines.md)", metric="team_reward_per_night",
-         confirm_episodes=200, final_episodes=500),
+         confirm_episodes=200, final_episodes=500, overrides=("training.max_steps=300000",)),
 ]}
 
 
@@ -110,7 +110,7 @@ def speaker_listener_oracle(obs: dict[str, np.ndarray], infos=None) -> dict[str,
 def mpe_references(episodes: int = 1000, seed: int = 0) -> dict[str, float]:
     """Mean team return of doing nothing and of the scripted oracle on simple_speaker_listener_v4."""
     from evo_marl.envs import make_vec_env
-    from evo_marl.training.evaluation import run_episodes
+    from evo_marl.envs.episodes import run_episodes
 
     env = make_vec_env("mpe2/simple_speaker_listener_v4", num_envs=episodes, seed=seed)
 
