@@ -18,7 +18,7 @@ test:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,7 +53,6 @@ class Task:
     atc: bool = False
     confirm_episodes: int = 0
     final_episodes: int = 100
-    extra: dict = field(default_factory=dict)
 
     def score(self, fitness: float, metrics: dict[str, float]) -> float:
         value = fitness if self.metric is None else metrics.get(self.metric, math.nan)

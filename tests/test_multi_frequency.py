@@ -275,7 +275,7 @@ def test_selectable_in_a_config_file(tmp_path):
     assert len(history) == 3 and "multi_frequency" in (run_dir / "config.yaml").read_text()
     assert load_config(copy.deepcopy(data), ["selection.winners=1", "selection.losers=1"]).selection.winners == 1
     for overrides, match in [
-        (["selection.strategy=tournament"], "selection.frequencies=\\[1, 2\\]: applies to strategy multi_frequency only"),
+        (["selection.strategy=tournament"], "selection.frequencies=\\[1, 2\\]: applies to strategy multi_frequency"),
         (["selection.frequencies=[3, 1]"], "selection.frequencies=\\[3, 1\\]: must be strictly increasing"),
         (["population_size=5"], "population_size=5: splits into 2 sub-populations of \\[3, 2\\]"),
         (["selection.open_for_migration=-1"], "selection.open_for_migration=-1"),

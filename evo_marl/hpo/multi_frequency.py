@@ -40,7 +40,6 @@ from evo_marl.hpo.tournament import keep_unchanged, offspring
 from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
-MOVE_KINDS = ("keep", "clone", "repair", "migrate", "migrate_weights")
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class MultiFrequencyPBT(RngState):
         """``(elite, new_population)`` after one generation; the new population keeps every slot's sub-population.
 
         ``fitness[k]`` ranks ``population[k]`` (NaN, -inf and failed members rank last and are never kept);
-        None computes it with :func:`~evo_marl.hpo.tournament.member_fitness`.
+        None computes it with :func:`~evo_marl.hpo.fitness.member_fitness` (window ``eval_loop``).
         """
         if len(population) != self.population_size:
             raise ConfigError("population", f"{len(population)} members",
@@ -189,7 +188,8 @@ class MultiFrequencyPBT(RngState):
                 continue
             pointer += 1
             if self.frequencies[self.subpopulation_of(outsider)] < self.frequencies[sub]:
-                moves[k] = Move(k, "migrate_weights", outsider, hp_source=ranked[0])
+                best = next(j for j in ranked if np.isfinite(fit[j]))  # the destination's best (k is finite)
+                moves[k] = Move(k, "migrate_weights", outsider, hp_source=best)
             else:
                 moves[k] = Move(k, "migrate", outsider)
 
