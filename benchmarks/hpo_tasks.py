@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench_atc_learning import OPTIMUM
+from bench_atc_learning import OPTIMUM, SOLVED_FRACTION, solved
 
-ATC_FRACTION = 0.9
 MPE_STILL, MPE_ORACLE = -69.10, -13.67  # mpe_references(episodes=1000, seed=0), measured 2026-12-03
 MPE_THRESHOLD = round(MPE_STILL + 0.9 * (MPE_ORACLE - MPE_STILL), 2)
 BB_ALL_WORK = 380.3  # benchmarks/results/bucket_brigade_baselines.md, default scenario, 2000 episodes
@@ -39,7 +38,8 @@ class Task:
         name: the task's name in results. config: ``configs/<config>.yaml``. overrides: ``--set`` style
             overrides applied to every method (the env, the budget).
         threshold: the score at which a member passes. metric: the eval metric used as the score (None: the
-            fitness, i.e. team return per episode). atc: also require no LoS and every waypoint reached.
+            team return per episode). atc_scenario: an ATC scenario, solved as ``bench_atc_learning.solved``
+            decides (no LoS, every waypoint, 90 % of the optimum).
         confirm_episodes: a passing member of a stochastic task must pass again on this many fresh episodes.
         final_episodes: episodes of the final evaluation of each cell's best member. source: the threshold's source.
     """
@@ -50,7 +50,7 @@ class Task:
     source: str
     overrides: tuple[str, ...] = ()
     metric: str | None = None
-    atc: bool = False
+    atc_scenario: str | None = None
     confirm_episodes: int = 0
     final_episodes: int = 100
 
@@ -59,27 +59,23 @@ class Task:
         return float(value) if value is not None and math.isfinite(value) else -math.inf
 
     def passes(self, fitness: float, metrics: dict[str, float]) -> bool:
-        if self.score(fitness, metrics) < self.threshold:
-            return False
-        if self.atc:
-            return metrics.get("los_events", math.inf) == 0 and metrics.get("waypoint_fraction", 0.0) >= 1.0
-        return True
+        score = self.score(fitness, metrics)
+        if self.atc_scenario is not None:
+            return solved(metrics, score, self.atc_scenario)
+        return score >= self.threshold
 
 
 def atc_task(scenario: str) -> Task:
     optimum = OPTIMUM[scenario]
-    return Task(f"atc_{scenario}", "atc_ippo", round(ATC_FRACTION * optimum, 2),
-                f"90 % of the optimum {optimum:g} (shared/specs/atc.md), no LoS, every waypoint",
-                overrides=(f"env.id=atc/{scenario}",), atc=True, final_episodes=4)
+    return Task(f"atc_{scenario}", "atc_ippo", SOLVED_FRACTION * optimum,
+                f"{SOLVED_FRACTION:.0%} of the optimum {optimum:g} (shared/specs/atc.md), no LoS, every waypoint",
+                overrides=(f"env.id=atc/{scenario}",), atc_scenario=scenario, final_episodes=4)
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
     Task("tiny", "tiny_matd3", -0.6, "harness check: tiny/coop_box (optimum 0, random about -8.7)",
          confirm_episodes=64, final_episodes=64),
-    atc_task("head_on"),
-    atc_task("canonical_crossing"),
-    atc_task("t_formation"),
-    atc_task("converging"),
+    *(atc_task(scenario) for scenario in ("head_on", "canonical_crossing", "t_formation", "converging")),
     Task("mpe_speaker_listener", "mpe_speaker_listener_matd3", MPE_THRESHOLD,
          f"still {MPE_STILL} + 0.9 x (scripted oracle {MPE_ORACLE} - still)", confirm_episodes=200,
          final_episodes=500, overrides=("training.max_steps=100000",)),
