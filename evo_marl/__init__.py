@@ -19,7 +19,8 @@ from evo_marl.errors import (  # noqa: E402
     CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError, StorageError,
 )
 from evo_marl.hpo import (  # noqa: E402
-    HyperparameterConfig, Mutations, NoSelection, RLParameter, TournamentSelection, best_member, member_fitness,
+    HyperparameterConfig, MultiFrequencyPBT, Mutations, NoSelection, RLParameter, TournamentSelection, best_member,
+    member_fitness,
 )
 from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness  # noqa: E402
 from evo_marl.training import (  # noqa: E402
@@ -29,7 +30,7 @@ from evo_marl.training import (  # noqa: E402
 __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
-    "Mutations", "NoSelection", "RLParameter", "RayBackend", "RolloutBuffer", "RunSettings", "SpaceError",
+    "MultiFrequencyPBT", "Mutations", "NoSelection", "RLParameter", "RayBackend", "RolloutBuffer", "RunSettings", "SpaceError",
     "StorageError", "StoppingCriterion", "TargetFitness", "TournamentSelection", "best_member", "create_population",
     "list_envs", "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
     "observation_space_channels_to_first", "register_algorithm", "train_multi_agent_off_policy",

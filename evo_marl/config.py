@@ -11,7 +11,7 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     net_config: {hidden_size: [64, 64], activation: ReLU}
     init_hp: {BATCH_SIZE: 128, LR_ACTOR: 0.001}   # AgileRL keys or the algorithm's field names
     hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
-    selection: {strategy: tournament, tournament_size: 2, elitism: true}
+    selection: {strategy: tournament, tournament_size: 2, elitism: true}   # or multi_frequency, none
     training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}, backend: local}
     device: cpu                       # or cuda: buffer, networks and optimizer state on the GPU
     ray: {address: auto, num_workers: 8}   # used with training.backend: ray (docs/scaling.md)
@@ -37,10 +37,12 @@ from evo_marl.algorithms.net_config import AGILERL_KEYS, MLP_KEYS, SECTION_KEYS,
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
 from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.league.config import LeagueConfig
 
-SELECTION_STRATEGIES = ("tournament", "none")
+SELECTION_STRATEGIES = ("tournament", "multi_frequency", "none")
+MULTI_FREQUENCY_OPTIONS = ("frequencies", "winners", "open_for_migration", "losers")
 DEFAULT_EXPERIMENT = Path(__file__).with_name("default_experiment.yaml")
 NET_CONFIG_KEYS = MLP_KEYS | set(AGILERL_KEYS) | SECTION_KEYS
 
@@ -68,16 +70,35 @@ class EnvConfig:
 
 @dataclass
 class SelectionConfig:
-    """How the next generation is chosen: ``tournament`` (with elitism) or ``none`` (no selection and no
-    mutation: members train independently, as in random search)."""
+    """How the next generation is chosen (``strategy``) and that strategy's options.
+
+    * ``tournament``: tournament selection with elitism (``tournament_size``, ``elitism``).
+    * ``multi_frequency``: multiple-frequency PBT (:class:`~evo_marl.hpo.MultiFrequencyPBT`): sub-population
+      ``i`` evolves every ``frequencies[i]`` generations (default ``[1, 5]``), with migration between them;
+      ``winners`` / ``open_for_migration`` / ``losers`` size its brackets (default: a quarter each).
+    * ``none``: no selection and no mutation: members train independently, as in random search.
+    """
 
     strategy: str = "tournament"
     tournament_size: int = 2
     elitism: bool = True
+    frequencies: list[int] | None = None
+    winners: int | None = None
+    open_for_migration: int | None = None
+    losers: int | None = None
 
     def __post_init__(self) -> None:
         validation.one_of("selection.strategy", self.strategy, SELECTION_STRATEGIES)
         _positive("selection.tournament_size", self.tournament_size)
+        if self.strategy != "multi_frequency":
+            for name in MULTI_FREQUENCY_OPTIONS:
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"selection.{name}", getattr(self, name),
+                                      f"applies to strategy multi_frequency only, not {self.strategy}")
+
+    def multi_frequency_options(self) -> dict[str, Any]:
+        """The ``multi_frequency`` options that are set, as keyword arguments of MultiFrequencyPBT."""
+        return {name: getattr(self, name) for name in MULTI_FREQUENCY_OPTIONS if getattr(self, name) is not None}
 
 
 @dataclass
@@ -254,6 +275,12 @@ class ExperimentConfig:
         if self.selection.strategy == "tournament" and self.selection.tournament_size > self.population_size:
             raise ConfigError("selection.tournament_size", self.selection.tournament_size,
                               f"must be <= population_size ({self.population_size})")
+        if self.selection.strategy == "multi_frequency":  # the layout must fit the population
+            try:
+                MultiFrequencyPBT(self.population_size, **self.selection.multi_frequency_options())
+            except ConfigError as err:
+                where = err.field if err.field == "population_size" else f"selection.{err.field}"
+                raise ConfigError(where, err.value, err.rule) from None
         on_policy = get_algorithm(self.algo).on_policy
         for name, default in (("learning_delay", 1_000), ("memory_size", 100_000)):
             value = getattr(self.training, name)

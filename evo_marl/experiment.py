@@ -20,7 +20,7 @@ from evo_marl.config import ExperimentConfig, load_config
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
-from evo_marl.hpo import Mutations, NoSelection, TournamentSelection, best_member
+from evo_marl.hpo import Mutations, MultiFrequencyPBT, NoSelection, TournamentSelection, best_member
 from evo_marl.league.experiment import league_env, run_league
 from evo_marl.league.plots import plot_league_run
 from evo_marl.run_folder import check_run_folder, write_text_atomic
@@ -89,6 +89,9 @@ def build_selection(config: ExperimentConfig):
     sel, window = config.selection, config.training.fitness_window
     if sel.strategy == "none":
         return NoSelection(eval_loop=window, seed=config.seed)
+    if sel.strategy == "multi_frequency":
+        return MultiFrequencyPBT(config.population_size, eval_loop=window, seed=config.seed,
+                                 **sel.multi_frequency_options())
     return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed)
 
 
@@ -115,23 +118,27 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
 
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
-                   verbose: bool = True) -> tuple[list, list[list[float]], Path]:
+                   verbose: bool = True, stopping: list[StoppingCriterion] | None = None,
+                   writers: list | None = None) -> tuple[list, list[list[float]], Path]:
     """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``.
 
     Everything is checked before anything is written or trained: the run folder (it must not hold another
     run unless ``resume`` / ``overwrite``), the env and its options, the population against the env, the
     operators and a resumed checkpoint's signature. ``config.yaml`` is written only then.
+
+    ``stopping`` and ``writers`` add criteria and metric writers to those the config switches on.
     """
     run_dir = config.run_dir
     check_run_folder(run_dir, resume, overwrite, config.output.checkpoint)
     with torch_threads(config.training.threads):
         settings = run_settings(config, resume, overwrite, verbose)
-        stopping = stopping_criteria(config)
+        stopping = stopping_criteria(config) + list(stopping or [])
         env = league_env(config) if config.league is not None else None
         env = env or make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
         pop = build_population(config, env)
         operators = dict(selection=build_selection(config), mutation=build_mutation(config), stopping=stopping,
-                         writers=optional_writers(config, run_dir), on_start=lambda folder: write_config(config, folder))
+                         writers=optional_writers(config, run_dir) + list(writers or []),
+                         on_start=lambda folder: write_config(config, folder))
         if config.league is not None:
             pop, history = run_league(config, env, pop, settings, **operators)
         else:

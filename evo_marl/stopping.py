@@ -17,9 +17,15 @@ from evo_marl.tracking.records import GenerationRecord
 
 
 class StoppingCriterion:
-    """Base class: ``update(record)`` returns True when training should stop."""
+    """Base class: ``update(record)`` returns True when training should stop.
+
+    While a run is going, ``population`` is the runner's live population list, in the order of
+    ``record.members`` when ``update`` is called (e.g. for a criterion that tests the best member on
+    held-out episodes before it stops the run); None until a runner takes the criterion.
+    """
 
     name = "criterion"
+    population: list | None = None
 
     def update(self, record: GenerationRecord) -> bool:
         raise NotImplementedError

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def _rows(sel: Sequence[int], num_envs: int) -> np.ndarray:
     """Sub-env rows of members ``sel``."""
-    return np.concatenate([np.arange(k * num_envs, (k + 1) * num_envs) for k in sel])
+    return np.concatenate([np.arange(k * num_envs, (k + 1) * num_envs) for k in sel] or [np.zeros(0, np.int64)])
 
 
 def _member_rows(values: dict, rows: np.ndarray | None) -> dict:

@@ -50,6 +50,8 @@ class EvolutionRunner:
         self.stop_reason: str | None = None
         self.best: dict[str, Any] | None = None  # generation, index and fitness of the best member ever evaluated
         self._best_member = None  # that member, until _save writes it to best/
+        for criterion in stopping:
+            criterion.population = population  # the live list: selection replaces its members in place
 
     # ------------------------------------------------------------------ resume
     def resume(self) -> bool:
