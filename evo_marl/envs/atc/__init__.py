@@ -94,7 +94,8 @@ from evo_marl.envs.registry import EnvFamily, register_family
 register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env,
                           stopping={ConflictFreeStreak.name: ConflictFreeStreak},
                           run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary))
-if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("parallel", "evo_marl/ATC-v0", ...)
+# pettingzoo.make("parallel", "evo_marl/ATC-v0", ...) where this PettingZoo has a registry (>= 1.27)
+if hasattr(pettingzoo, "env_registry") and "evo_marl/ATC-v0" not in getattr(pettingzoo, "parallel_registry", {}):
     pettingzoo.env_registry.register(
         "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}
     )

@@ -1,0 +1,185 @@
+"""Side-by-side training throughput of AgileRL 2.58 and evo-marl on the same settings, and how it scales.
+
+    bash benchmarks/peer/run.sh                         # build the AgileRL venv if needed, run everything
+    .venv-agilerl/bin/python benchmarks/peer/compare.py [--only headline|scaling] [--pops 4 8 16 32]
+        [--steps 10000] [--out benchmarks/results/peer_comparison.md]
+
+Run inside the AgileRL venv (``setup_agilerl_venv.sh``), where both libraries import. Every measurement
+is a fresh process (``sides.py``); the two sides of each setting run back to back, AgileRL first, so
+both see the same machine conditions (the load average before each is recorded: on a shared machine
+the absolute rates move with other people's work, the ratios much less).
+
+* headline: MADDPG, population 4 x 8 envs, batch 64, learn_step 16, 10k steps per member, tournament +
+  mutations on, 1 torch thread, on mpe2 simple_speaker_listener and ATC head_on.
+* scaling: transitions/s for population 4, 8, 16, 32: MADDPG and MATD3 on both envs, IPPO on ATC head_on.
+
+One transition is one sub-env step (all agents acting once). With ``--out`` the tables are written as
+Markdown through ``benchmarks/results_file.py`` (a ``## Notes`` section at the end of the old file, e.g.
+the first measurement kept as the baseline, survives) and the scaling chart as a PNG beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from results_file import write_results  # noqa: E402
+from sides import Setting, ippo_setting  # noqa: E402
+
+ENVS = {"mpe2/simple_speaker_listener_v4": "mpe2 speaker_listener", "atc/head_on": "ATC head_on"}
+SIDES = ("agilerl", "evo-marl")
+
+
+def measure(setting: Setting, log) -> dict:
+    """Both sides of one setting, back to back; each result has ``rate`` (transitions/s) and ``load``."""
+    out = {}
+    for side in SIDES:
+        load = os.getloadavg()[0]
+        cmd = [sys.executable, str(HERE / "sides.py"), "--side", side, "--setting", json.dumps(asdict(setting))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent.parent)
+        log.write(f"$ {' '.join(cmd)}\n{proc.stderr[-4000:]}\n")
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"{side} failed on {setting}: {proc.stderr[-2000:]}")
+        out[side] = dict(json.loads(lines[-1][len("RESULT "):]), load=load)
+        print(f"  {side:8s} {setting.algo} {setting.env} pop {setting.pop}: {out[side]['rate']:,.0f} transitions/s "
+              f"({out[side]['transitions']:,} in {out[side]['wall']:.1f} s, load {load:.2f})", flush=True)
+    return out
+
+
+def headline_settings(steps: int) -> list[Setting]:
+    return [Setting(algo="MADDPG", env=env, pop=4, steps=steps) for env in ENVS]
+
+
+def scaling_settings(pops: list[int], steps: int) -> list[Setting]:
+    settings = [Setting(algo=algo, env=env, pop=p, steps=steps) for env in ENVS for algo in ("MADDPG", "MATD3")
+                for p in pops]
+    return settings + [ippo_setting(env="atc/head_on", pop=p, steps=steps) for p in pops]
+
+
+def _row(setting: Setting, pair: dict) -> str:
+    a, e = pair["agilerl"], pair["evo-marl"]
+    return (f"| {setting.algo} | {ENVS.get(setting.env, setting.env)} | {setting.pop} | {a['rate']:,.0f} | "
+            f"{e['rate']:,.0f} | **{e['rate'] / a['rate']:.1f}x** | {a['wall']:.0f} / {e['wall']:.0f} | "
+            f"{a['load']:.1f} / {e['load']:.1f} |")
+
+
+HEADER = ["| algo | env | population | AgileRL transitions/s | evo-marl transitions/s | ratio | wall s (A / e) | "
+          "load before (A / e) |", "|---|---|---|---|---|---|---|---|"]
+
+
+def plot_scaling(results: list[tuple[Setting, dict]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple[str, str], list[tuple[Setting, dict]]] = {}
+    for setting, pair in results:
+        groups.setdefault((setting.algo, setting.env), []).append((setting, pair))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.6), squeeze=False)
+    for ax, ((algo, env), rows) in zip(axes[0], groups.items()):
+        pops = [s.pop for s, _ in rows]
+        for side, style in (("agilerl", "o--"), ("evo-marl", "s-")):
+            ax.plot(pops, [p[side]["rate"] for _, p in rows], style, label="AgileRL 2.58" if side == "agilerl" else side)
+        for s, p in rows:
+            ax.annotate(f"{p['evo-marl']['rate'] / p['agilerl']['rate']:.0f}x", (s.pop, p["evo-marl"]["rate"]),
+                        textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(pops, [str(p) for p in pops])
+        ax.set_title(f"{algo}, {ENVS.get(env, env)}", fontsize=10)
+        ax.set_xlabel("population size")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("transitions / s (1 torch thread)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["headline", "scaling"])
+    parser.add_argument("--pops", nargs="+", type=int, default=[4, 8, 16, 32])
+    parser.add_argument("--steps", type=int, default=10_000, help="env steps per member")
+    parser.add_argument("--out", default=None, help="write the results as Markdown to this file (+ a PNG chart)")
+    parser.add_argument("--log", default=None, help="stderr of every measurement (default: next to --out, or none)")
+    args = parser.parse_args()
+
+    import agilerl  # noqa: F401  (fail early outside the AgileRL venv)
+    import numpy
+    import pettingzoo
+    import torch
+    from importlib.metadata import version
+
+    load_start = os.getloadavg()
+    log_path = Path(args.log) if args.log else (Path(args.out).with_suffix(".log") if args.out else Path(os.devnull))
+    headline: list[tuple[Setting, dict]] = []
+    scaling: list[tuple[Setting, dict]] = []
+    with open(log_path, "w") as log:
+        if args.only in (None, "headline"):
+            print("== headline", flush=True)
+            headline = [(s, measure(s, log)) for s in headline_settings(args.steps)]
+        if args.only in (None, "scaling"):
+            print("== scaling", flush=True)
+            for s in scaling_settings(args.pops, args.steps):
+                if headline and any(h == s for h, _ in headline):  # already measured above
+                    scaling.append(next((h, p) for h, p in headline if h == s))
+                else:
+                    scaling.append((s, measure(s, log)))
+
+    argv = " ".join(sys.argv[1:])
+    lines = ["# AgileRL 2.58 vs evo-marl: training throughput side by side", "",
+             f"Command: `.venv-agilerl/bin/python benchmarks/peer/compare.py {argv}` (`bash benchmarks/peer/run.sh` "
+             "builds the AgileRL venv if needed and runs it)  ",
+             f"Date: {date.today()}  ",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, Python "
+             f"{platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, pettingzoo "
+             f"{pettingzoo.__version__}, agilerl {version('agilerl')}, 1 torch thread. The machine is shared with "
+             f"other engineers' work: load average {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at "
+             "the end; each row's two sides ran back to back (load before each in the last column).", "",
+             "Settings, identical on both sides: population P x 8 envs, batch 64, learn_step 16 (off-policy: one "
+             f"learning step per 16 of a member's transitions), {args.steps:,} env steps per member, evolution every "
+             "5,000 steps (tournament of 2 with elitism; mutations: none 0.4, architecture 0.2 (new layer 0.2), "
+             "parameters 0.2, RL hyperparameters 0.2 (learning rates only, so the learning work per transition is "
+             "the same on both sides), elite not mutated), one evaluation episode per member per generation, no "
+             "learning delay, 100k replay buffer, networks from one config: encoder [64] -> latent 64 -> head [64], "
+             "ReLU, no layer norm. IPPO: rollouts of 512 transitions (64 vector steps x 8 envs), minibatch 128, "
+             "4 epochs, lr 1e-3, action std 0.3 (configs/atc_head_on_ippo.yaml). Only the training call is timed "
+             "(evaluation and evolution included, building envs and population not).", "",
+             "AgileRL side: `AsyncPettingZooVecEnv` of 8 copies of `evo_marl.make_env(env_id)` (evo-marl's own "
+             "PettingZoo env; for mpe2 the plain mpe2 env), `create_population`, `ReplayBuffer` and its "
+             "`train_multi_agent_off_policy` / `train_multi_agent_on_policy`; its members take turns on the 8 "
+             "envs. evo-marl side: `make_vec_env(env_id, 8)` widened to P x 8 sub-envs stepped at once, and its "
+             "trainers of the same names.", ""]
+    if headline:
+        lines += ["## Side by side (population 4)", "", *HEADER, *[_row(s, p) for s, p in headline], ""]
+    if scaling:
+        lines += ["## Scaling with population size", "", *HEADER, *[_row(s, p) for s, p in scaling], ""]
+        if args.out:
+            lines += [f"![transitions/s against population size]({Path(args.out).with_suffix('.png').name})", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        if scaling:
+            plot_scaling(scaling, out.with_suffix(".png"))
+        write_results(out, lines)
+        print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
