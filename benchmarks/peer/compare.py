@@ -53,8 +53,10 @@ def measure(setting: Setting, log) -> dict:
         if proc.returncode != 0 or not lines:
             raise RuntimeError(f"{side} failed on {setting}: {proc.stderr[-2000:]}")
         out[side] = dict(json.loads(lines[-1][len("RESULT "):]), load=load)
-        print(f"  {side:8s} {setting.algo} {setting.env} pop {setting.pop}: {out[side]['rate']:,.0f} transitions/s "
-              f"({out[side]['transitions']:,} in {out[side]['wall']:.1f} s, load {load:.2f})", flush=True)
+        r = out[side]
+        print(f"  {side:8s} {setting.algo} {setting.env} pop {setting.pop}: {r['rate']:,.0f} transitions/s, "
+              f"{r['cpu_rate']:,.0f} per CPU-s ({r['transitions']:,} in {r['wall']:.1f} s, {r['cpu']:.1f} CPU-s, "
+              f"load {load:.2f})", flush=True)
     return out
 
 
@@ -71,12 +73,14 @@ def scaling_settings(pops: list[int], steps: int) -> list[Setting]:
 def _row(setting: Setting, pair: dict) -> str:
     a, e = pair["agilerl"], pair["evo-marl"]
     return (f"| {setting.algo} | {ENVS.get(setting.env, setting.env)} | {setting.pop} | {a['rate']:,.0f} | "
-            f"{e['rate']:,.0f} | **{e['rate'] / a['rate']:.1f}x** | {a['wall']:.0f} / {e['wall']:.0f} | "
+            f"{e['rate']:,.0f} | **{e['rate'] / a['rate']:.1f}x** | {a['cpu_rate']:,.0f} | {e['cpu_rate']:,.0f} | "
+            f"**{e['cpu_rate'] / a['cpu_rate']:.1f}x** | {a['wall']:.0f} / {e['wall']:.0f} | "
             f"{a['load']:.1f} / {e['load']:.1f} |")
 
 
-HEADER = ["| algo | env | population | AgileRL transitions/s | evo-marl transitions/s | ratio | wall s (A / e) | "
-          "load before (A / e) |", "|---|---|---|---|---|---|---|---|"]
+HEADER = ["| algo | env | population | AgileRL transitions/s | evo-marl transitions/s | ratio | AgileRL "
+          "transitions/CPU-s | evo-marl transitions/CPU-s | CPU ratio | wall s (A / e) | load before (A / e) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def plot_scaling(results: list[tuple[Setting, dict]], path: Path) -> Path:
@@ -160,6 +164,12 @@ def main() -> None:
              "ReLU, no layer norm. IPPO: rollouts of 512 transitions (64 vector steps x 8 envs), minibatch 128, "
              "4 epochs, lr 1e-3, action std 0.3 (configs/atc_head_on_ippo.yaml). Only the training call is timed "
              "(evaluation and evolution included, building envs and population not).", "",
+             "Transitions/s is wall-clock throughput (the figure the targets of issue 12 use). Transitions/CPU-s "
+             "divides by the CPU time of the training call instead (the process plus, for AgileRL, its 8 env "
+             "worker processes): on a busy shared machine it moves much less with other people's load, and a side "
+             "with more processes (AgileRL: 9) gets a larger share of a busy machine in wall time. On an idle "
+             "2-core machine AgileRL's env workers can run beside its learner, so its wall rate may exceed its CPU "
+             "rate.", "",
              "AgileRL side: `AsyncPettingZooVecEnv` of 8 copies of `evo_marl.make_env(env_id)` (evo-marl's own "
              "PettingZoo env; for mpe2 the plain mpe2 env), `create_population`, `ReplayBuffer` and its "
              "`train_multi_agent_off_policy` / `train_multi_agent_on_policy`; its members take turns on the 8 "

@@ -7,7 +7,10 @@ import). Both sides get the same settings (:class:`Setting`): the same network c
 encoder/head form, which evo-marl reads as one MLP with the same layers), batch size, learn step,
 evolution schedule, tournament and mutation probabilities, and mutation of the learning rates only (so
 the learning work per transition stays fixed on both sides while mutations run). Only the training call
-is timed; building the envs and the population is not.
+is timed; building the envs and the population is not. Besides wall time, the CPU time of the training
+call is measured (this process plus the env worker processes AgileRL's vector env starts and joins): on
+a shared machine, transitions per CPU-second are much less sensitive to other people's load than
+transitions per wall-second (and a side with more processes gets a larger share of a busy machine).
 
 * AgileRL: ``AsyncPettingZooVecEnv`` of ``num_envs`` copies of ``evo_marl.make_env(env_id)`` (evo-marl's
   own PettingZoo env; for ``mpe2/...`` that is the plain mpe2 env), its population and ``ReplayBuffer``,
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -94,19 +98,19 @@ def run_agilerl(s: Setting) -> dict:
     mutation = Mutations(**MUTATION, rand_seed=s.seed)
     common = dict(max_steps=s.steps, evo_steps=s.evo_steps, eval_loop=1, selection_strategy=tournament,
                   mutation=mutation, verbose=False)
-    start = time.perf_counter()
+    from agilerl.training.train_multi_agent_off_policy import train_multi_agent_off_policy
+    from agilerl.training.train_multi_agent_on_policy import train_multi_agent_on_policy
+
+    start, cpu = time.perf_counter(), cpu_seconds()
     if s.on_policy:
-        from agilerl.training.train_multi_agent_on_policy import train_multi_agent_on_policy
 
         pop, _ = train_multi_agent_on_policy(env, s.env, s.algo, pop, **common)
     else:
-        from agilerl.training.train_multi_agent_off_policy import train_multi_agent_off_policy
-
         pop, _ = train_multi_agent_off_policy(env, s.env, s.algo, pop, ReplayBuffer(100_000), learning_delay=0,
                                               **common)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu  # the trainer joins the env workers at its end
     transitions = int(np.sum([a.metrics.steps for a in pop]))
-    return {"transitions": transitions, "wall": wall}
+    return {"transitions": transitions, "wall": wall, "cpu": cpu}
 
 
 def run_evo_marl(s: Setting) -> dict:
@@ -129,19 +133,25 @@ def run_evo_marl(s: Setting) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
         common = dict(INIT_HP=hp, max_steps=s.steps, evo_steps=s.evo_steps, eval_loop=1, tournament=tournament,
                       mutation=mutation, checkpoint=False, verbose=False, seed=s.seed, run_dir=run_dir)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         if s.on_policy:
             pop, _ = train_multi_agent_on_policy(env, s.env, s.algo, pop, **common)
         else:
             memory = MultiAgentReplayBuffer(100_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
                                             agent_ids=agents)
             pop, _ = train_multi_agent_off_policy(env, s.env, s.algo, pop, memory, learning_delay=0, **common)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     transitions = int(sum(m.steps[-1] for m in pop))
-    return {"transitions": transitions, "wall": wall}
+    return {"transitions": transitions, "wall": wall, "cpu": cpu}
 
 
 SIDES = {"agilerl": run_agilerl, "evo-marl": run_evo_marl}
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have been waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -152,7 +162,8 @@ def main() -> None:
     torch.set_num_threads(1)
     setting = Setting(**json.loads(args.setting))
     result = SIDES[args.side](setting)
-    result.update(side=args.side, setting=asdict(setting), rate=result["transitions"] / result["wall"])
+    result.update(side=args.side, setting=asdict(setting), rate=result["transitions"] / result["wall"],
+                  cpu_rate=result["transitions"] / result["cpu"])
     print("RESULT " + json.dumps(result), flush=True)
 
 
