@@ -1,6 +1,6 @@
 """``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
 
-    evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite]
+    evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite] [--engine agilerl]
     evo-marl evaluate RUN_DIR [--episodes 20] [--all]
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
@@ -37,7 +37,7 @@ def _resolve_config(name: str | None, overrides: list[str]):
 def cmd_train(args: argparse.Namespace) -> int:
     from evo_marl.experiment import run_experiment
 
-    config = _resolve_config(args.config, args.set)
+    config = _resolve_config(args.config, args.set + ([f"engine={args.engine}"] if args.engine else []))
     if args.run_dir:
         config.output.root, config.name = str(Path(args.run_dir).parent), Path(args.run_dir).name
     logger.info("experiment %s: %s on %s, population %d, %d steps per member -> %s", config.name, config.algo,
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of the run folder")
     train.add_argument("--overwrite", action="store_true", help="replace the checkpoints of an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--engine", help="evo-marl (default) or agilerl: AgileRL's own trainer (docs/interop.md)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate the population of a run folder")

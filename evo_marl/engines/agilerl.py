@@ -177,9 +177,13 @@ def run_experiment(config, run_dir: Path, writers: list, stopping: list,
     with global_rng_seeded(derived_seed(entropy, 8) if seeded else None):
         env = make_vec_env(config.env.id, config.env.num_envs, derived_seed(entropy, 1, 0) if seeded else None,
                            **config.env.kwargs)
-        pop = build_population(config.algo, env, config.net_config, config.init_hp, config.hp_ranges,
-                               config.population_size, config.env.num_envs,
-                               np.random.SeedSequence(entropy, spawn_key=(7,)))
+        try:
+            pop = build_population(config.algo, env, config.net_config, config.init_hp, config.hp_ranges,
+                                   config.population_size, config.env.num_envs,
+                                   np.random.SeedSequence(entropy, spawn_key=(7,)))
+        except Exception:
+            env.close()
+            raise
         mutation = Mutations(no_mutation=m.no_mutation, architecture=m.architecture, new_layer_prob=m.new_layer_prob,
                              parameters=m.parameters, activation=m.activation, rl_hp=m.rl_hp, mutation_sd=m.mutation_sd,
                              activation_selection=list(m.activation_selection), mutate_elite=False,

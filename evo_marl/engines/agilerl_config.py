@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from evo_marl.errors import ConfigError
+from evo_marl.errors import ConfigError, SpaceError
 
 logger = logging.getLogger("evo_marl.engines.agilerl")
 FLOAT_HPS = {"lr", "lr_actor", "lr_critic", "gamma", "tau", "expl_noise", "mean_noise", "theta", "dt", "gae_lambda",
@@ -114,6 +114,7 @@ def build_population(algo: str, env, net_config: dict | None, init_hp: dict, hp_
     """``population_size`` AgileRL agents for ``env`` (an AgileRL/PettingZoo vector env with ``agents``)."""
     cls = agilerl_class(algo)
     agents = list(env.agents)
+    _check_action_spaces(cls, {a: env.single_action_space(a) for a in agents})
     kwargs = algo_kwargs(algo, init_hp, num_envs)
     hp_config = agilerl_hp_config(algo, hp_ranges, num_envs)
     net = agilerl_net_config(net_config, agents)
@@ -129,3 +130,15 @@ def _with_seed(net: dict[str, Any], seed: int, agent_ids: list[str]) -> dict[str
     if any(a in net for a in agent_ids):
         return {a: {**net[a], "random_seed": seed} for a in agent_ids}
     return {**net, "random_seed": seed}
+
+
+def _check_action_spaces(cls, spaces_by_agent: dict[str, Any]) -> None:
+    """AgileRL's MADDPG/MATD3 take Box and Discrete actions only (IPPO takes MultiDiscrete too)."""
+    from gymnasium import spaces
+
+    if cls.__name__ == "IPPO":
+        return
+    for agent, space in spaces_by_agent.items():
+        if not isinstance(space, (spaces.Box, spaces.Discrete)):
+            raise SpaceError(f"action_space[{agent!r}]={space}: AgileRL's {cls.__name__} takes Box or Discrete "
+                             "actions; use algo IPPO with engine agilerl, or engine evo-marl")

@@ -1,0 +1,54 @@
+"""The ``engine`` setting in configs, the CLI and the train functions (no AgileRL needed here; the AgileRL
+engine itself is tested in tests/test_agilerl_engine.py, run by benchmarks/peer/test_agilerl.sh)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from evo_marl.config import default_config, load_config
+from evo_marl.errors import ConfigError
+from evo_marl.experiment import run_experiment
+
+HAS_AGILERL = importlib.util.find_spec("agilerl") is not None
+
+
+def test_engine_defaults_to_evo_marl_and_is_normalised():
+    assert default_config().engine == "evo-marl"
+    assert load_config({"engine": "AgileRL"}).engine == "agilerl"
+    assert load_config({"engine": "evo_marl"}).engine == "evo-marl"
+    assert "engine: evo-marl" in default_config().to_yaml()
+
+
+@pytest.mark.parametrize("bad", ["rllib", "", 3])
+def test_unknown_engine_names_the_field(bad):
+    with pytest.raises(ConfigError) as err:
+        load_config({"engine": bad})
+    assert err.value.field == "engine"
+
+
+def test_cli_engine_flag_reaches_the_config():
+    from evo_marl.cli import _resolve_config
+
+    assert _resolve_config(None, ["engine=agilerl"]).engine == "agilerl"
+
+
+@pytest.mark.skipif(HAS_AGILERL, reason="AgileRL is installed here")
+def test_agilerl_engine_without_agilerl_says_how_to_install_and_writes_nothing(tmp_path):
+    config = load_config({"name": "x", "output": {"root": str(tmp_path)}})
+    with pytest.raises(ConfigError) as err:
+        run_experiment(config, engine="agilerl")
+    assert "evo-marl[agilerl]" in err.value.rule and "pettingzoo<1.27" in err.value.rule
+    assert not (tmp_path / "x").exists()
+
+
+def test_train_functions_reject_an_unknown_engine(tiny_population):
+    from evo_marl import train_multi_agent_off_policy, train_multi_agent_on_policy
+
+    env, pop, memory, hp = tiny_population("MADDPG")
+    with pytest.raises(ConfigError, match="engine"):
+        train_multi_agent_off_policy(env, "tiny", "MADDPG", pop, memory, INIT_HP=hp, engine="nope")
+    env, pop, _, hp = tiny_population("IPPO", BATCH_SIZE=16)
+    with pytest.raises(ConfigError, match="engine"):
+        train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, engine="nope")
