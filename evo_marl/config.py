@@ -13,6 +13,7 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
     selection: {strategy: tournament, tournament_size: 2, elitism: true}
     training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}}
+    engine: evo-marl                  # or agilerl: the same experiment through AgileRL's trainer (docs/interop.md)
 
 :meth:`ExperimentConfig.hyperparameters` turns ``init_hp`` into the algorithm's typed hyperparameters
 (the one conversion of AgileRL-style keys); every check runs when the file is loaded, before training.
@@ -32,6 +33,7 @@ import yaml
 
 from evo_marl import validation
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
+from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.parameters import HyperparameterConfig
 
@@ -178,9 +180,11 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    engine: str = DEFAULT_ENGINE  # "evo-marl", or "agilerl": AgileRL's own trainer (evo_marl/engines/agilerl.py)
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)
+        self.engine = check_engine(self.engine)
         self.algo = get_algorithm(self.algo).algo_name
         if not self.env.id:
             raise ConfigError("env.id", None, "is required: a registered env id such as 'family/scenario' "

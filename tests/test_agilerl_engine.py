@@ -16,7 +16,8 @@ agilerl = pytest.importorskip("agilerl")
 
 from evo_marl.config import load_config  # noqa: E402
 from evo_marl.engines import agilerl as engine  # noqa: E402
-from evo_marl.engines.agilerl_config import agilerl_hp_config, agilerl_net_config, algo_kwargs  # noqa: E402
+from evo_marl.engines.agilerl_config import (  # noqa: E402
+    agilerl_hp_config, agilerl_net_config, algo_kwargs, unused_settings)
 from evo_marl.errors import ConfigError, SpaceError  # noqa: E402
 from evo_marl.experiment import run_experiment  # noqa: E402
 from evo_marl.tracking.report import build_report  # noqa: E402
@@ -32,6 +33,8 @@ def small(tmp_path, name="run", **over):
             "output": {"root": str(tmp_path)}}
     for key, value in over.items():
         data[key] = {**data[key], **value} if isinstance(value, dict) and key in data else value
+    for section in ("init_hp", "training"):  # None removes a key
+        data[section] = {k: v for k, v in data[section].items() if v is not None}
     return load_config(data)
 
 
@@ -100,7 +103,7 @@ def test_report_and_agilerl_checkpoint(matd3_run):
     pop, _, run_dir, messages = matd3_run
     report = build_report(run_dir)
     assert "| Engine | agilerl" in report and "MATD3 on `atc/head_on`" in report
-    assert any("huber_delta=0.3 has no AgileRL counterpart" in m for m in messages)
+    assert any("init_hp huber_delta: no AgileRL counterpart" in m for m in messages)
     from agilerl.algorithms import MATD3
 
     loaded = MATD3.load(str(run_dir / "agilerl" / "member_0.pt"))
@@ -120,13 +123,12 @@ def test_same_seed_same_run_and_global_rngs_restored(tmp_path, matd3_run):
     assert other != history
 
 
-def test_ippo_rollouts_count_in_transitions(tmp_path):
-    config = small(tmp_path, algo="IPPO", init_hp={"LEARN_STEP": 16, "BATCH_SIZE": 16},
-                   training={"max_steps": 100, "evo_steps": 100}, population_size=2)
-    config.init_hp.pop("HUBER_DELTA")
+def test_ippo_on_its_own_rollouts(tmp_path):
+    config = small(tmp_path, algo="IPPO", init_hp={"LEARN_STEP": 32, "BATCH_SIZE": 16, "HUBER_DELTA": None},
+                   training={"max_steps": 100, "evo_steps": 100, "learning_delay": None}, population_size=2)
     _, history, run_dir = run_experiment(config, verbose=False)
     members = load_run(run_dir).members
-    assert all(m.hyperparameters["learn_step"] == 32 for m in members)  # 16 vector steps x 2 envs
+    assert all(m.hyperparameters["learn_step"] == 32 and m.hyperparameters["batch_size"] == 16 for m in members)
     assert all(m.steps == 128 for m in members)  # 4 rollouts of 32 transitions cover 100
     assert len(history) == 1
 
@@ -143,8 +145,8 @@ def test_train_function_engine_keyword(tmp_path):
     from evo_marl.engines.agilerl_config import build_population
 
     env = engine.make_vec_env("atc/head_on", 2, seed=0)
-    pop = build_population("MADDPG", env, {"hidden_size": [32, 32]}, {"BATCH_SIZE": 16}, None, 2, 2,
-                           np.random.SeedSequence(0))
+    pop = build_population("MADDPG", env, {"hidden_size": [32, 32]}, {"BATCH_SIZE": 16}, population_size=2,
+                           num_envs=2, seed=0)
     pop, history = train_multi_agent_off_policy(env, "atc/head_on", "MADDPG", pop, None, max_steps=100,
                                                 evo_steps=100, learning_delay=20, run_dir=tmp_path / "api",
                                                 verbose=False, seed=0, engine="agilerl")
@@ -155,10 +157,15 @@ def test_train_function_engine_keyword(tmp_path):
 
 def test_train_function_refuses_evo_marl_objects(tmp_path, tiny_population):
     from evo_marl import train_multi_agent_off_policy
+    from evo_marl.engines.agilerl_config import build_population
 
     env, pop, memory, hp = tiny_population("MADDPG")
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err:  # evo-marl members
         train_multi_agent_off_policy(env, "tiny", "MADDPG", pop, memory, run_dir=tmp_path, engine="agilerl")
+    assert err.value.field == "pop"
+    agilerl_pop = build_population("MADDPG", env, {"hidden_size": [16, 16]}, {}, population_size=2, num_envs=4)
+    with pytest.raises(ConfigError) as err:  # evo-marl's batched env
+        train_multi_agent_off_policy(env, "tiny", "MADDPG", agilerl_pop, None, run_dir=tmp_path, engine="agilerl")
     assert err.value.field == "env"
 
 
@@ -167,8 +174,12 @@ def test_refusals(tmp_path):
         run_experiment(small(tmp_path), resume=True)
     assert err.value.field == "resume"
     with pytest.raises(ConfigError) as err:
-        run_experiment(small(tmp_path, training={"stopping": {"conflict_free_streak": 3}}))
-    assert err.value.field == "training.stopping.conflict_free_streak"
+        run_experiment(small(tmp_path, training={"stopping": {"criteria": {"conflict_free_streak": 3}}}))
+    assert err.value.field == "training.stopping.criteria"
+    with pytest.raises(ConfigError) as err:
+        run_experiment(small(tmp_path, training={"fitness_window": 2}))
+    assert err.value.field == "training.fitness_window"
+    assert not (tmp_path / "run").exists()  # refused before anything was written
     (tmp_path / "run" / "agilerl").mkdir(parents=True)
     with pytest.raises(ConfigError) as err:
         run_experiment(small(tmp_path))
@@ -178,14 +189,18 @@ def test_refusals(tmp_path):
 
 
 def test_config_translation():
-    kwargs = algo_kwargs("MATD3", {"LR_ACTOR": 1, "SHARE_PARAMS": True}, num_envs=4)
+    from evo_marl.algorithms.registry import algorithm_settings
+
+    hp, options = algorithm_settings("MATD3", {"LR_ACTOR": 1, "SHARE_PARAMS": True})
+    kwargs = algo_kwargs("MATD3", hp, options, num_envs=4)
     assert kwargs["lr_actor"] == 1.0 and isinstance(kwargs["lr_actor"], float)
     assert kwargs["policy_freq"] == 2 and kwargs["O_U_noise"] is False and kwargs["vect_noise_dim"] == 4
-    assert "share_params" not in kwargs
-    ippo = algo_kwargs("IPPO", {"LEARN_STEP": 64}, num_envs=8)
-    assert ippo["learn_step"] == 512 and ippo["batch_size"] == 64
-    with pytest.raises(ConfigError):
-        algo_kwargs("MADDPG", {"LR_ACTRO": 1e-3}, num_envs=1)
+    assert "share_params" not in kwargs and "huber_delta" not in kwargs
+    assert unused_settings("MATD3", {"SHARE_PARAMS": True, "HUBER_DELTA": 1.0, "TAU": 0.1}) == [
+        "huber_delta", "share_params"]
+    hp, options = algorithm_settings("IPPO", {"LEARN_STEP": 512})
+    ippo = algo_kwargs("IPPO", hp, options, num_envs=8)
+    assert ippo["learn_step"] == 512 and ippo["batch_size"] == 64  # evo-marl's default minibatch
 
     flat = agilerl_net_config({"hidden_size": [32, 48, 16], "activation": "GELU"}, ["A1", "A2"])
     assert flat["encoder_config"] == {"activation": "GELU", "layer_norm": False, "hidden_size": [32, 48]}
@@ -197,6 +212,38 @@ def test_config_translation():
     with pytest.raises(ConfigError):
         agilerl_net_config({"hidden_sizes": [8]}, ["A1"])
 
-    hp = agilerl_hp_config("IPPO", {"learn_step": {"min": 8, "max": 64, "dtype": "int"}}, num_envs=4)
-    assert (hp["learn_step"].min, hp["learn_step"].max) == (32, 256)
-    assert set(agilerl_hp_config("MADDPG", None, 1).names()) == {"lr_actor", "lr_critic", "batch_size", "learn_step"}
+    from evo_marl.algorithms.registry import get_algorithm
+    from evo_marl.hpo.parameters import HyperparameterConfig
+
+    space = HyperparameterConfig.from_dict({"learn_step": {"min": 8, "max": 64, "dtype": "int"},
+                                            "gamma": {"min": 0.9, "max": 0.99, "scale": "horizon"}})
+    hp_config = agilerl_hp_config("IPPO", space, explicit=True)
+    assert hp_config.names() == ["learn_step"] and (hp_config["learn_step"].min, hp_config["learn_step"].max) == (8, 64)
+    default = agilerl_hp_config("MATD3", get_algorithm("MATD3").default_hp_config(), explicit=False)
+    assert set(default.names()) == {"lr_actor", "lr_critic", "batch_size", "learn_step", "tau", "policy_freq"}
+
+
+def test_sampled_initial_hyperparameters_match_evo_marls_engine(tmp_path):
+    from evo_marl.engines.agilerl_config import build_population
+    from evo_marl.envs import make_vec_env as evo_vec_env
+    from evo_marl.experiment import build_population as evo_population
+
+    config = small(tmp_path, hp_init="sampled", population_size=3)
+    ours = evo_population(config, evo_vec_env("atc/head_on", num_envs=2))
+    env = engine.make_vec_env("atc/head_on", 2, seed=0)
+    try:
+        theirs = build_population(config.algo, env, config.net_config, config.init_hp, config.search_space(), 3, 2,
+                                  config.seed, "sampled")
+    finally:
+        env.close()
+    for name in ("lr_actor", "lr_critic", "batch_size", "learn_step", "tau", "policy_freq"):
+        assert [getattr(a, name) for a in theirs] == pytest.approx([getattr(m, name) for m in ours]), name
+    assert len({a.lr_actor for a in theirs}) == 3  # drawn, not the same start
+
+
+def test_no_selection_keeps_every_member(tmp_path):
+    _, history, run_dir = run_experiment(small(tmp_path, population_size=2, selection={"strategy": "none"},
+                                               training={"max_steps": 200}), verbose=False)
+    rows = load_run(run_dir).by_generation()
+    assert len(history) == 2
+    assert [(m.index, m.parent, m.mutation) for m in rows[2]] == [(0, 0, "None"), (1, 1, "None")]

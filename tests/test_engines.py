@@ -12,19 +12,20 @@ from evo_marl.errors import ConfigError
 from evo_marl.experiment import run_experiment
 
 HAS_AGILERL = importlib.util.find_spec("agilerl") is not None
+TINY = {"env": {"id": "tiny/coop_box", "num_envs": 2}}
 
 
 def test_engine_defaults_to_evo_marl_and_is_normalised():
     assert default_config().engine == "evo-marl"
-    assert load_config({"engine": "AgileRL"}).engine == "agilerl"
-    assert load_config({"engine": "evo_marl"}).engine == "evo-marl"
+    assert load_config({**TINY, "engine": "AgileRL"}).engine == "agilerl"
+    assert load_config({**TINY, "engine": "evo_marl"}).engine == "evo-marl"
     assert "engine: evo-marl" in default_config().to_yaml()
 
 
 @pytest.mark.parametrize("bad", ["rllib", "", 3])
 def test_unknown_engine_names_the_field(bad):
     with pytest.raises(ConfigError) as err:
-        load_config({"engine": bad})
+        load_config({**TINY, "engine": bad})
     assert err.value.field == "engine"
 
 
@@ -36,7 +37,7 @@ def test_cli_engine_flag_reaches_the_config():
 
 @pytest.mark.skipif(HAS_AGILERL, reason="AgileRL is installed here")
 def test_agilerl_engine_without_agilerl_says_how_to_install_and_writes_nothing(tmp_path):
-    config = load_config({"name": "x", "output": {"root": str(tmp_path)}})
+    config = load_config({**TINY, "name": "x", "output": {"root": str(tmp_path)}})
     with pytest.raises(ConfigError) as err:
         run_experiment(config, engine="agilerl")
     assert "evo-marl[agilerl]" in err.value.rule and "pettingzoo<1.27" in err.value.rule
@@ -49,6 +50,6 @@ def test_train_functions_reject_an_unknown_engine(tiny_population):
     env, pop, memory, hp = tiny_population("MADDPG")
     with pytest.raises(ConfigError, match="engine"):
         train_multi_agent_off_policy(env, "tiny", "MADDPG", pop, memory, INIT_HP=hp, engine="nope")
-    env, pop, _, hp = tiny_population("IPPO", BATCH_SIZE=16)
+    env, pop, _, hp = tiny_population("IPPO", BATCH_SIZE=16, LEARN_STEP=32)
     with pytest.raises(ConfigError, match="engine"):
         train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, engine="nope")

@@ -96,7 +96,8 @@ def plot_scaling(results: list[tuple[Setting, dict]], path: Path) -> Path:
     for ax, ((algo, env), rows) in zip(axes[0], groups.items()):
         pops = [s.pop for s, _ in rows]
         for side, style in (("agilerl", "o--"), ("evo-marl", "s-")):
-            ax.plot(pops, [p[side]["rate"] for _, p in rows], style, label="AgileRL 2.58" if side == "agilerl" else side)
+            label = "AgileRL 2.58" if side == "agilerl" else side
+            ax.plot(pops, [p[side]["rate"] for _, p in rows], style, label=label)
         for s, p in rows:
             ax.annotate(f"{p['evo-marl']['rate'] / p['agilerl']['rate']:.0f}x", (s.pop, p["evo-marl"]["rate"]),
                         textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)

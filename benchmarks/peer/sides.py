@@ -122,8 +122,6 @@ def run_evo_marl(s: Setting) -> dict:
     env = make_vec_env(s.env, num_envs=s.num_envs, seed=s.seed)
     agents = list(env.agents)
     hp = {**s.init_hp(), "AGENT_IDS": agents}
-    if s.on_policy:  # evo-marl's IPPO counts its rollout in vector steps
-        hp["LEARN_STEP"] = s.learn_step // s.num_envs
     hp_config = HyperparameterConfig(**{n: RLParameter(min=1e-4, max=1e-2) for n in s.lr_names()})
     pop = create_population(s.algo, [env.single_observation_space(a) for a in agents],
                             [env.single_action_space(a) for a in agents], NET_CONFIG, hp, hp_config=hp_config,

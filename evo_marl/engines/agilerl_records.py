@@ -1,9 +1,9 @@
 """evo-marl generation records from AgileRL's population trainer.
 
 AgileRL 2.58's trainers evaluate the population, report, then hand it to the selection strategy. The
-selection strategy is a trainer argument, so :func:`observed_tournament` wraps AgileRL's own
-``TournamentSelection`` in a subclass that first gives the evaluated population to a
-:class:`GenerationObserver` (one :class:`~evo_marl.training.records.GenerationRecord` per generation,
+selection strategy is a trainer argument, so the engine wraps AgileRL's own
+``TournamentSelection`` in a subclass (:func:`observed_selection`) that first gives the evaluated
+population to a :class:`GenerationObserver` (one :class:`~evo_marl.tracking.records.GenerationRecord` per generation,
 written through evo-marl's writers, then the stopping criteria) and afterwards records which member each
 child was cloned from (AgileRL draws the winners but does not keep a parent). When the step budget is
 spent or a criterion fires, the observer raises :class:`StopTraining` before selection, so the run ends
@@ -17,8 +17,8 @@ import math
 import time
 from typing import Any
 
-from evo_marl.training.records import GenerationRecord, MemberRecord
-from evo_marl.training.stopping import StoppingCriterion
+from evo_marl.stopping import StoppingCriterion
+from evo_marl.tracking.records import GenerationRecord, MemberRecord
 
 SCALAR = (bool, int, float)
 
@@ -122,7 +122,7 @@ class GenerationObserver:
             mutation=mutation_text(agent, self.before.get(self.parents.get(agent.index, agent.index), {})),
             steps=int(agent.metrics.steps), hyperparameters=hyperparameters(agent, self.hp_names),
             architecture=architecture(agent), activation=activation(agent), parameter_count=parameter_count(agent),
-            failed=not math.isfinite(fitness))
+            failed=not math.isfinite(fitness), eval_return=fitness)
 
     def observe(self, population: list) -> None:
         """Record the evaluated ``population``; raises :class:`StopTraining` when the run should end."""
@@ -134,8 +134,8 @@ class GenerationObserver:
                        / max(float(a.metrics.steps_per_second), 1e-9) for m, a in zip(members, population))
         self.total_steps += transitions
         elapsed = now - self.last
-        record = GenerationRecord(self.generation, self.total_steps, members,
-                                  timings={"training": training, "evaluation_and_evolution": max(elapsed - training, 0)},
+        timings = {"training": training, "evaluation_and_evolution": max(elapsed - training, 0.0)}
+        record = GenerationRecord(self.generation, self.total_steps, members, timings=timings,
                                   transitions_per_second=transitions / max(elapsed, 1e-9), wall_time=now - self.started)
         fired = [c.name for c in self.stopping if c.update(record)]
         record.stop_reason = fired[0] if fired else None
@@ -152,8 +152,13 @@ class GenerationObserver:
         self.parents = {int(child.index): int(parent) for child, parent in zip(children, parent_indices)}
 
 
-def observed_tournament(observer: GenerationObserver, tournament_size: int, elitism: bool, population_size: int):
-    """AgileRL's ``TournamentSelection`` that reports each evaluated generation to ``observer`` first."""
+def observed_selection(observer: GenerationObserver, tournament_size: int, elitism: bool, population_size: int,
+                       keep: bool = False):
+    """AgileRL's ``TournamentSelection`` that reports each evaluated generation to ``observer`` first.
+
+    ``keep=True`` (evo-marl's ``selection.strategy: none``) keeps every member as it is (pair it with
+    mutations that never mutate); the members train on independently, as in random search.
+    """
     from agilerl.hpo.tournament import TournamentSelection
 
     class ObservedTournamentSelection(TournamentSelection):
@@ -164,6 +169,10 @@ def observed_tournament(observer: GenerationObserver, tournament_size: int, elit
 
         def select(self, population):
             observer.observe(population)
+            if keep:
+                observer.set_parents(population, [a.index for a in population])
+                best = max(population, key=lambda a: a.fitness[-1] if a.fitness else -math.inf)
+                return best, list(population), None
             self._winners: list[int] = []
             elite, children, indices = super().select(population)
             parents = [population[w].index for w in self._winners]

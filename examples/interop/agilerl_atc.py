@@ -1,7 +1,7 @@
 """evo-marl's ATC and Bucket Brigade envs in AgileRL's own training loop (AgileRL 2.58, pettingzoo<1.27).
 
     python examples/interop/agilerl_atc.py                     # MATD3 on atc/head_on, then IPPO on Bucket Brigade
-    python examples/interop/agilerl_atc.py --steps 2000        # a quick check (what benchmarks/peer/test_agilerl.sh runs)
+    python examples/interop/agilerl_atc.py --steps 2000        # quick (benchmarks/peer/test_agilerl.sh runs it)
 
 Everything below is plain AgileRL; the only evo-marl call is ``evo_marl.make_env(env_id)``, a PettingZoo
 ``ParallelEnv`` that AgileRL's ``AsyncPettingZooVecEnv`` steps in worker processes. See docs/interop.md.
@@ -41,7 +41,8 @@ def atc_matd3(steps: int, pop_size: int = 4, num_envs: int = 8, seed: int = 0):
     env, agents, obs_spaces, act_spaces = vector_env("atc/head_on", num_envs, seed)
     init_hp = {"AGENT_IDS": agents, "BATCH_SIZE": 256, "LR_ACTOR": 1e-4, "LR_CRITIC": 1e-3, "GAMMA": 0.99,
                "TAU": 0.01, "LEARN_STEP": 8, "EXPL_NOISE": 0.3, "O_U_NOISE": False, "POLICY_FREQ": 2}
-    hp_config = HyperparameterConfig(lr_actor=RLParameter(min=1e-5, max=3e-4), lr_critic=RLParameter(min=3e-4, max=3e-3))
+    hp_config = HyperparameterConfig(lr_actor=RLParameter(min=1e-5, max=3e-4),
+                                     lr_critic=RLParameter(min=3e-4, max=3e-3))
     pop = create_population("MATD3", NET_CONFIG, init_hp, obs_spaces, act_spaces, hp_config=hp_config,
                             population_size=pop_size, num_envs=num_envs)
     return train_multi_agent_off_policy(
