@@ -46,7 +46,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            verbose=not args.quiet)
     best = max((f for f in history[-1] if math.isfinite(f)), default=float("nan")) if history else float("nan")
     print(f"\nfinished {len(history)} generations; best fitness {best:.3f}")
-    print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir})")
+    if config.engine == "agilerl":  # its population is saved in AgileRL's format (docs/interop.md)
+        print(f"run folder: {run_dir}  (evo-marl report {run_dir}; AgileRL checkpoints in {run_dir / 'agilerl'})")
+    else:
+        print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir})")
     for png in sorted(run_dir.glob("*.png")):
         print(f"plot: {png}")
     return 0

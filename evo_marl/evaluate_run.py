@@ -28,7 +28,11 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345,
     """
     generation = latest_generation(run_dir)
     if generation is None:
-        raise CheckpointError(f"{run_dir}: no generation_<g> checkpoint folder found")
+        from evo_marl.engines.agilerl import CHECKPOINT_DIR
+
+        hint = (f" (trained with engine agilerl: its population is in {CHECKPOINT_DIR}/ in AgileRL's format, "
+                "<Algo>.load(path))") if (Path(run_dir) / CHECKPOINT_DIR).is_dir() else ""
+        raise CheckpointError(f"{run_dir}: no generation_<g> checkpoint folder found{hint}")
     config = load_run_config(run_dir)
     window = int(read_manifest(generation).get("fitness_window", 1))
     population = load_population(generation)

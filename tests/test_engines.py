@@ -53,3 +53,16 @@ def test_train_functions_reject_an_unknown_engine(tiny_population):
     env, pop, _, hp = tiny_population("IPPO", BATCH_SIZE=16, LEARN_STEP=32)
     with pytest.raises(ConfigError, match="engine"):
         train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, engine="nope")
+
+
+def test_evaluate_points_an_agilerl_run_to_its_own_checkpoints(tmp_path):
+    from evo_marl.errors import CheckpointError
+    from evo_marl.evaluate_run import evaluate_run
+
+    (tmp_path / "agilerl").mkdir()
+    with pytest.raises(CheckpointError, match="engine agilerl"):
+        evaluate_run(tmp_path)
+    (tmp_path / "agilerl").rmdir()
+    with pytest.raises(CheckpointError) as err:
+        evaluate_run(tmp_path)
+    assert "agilerl" not in str(err.value)
