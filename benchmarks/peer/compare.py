@@ -2,7 +2,7 @@
 
     bash benchmarks/peer/run.sh                         # build the AgileRL venv if needed, run everything
     .venv-agilerl/bin/python benchmarks/peer/compare.py [--only headline|scaling] [--pops 4 8 16 32]
-        [--steps 10000] [--out benchmarks/results/peer_comparison.md]
+        [--steps 10000] [--scaling-steps 5000] [--out benchmarks/results/peer_comparison.md]
 
 Run inside the AgileRL venv (``setup_agilerl_venv.sh``), where both libraries import. Every measurement
 is a fresh process (``sides.py``); the two sides of each setting run back to back, AgileRL first, so
@@ -11,7 +11,8 @@ the absolute rates move with other people's work, the ratios much less).
 
 * headline: MADDPG, population 4 x 8 envs, batch 64, learn_step 16, 10k steps per member, tournament +
   mutations on, 1 torch thread, on mpe2 simple_speaker_listener and ATC head_on.
-* scaling: transitions/s for population 4, 8, 16, 32: MADDPG and MATD3 on both envs, IPPO on ATC head_on.
+* scaling: transitions/s for population 4, 8, 16, 32: MADDPG and MATD3 on both envs, IPPO on ATC head_on
+  (5k steps per member by default: AgileRL's population-32 runs take most of the time).
 
 One transition is one sub-env step (all agents acting once). With ``--out`` the tables are written as
 Markdown through ``benchmarks/results_file.py`` (a ``## Notes`` section at the end of the old file, e.g.
@@ -26,7 +27,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def measure(setting: Setting, log) -> dict:
         log.write(f"$ {' '.join(cmd)}\n{proc.stderr[-4000:]}\n")
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"{side} failed on {setting}: {proc.stderr[-2000:]}")
+            print(f"  {side} FAILED on {setting} (stderr in the log):\n{proc.stderr[-1500:]}", flush=True)
+            return {"error": f"{side} failed (exit {proc.returncode})"}
         out[side] = dict(json.loads(lines[-1][len("RESULT "):]), load=load)
         r = out[side]
         print(f"  {side:8s} {setting.algo} {setting.env} pop {setting.pop}: {r['rate']:,.0f} transitions/s, "
@@ -61,16 +63,22 @@ def measure(setting: Setting, log) -> dict:
 
 
 def headline_settings(steps: int) -> list[Setting]:
-    return [Setting(algo="MADDPG", env=env, pop=4, steps=steps) for env in ENVS]
+    return [Setting(algo="MADDPG", env=env, pop=4, steps=steps, evo_steps=steps // 2) for env in ENVS]
 
 
 def scaling_settings(pops: list[int], steps: int) -> list[Setting]:
-    settings = [Setting(algo=algo, env=env, pop=p, steps=steps) for env in ENVS for algo in ("MADDPG", "MATD3")
-                for p in pops]
-    return settings + [ippo_setting(env="atc/head_on", pop=p, steps=steps) for p in pops]
+    """Every population size with ``steps`` per member in two generations (one selection + mutation)."""
+    common = dict(steps=steps, evo_steps=steps // 2)
+    settings = []
+    for p in pops:  # smallest populations first: a run cut short still gives a table
+        settings += [Setting(algo=algo, env=env, pop=p, **common) for env in ENVS for algo in ("MADDPG", "MATD3")]
+        settings.append(ippo_setting(env="atc/head_on", pop=p, **common))
+    return settings
 
 
 def _row(setting: Setting, pair: dict) -> str:
+    if "error" in pair:
+        return f"| {setting.algo} | {ENVS.get(setting.env, setting.env)} | {setting.pop} | {pair['error']} |"
     a, e = pair["agilerl"], pair["evo-marl"]
     return (f"| {setting.algo} | {ENVS.get(setting.env, setting.env)} | {setting.pop} | {a['rate']:,.0f} | "
             f"{e['rate']:,.0f} | **{e['rate'] / a['rate']:.1f}x** | {a['cpu_rate']:,.0f} | {e['cpu_rate']:,.0f} | "
@@ -94,6 +102,7 @@ def plot_scaling(results: list[tuple[Setting, dict]], path: Path) -> Path:
         groups.setdefault((setting.algo, setting.env), []).append((setting, pair))
     fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.6), squeeze=False)
     for ax, ((algo, env), rows) in zip(axes[0], groups.items()):
+        rows = [(s, p) for s, p in rows if "error" not in p]
         pops = [s.pop for s, _ in rows]
         for side, style in (("agilerl", "o--"), ("evo-marl", "s-")):
             label = "AgileRL 2.58" if side == "agilerl" else side
@@ -119,16 +128,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["headline", "scaling"])
     parser.add_argument("--pops", nargs="+", type=int, default=[4, 8, 16, 32])
-    parser.add_argument("--steps", type=int, default=10_000, help="env steps per member")
+    parser.add_argument("--steps", type=int, default=10_000, help="env steps per member (side by side)")
+    parser.add_argument("--scaling-steps", type=int, default=5_000,
+                        help="env steps per member in the scaling table (AgileRL's population-32 runs dominate "
+                             "the time: 5k steps keep the whole benchmark near two hours on 2 cores)")
     parser.add_argument("--out", default=None, help="write the results as Markdown to this file (+ a PNG chart)")
     parser.add_argument("--log", default=None, help="stderr of every measurement (default: next to --out, or none)")
     args = parser.parse_args()
 
     import agilerl  # noqa: F401  (fail early outside the AgileRL venv)
-    import numpy
-    import pettingzoo
-    import torch
-    from importlib.metadata import version
 
     load_start = os.getloadavg()
     log_path = Path(args.log) if args.log else (Path(args.out).with_suffix(".log") if args.out else Path(os.devnull))
@@ -137,17 +145,27 @@ def main() -> None:
     with open(log_path, "w") as log:
         if args.only in (None, "headline"):
             print("== headline", flush=True)
-            headline = [(s, measure(s, log)) for s in headline_settings(args.steps)]
+            for s in headline_settings(args.steps):
+                headline.append((s, measure(s, log)))
+                report(args, load_start, headline, scaling, final=False)
         if args.only in (None, "scaling"):
             print("== scaling", flush=True)
-            for s in scaling_settings(args.pops, args.steps):
-                if headline and any(h == s for h, _ in headline):  # already measured above
-                    scaling.append(next((h, p) for h, p in headline if h == s))
-                else:
-                    scaling.append((s, measure(s, log)))
+            for s in scaling_settings(args.pops, args.scaling_steps):
+                scaling.append((s, measure(s, log)))
+                report(args, load_start, headline, scaling, final=False)
+    print("\n".join(report(args, load_start, headline, scaling, final=True)))
+
+
+def report(args, load_start, headline: list, scaling: list, final: bool) -> list[str]:
+    """The results as Markdown lines; written to ``args.out`` (and the chart beside it) as they come in."""
+    import numpy
+    import pettingzoo
+    import torch
+    from importlib.metadata import version
 
     argv = " ".join(sys.argv[1:])
-    lines = ["# AgileRL 2.58 vs evo-marl: training throughput side by side", "",
+    state = "" if final else " **(in progress: the run has not finished)**"
+    lines = [f"# AgileRL 2.58 vs evo-marl: training throughput side by side{state}", "",
              f"Command: `.venv-agilerl/bin/python benchmarks/peer/compare.py {argv}` (`bash benchmarks/peer/run.sh` "
              "builds the AgileRL venv if needed and runs it)  ",
              f"Date: {date.today()}  ",
@@ -157,8 +175,9 @@ def main() -> None:
              f"other engineers' work: load average {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at "
              "the end; each row's two sides ran back to back (load before each in the last column).", "",
              "Settings, identical on both sides: population P x 8 envs, batch 64, learn_step 16 (off-policy: one "
-             f"learning step per 16 of a member's transitions), {args.steps:,} env steps per member, evolution every "
-             "5,000 steps (tournament of 2 with elitism; mutations: none 0.4, architecture 0.2 (new layer 0.2), "
+             f"learning step per 16 of a member's transitions), {args.steps:,} env steps per member side by side and "
+             f"{args.scaling_steps:,} in the scaling table, in two generations (tournament of 2 with elitism between "
+             "them; mutations: none 0.4, architecture 0.2 (new layer 0.2), "
              "parameters 0.2, RL hyperparameters 0.2 (learning rates only, so the learning work per transition is "
              "the same on both sides), elite not mutated), one evaluation episode per member per generation, no "
              "learning delay, 100k replay buffer, networks from one config: encoder [64] -> latent 64 -> head [64], "
@@ -179,17 +198,16 @@ def main() -> None:
     if headline:
         lines += ["## Side by side (population 4)", "", *HEADER, *[_row(s, p) for s, p in headline], ""]
     if scaling:
-        lines += ["## Scaling with population size", "", *HEADER, *[_row(s, p) for s, p in scaling], ""]
+        ordered = sorted(scaling, key=lambda r: (list(ENVS).index(r[0].env), r[0].algo, r[0].pop))
+        lines += ["## Scaling with population size", "", *HEADER, *[_row(s, p) for s, p in ordered], ""]
         if args.out:
             lines += [f"![transitions/s against population size]({Path(args.out).with_suffix('.png').name})", ""]
-    text = "\n".join(lines)
-    print(text)
     if args.out:
         out = Path(args.out)
         if scaling:
             plot_scaling(scaling, out.with_suffix(".png"))
         write_results(out, lines)
-        print(f"written: {out}")
+    return lines
 
 
 if __name__ == "__main__":
