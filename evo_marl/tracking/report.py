@@ -78,7 +78,7 @@ def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> l
     elif config.get("algo"):
         rows.append(("Algorithm / environment", f"{config['algo']} on `{(config.get('env') or {}).get('id', '?')}`"))
     if config.get("engine", "evo-marl") != "evo-marl":
-        rows.append(("Engine", f"{config['engine']} (the run folder holds its own checkpoint format)"))
+        rows.append(("Engine", f"{config['engine']} (its population is saved in its own format: docs/interop.md)"))
     steps = max(m.steps for m in data.by_generation()[gens[-1]])
     total = last.get("train/total_steps")
     rows.append(("Generations", f"{len(gens)} (last: {gens[-1]})"))
