@@ -2,7 +2,7 @@
 
     bash benchmarks/peer/run.sh                         # build the AgileRL venv if needed, run everything
     .venv-agilerl/bin/python benchmarks/peer/compare.py [--only headline|scaling] [--pops 4 8 16 32]
-        [--steps 10000] [--scaling-steps 5000] [--out benchmarks/results/peer_comparison.md]
+        [--steps 10000] [--scaling-steps 4800] [--out benchmarks/results/peer_comparison.md]
 
 Run inside the AgileRL venv (``setup_agilerl_venv.sh``), where both libraries import. Every measurement
 is a fresh process (``sides.py``); the two sides of each setting run back to back, AgileRL first, so
@@ -12,7 +12,7 @@ the absolute rates move with other people's work, the ratios much less).
 * headline: MADDPG, population 4 x 8 envs, batch 64, learn_step 16, 10k steps per member, tournament +
   mutations on, 1 torch thread, on mpe2 simple_speaker_listener and ATC head_on.
 * scaling: transitions/s for population 4, 8, 16, 32: MADDPG and MATD3 on both envs, IPPO on ATC head_on
-  (5k steps per member by default: AgileRL's population-32 runs take most of the time).
+  (4,800 steps per member by default, two generations: AgileRL's population-32 runs take most of the time).
 
 One transition is one sub-env step (all agents acting once). With ``--out`` the tables are written as
 Markdown through ``benchmarks/results_file.py`` (a ``## Notes`` section at the end of the old file, e.g.
@@ -129,9 +129,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["headline", "scaling"])
     parser.add_argument("--pops", nargs="+", type=int, default=[4, 8, 16, 32])
     parser.add_argument("--steps", type=int, default=10_000, help="env steps per member (side by side)")
-    parser.add_argument("--scaling-steps", type=int, default=5_000,
-                        help="env steps per member in the scaling table (AgileRL's population-32 runs dominate "
-                             "the time: 5k steps keep the whole benchmark near two hours on 2 cores)")
+    parser.add_argument("--scaling-steps", type=int, default=4_800,
+                        help="env steps per member in the scaling table (AgileRL's population-32 runs dominate the "
+                             "time); half of it is whole vector steps of 8 envs, so both sides run two generations")
     parser.add_argument("--out", default=None, help="write the results as Markdown to this file (+ a PNG chart)")
     parser.add_argument("--log", default=None, help="stderr of every measurement (default: next to --out, or none)")
     args = parser.parse_args()
