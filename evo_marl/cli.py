@@ -1,6 +1,6 @@
 """``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
 
-    evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite]
+    evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite] [--engine agilerl]
     evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best]
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
@@ -38,7 +38,7 @@ def _resolve_config(name: str | None, overrides: list[str]):
 def cmd_train(args: argparse.Namespace) -> int:
     from evo_marl.experiment import run_experiment
 
-    config = _resolve_config(args.config, args.set)
+    config = _resolve_config(args.config, args.set + ([f"engine={args.engine}"] if args.engine else []))
     if args.run_dir:
         from evo_marl.config import load_config
 
@@ -52,7 +52,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            verbose=not args.quiet)
     best = max((f for f in history[-1] if math.isfinite(f)), default=float("nan")) if history else float("nan")
     print(f"\nfinished {len(history)} generations; best fitness {best:.3f}")
-    print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir} [--best])")
+    if config.engine == "agilerl":  # its population is saved in AgileRL's format (docs/interop.md)
+        print(f"run folder: {run_dir}  (evo-marl report {run_dir}; AgileRL checkpoints in {run_dir / 'agilerl'})")
+    else:
+        print(f"run folder: {run_dir}  (evo-marl report {run_dir} | evo-marl evaluate {run_dir} [--best])")
     for png in sorted(run_dir.glob("*.png")):
         print(f"plot: {png}")
     if history and not math.isfinite(best):
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of the run folder")
     existing.add_argument("--overwrite", action="store_true", help="replace the run in an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--engine", help="evo-marl (default) or agilerl: AgileRL's own trainer (docs/interop.md)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate the population of a run folder")

@@ -15,6 +15,7 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}, backend: local}
     device: cpu                       # or cuda: buffer, networks and optimizer state on the GPU
     ray: {address: auto, num_workers: 8}   # used with training.backend: ray (docs/scaling.md)
+    engine: evo-marl                  # or agilerl: the same experiment through AgileRL's trainer (docs/interop.md)
 
 :meth:`ExperimentConfig.hyperparameters` turns ``init_hp`` into the algorithm's typed hyperparameters
 (the one conversion of AgileRL-style keys); every check runs when the file is loaded, before training.
@@ -36,6 +37,7 @@ from evo_marl import validation
 from evo_marl.algorithms.net_config import AGILERL_KEYS, MLP_KEYS, SECTION_KEYS, parse_net_config
 from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_algorithm
 from evo_marl.distributed.backend import BACKENDS, RayBackend
+from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
@@ -252,11 +254,16 @@ class ExperimentConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     league: LeagueConfig | None = None  # population play (evo_marl.league, docs/league.md); None: homogeneous teams
     device: str = "cpu"
+    engine: str = DEFAULT_ENGINE  # "evo-marl", or "agilerl": AgileRL's own trainer (evo_marl/engines/agilerl.py)
     ray: RayBackend = field(default_factory=RayBackend)
 
     def __post_init__(self) -> None:
         _positive("population_size", self.population_size)
         check_device("device", self.device)
+        self.engine = check_engine(self.engine)
+        if self.engine == "agilerl" and self.training.backend != "local":
+            raise ConfigError("training.backend", self.training.backend, "must be local with engine: agilerl "
+                                                                        "(AgileRL's trainer runs in one process)")
         if self.training.backend == "ray" and self.ray.num_workers > self.population_size:
             raise ConfigError("ray.num_workers", self.ray.num_workers,
                               f"must be <= population_size ({self.population_size}): every worker owns a member")

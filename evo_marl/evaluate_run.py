@@ -49,7 +49,15 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
     validation.positive_int("episodes", episodes)
     validation.number("seed", seed, 0, integer=True)
     run_dir = Path(run_dir)
-    generation = resolve_checkpoint(run_dir, best=best)
+    try:
+        generation = resolve_checkpoint(run_dir, best=best)
+    except CheckpointError as err:
+        from evo_marl.engines.agilerl import CHECKPOINT_DIR
+
+        if (run_dir / CHECKPOINT_DIR).is_dir():
+            raise CheckpointError(f"{err} (trained with engine agilerl: its population is in {CHECKPOINT_DIR}/ in "
+                                  "AgileRL's format, <Algo>.load(path))") from err
+        raise
     config = load_run_config(run_dir)
     manifest = read_manifest(generation)
     window = int(manifest.get("fitness_window", 1))

@@ -8,6 +8,7 @@ and handed to :func:`~evo_marl.training.trainer.train_population`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,7 +120,7 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,
                    verbose: bool = True, stopping: list[StoppingCriterion] | None = None,
-                   writers: list | None = None) -> tuple[list, list[list[float]], Path]:
+                   writers: list | None = None, engine: str | None = None) -> tuple[list, list[list[float]], Path]:
     """Train the population described by ``config``; returns ``(population, fitness history, run_dir)``.
 
     Everything is checked before anything is written or trained: the run folder (it must not hold another
@@ -127,7 +128,14 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
     operators and a resumed checkpoint's signature. ``config.yaml`` is written only then.
 
     ``stopping`` and ``writers`` add criteria and metric writers to those the config switches on.
+
+    ``engine`` overrides ``config.engine``: ``"evo-marl"`` (default) or ``"agilerl"`` (AgileRL's own trainer,
+    :mod:`evo_marl.engines.agilerl`; the population is then a list of AgileRL agents).
     """
+    if engine is not None:
+        config = dataclasses.replace(config, engine=engine)
+    if config.engine == "agilerl":
+        return run_agilerl(config, resume, overwrite, verbose)
     run_dir = config.run_dir
     check_run_folder(run_dir, resume, overwrite, config.output.checkpoint)
     with torch_threads(config.training.threads):
@@ -152,6 +160,24 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
         if config.league is not None:
             plot_league_run(run_dir)
     return pop, history, run_dir
+
+
+def run_agilerl(config: ExperimentConfig, resume: bool, overwrite: bool,
+                verbose: bool) -> tuple[list, list[list[float]], Path]:
+    """``run_experiment`` with ``engine: agilerl``: the same run folder, around AgileRL's trainer."""
+    from evo_marl.engines import agilerl
+
+    agilerl.require_agilerl()
+    settings = run_settings(config, resume, overwrite, verbose)
+    agilerl.check_settings(settings, list(config.training.stopping.criteria))
+    agilerl.prepare_run_dir(config.run_dir, overwrite)
+    with torch_threads(config.training.threads):
+        stopping = stopping_criteria(config)
+        write_config(config, config.run_dir)
+        pop, history = agilerl.run_experiment(config, settings, stopping, optional_writers(config, config.run_dir))
+    if config.output.plots:
+        make_plots(config.run_dir, config)
+    return pop, history, config.run_dir
 
 
 def optional_writers(config: ExperimentConfig, run_dir: Path) -> list:

@@ -61,8 +61,20 @@ def _best_manifest(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's ``config.yaml`` as a dict (empty when absent or unreadable)."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> list[str]:
     sig = manifest.get("signature", {})
+    config = _run_config(data.run_dir)
     gens = data.generation_numbers
     last = data.generations[-1] if data.generations else {}
     population = len(data.by_generation()[gens[-1]])
@@ -70,6 +82,10 @@ def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> l
     if sig:
         rows.append(("Algorithm / environment", f"{sig.get('algo', '?')} on `{sig.get('env_name', '?')}` "
                                                 f"({', '.join(sig.get('agent_ids', []))})"))
+    elif config.get("algo"):
+        rows.append(("Algorithm / environment", f"{config['algo']} on `{(config.get('env') or {}).get('id', '?')}`"))
+    if config.get("engine", "evo-marl") != "evo-marl":
+        rows.append(("Engine", f"{config['engine']} (its population is saved in its own format: docs/interop.md)"))
     steps = max(m.steps for m in data.by_generation()[gens[-1]])
     total = last.get("train/total_steps")
     rows.append(("Generations", f"{len(gens)} (last: {gens[-1]})"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evo_marl.engines import check_engine
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
@@ -22,15 +23,20 @@ MUT_P_KEYS = {"NO_MUT": "no_mutation", "ARCH_MUT": "architecture", "NEW_LAYER": 
               "RAND_SEED": "rand_seed", "MUTATE_ELITE": "mutate_elite"}
 
 
-def mutations_from_mut_p(mut_p: dict[str, Any] | None) -> Mutations:
-    """A :class:`Mutations` from an AgileRL-style ``MUT_P`` dict (upper-case keys) or keyword names."""
+def mut_p_kwargs(mut_p: dict[str, Any] | None) -> dict[str, Any]:
+    """Keyword names for an AgileRL-style ``MUT_P`` dict (upper-case keys or keyword names)."""
     kwargs = {}
     for key, value in (mut_p or {}).items():
         name = MUT_P_KEYS.get(key, key if key.islower() else None)
         if name is None:
             raise ConfigError(f"MUT_P.{key}", value, f"unknown mutation setting; valid keys are {sorted(MUT_P_KEYS)}")
         kwargs[name] = value
-    return Mutations(**kwargs)
+    return kwargs
+
+
+def mutations_from_mut_p(mut_p: dict[str, Any] | None) -> Mutations:
+    """A :class:`Mutations` from an AgileRL-style ``MUT_P`` dict (upper-case keys) or keyword names."""
+    return Mutations(**mut_p_kwargs(mut_p))
 
 
 def _operators(pop: list, init_hp: dict, mut_p: dict | None, tournament, mutation):
@@ -66,6 +72,7 @@ def train_multi_agent_off_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
+    engine: str = "evo-marl",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -104,12 +111,24 @@ def train_multi_agent_off_policy(
         batched_learning / stack_grouping: members act and learn as stacks (:class:`RunSettings`; False: one by one).
         backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
             Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
+        engine: ``"evo-marl"`` (default) or ``"agilerl"``: AgileRL's own trainer on AgileRL agents, env and
+            buffer, writing evo-marl's run folder (:func:`evo_marl.engines.agilerl.train_from_api`).
         writers: extra metric writers. swap_channels, save_elite, elite_path, accelerator, wandb_api_key:
             accepted for AgileRL compatibility (images are flattened; the best member is always in the checkpoint).
 
     Returns:
         ``(population, fitnesses)``: the final population and every generation's list of member fitnesses.
     """
+    if check_engine(engine) == "agilerl":
+        from evo_marl.engines.agilerl import train_from_api
+
+        return train_from_api(
+            env, env_name, algo, pop, memory, INIT_HP=INIT_HP, mutation_kwargs=mut_p_kwargs(MUT_P),
+            tournament=tournament, mutation=mutation, target=target, stopping=stopping, writers=writers,
+            max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set,
+            learning_delay=learning_delay, seed=seed, run_dir=run_dir or checkpoint_path, resume=resume,
+            overwrite=overwrite_checkpoints, checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose,
+            wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config)
     _check_algo(algo, pop, on_policy=False)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
@@ -135,6 +154,7 @@ def train_multi_agent_on_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
+    engine: str = "evo-marl",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -149,6 +169,16 @@ def train_multi_agent_on_policy(
     Returns:
         ``(population, fitnesses)``: the final population and every generation's list of member fitnesses.
     """
+    if check_engine(engine) == "agilerl":
+        from evo_marl.engines.agilerl import train_from_api
+
+        return train_from_api(
+            env, env_name, algo, pop, INIT_HP=INIT_HP, mutation_kwargs=mut_p_kwargs(MUT_P), tournament=tournament,
+            mutation=mutation, target=target, stopping=stopping, writers=writers, max_steps=max_steps,
+            evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set, seed=seed,
+            run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
+            checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose, wandb=wb,
+            wandb_kwargs=dict(wandb_kwargs or {}), config=config)
     _check_algo(algo, pop, on_policy=True)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
