@@ -170,11 +170,12 @@ def run_agilerl(config: ExperimentConfig, resume: bool, overwrite: bool,
     agilerl.require_agilerl()
     settings = run_settings(config, resume, overwrite, verbose)
     agilerl.check_settings(settings, list(config.training.stopping.criteria))
+    check_run_folder(config.run_dir, resume, overwrite, config.output.checkpoint)
     agilerl.prepare_run_dir(config.run_dir, overwrite)
     with torch_threads(config.training.threads):
         stopping = stopping_criteria(config)
-        write_config(config, config.run_dir)
-        pop, history = agilerl.run_experiment(config, settings, stopping, optional_writers(config, config.run_dir))
+        pop, history = agilerl.run_experiment(config, settings, stopping, optional_writers(config, config.run_dir),
+                                              on_start=lambda folder: write_config(config, folder))
     if config.output.plots:
         make_plots(config.run_dir, config)
     return pop, history, config.run_dir

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
 from importlib import metadata
@@ -142,7 +143,8 @@ def default_operators(population_size: int, init_hp: dict | None = None, mutatio
 
 def train_population(env, population: list, settings, *, memory=None, selection=None, mutation=None,
                      stopping: list | tuple = (), writers: list | tuple = (), keep: bool = False,
-                     memory_size: int = 100_000) -> tuple[list, list[list[float]]]:
+                     memory_size: int = 100_000,
+                     on_start: Callable[[Path], None] | None = None) -> tuple[list, list[list[float]]]:
     """evo-marl's ``train_population`` with AgileRL's trainer: AgileRL agents, env, buffer and operators.
 
     Args:
@@ -182,6 +184,8 @@ def train_population(env, population: list, settings, *, memory=None, selection=
         selection, mutation = selection or default_selection, mutation or default_mutation
     run_dir = resolve_run_dir(settings.run_dir, settings.env_name, algo, False, settings.overwrite)
     prepare_run_dir(run_dir, settings.overwrite)
+    if on_start is not None:
+        on_start(run_dir)
     observer = GenerationObserver(population, build_writers(run_dir, None, settings, list(writers)), list(stopping),
                                   settings.max_steps, get_algorithm(algo).Hyperparameters.names())
     observed = observed_selection(observer, selection.tournament_size, selection.elitism, len(population), keep)
@@ -229,11 +233,12 @@ def save_population(population: list, folder: Path) -> list[Path]:
     return paths
 
 
-def run_experiment(config, settings, stopping: list, writers: list) -> tuple[list, list[list[float]]]:
+def run_experiment(config, settings, stopping: list, writers: list,
+                   on_start: Callable[[Path], None] | None = None) -> tuple[list, list[list[float]]]:
     """Train ``config`` (an ``ExperimentConfig``) with AgileRL under ``settings`` (its ``RunSettings``).
 
-    Called by ``evo_marl.experiment.run_experiment``, which has written ``config.yaml`` after
-    :func:`check_settings` and :func:`prepare_run_dir` passed. ``stopping``: generic evo-marl criteria.
+    Called by ``evo_marl.experiment.run_experiment`` after :func:`check_settings` passed; ``on_start(run_dir)``
+    runs once the run folder is ready (it writes ``config.yaml``). ``stopping``: generic evo-marl criteria.
     """
     from agilerl.components.replay_buffer import ReplayBuffer
     from agilerl.hpo.mutation import Mutations
@@ -259,7 +264,7 @@ def run_experiment(config, settings, stopping: list, writers: list) -> tuple[lis
                                     config.selection.elitism, config.population_size)
     memory = None if config.training.memory_size is None else ReplayBuffer(config.training.memory_size)
     return train_population(env, population, settings, memory=memory, selection=selection, mutation=mutation,
-                            stopping=stopping, writers=writers, keep=keep)
+                            stopping=stopping, writers=writers, keep=keep, on_start=on_start)
 
 
 def train_from_api(env, env_name: str, algo: str, pop: list, memory=None, *, INIT_HP: dict | None = None,
