@@ -88,6 +88,7 @@ from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
 from evo_marl.envs.atc.stopping import ConflictFreeStreak
+from evo_marl.envs.atc.traffic import TrafficSource
 from evo_marl.envs.atc.tracks import plot_member_episode
 from evo_marl.envs.registry import EnvFamily, register_family
 
@@ -100,6 +101,7 @@ if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("pa
     )
 
 __all__ = [
-    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS", "RewardConfig", "Scenario",
-    "list_scenarios", "load_scenario", "parallel_env", "simulator_factory", "vec_env",
+    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "REWARD_TERMS",
+    "RewardConfig", "Scenario", "TrafficSource", "list_scenarios", "load_scenario", "parallel_env",
+    "simulator_factory", "vec_env",
 ]

@@ -6,29 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from evo_marl.envs.atc.config import ATCConfig
-from evo_marl.envs.atc.generator import GeneratorConfig
-from evo_marl.envs.atc.scenarios import RANDOM_SCENARIO, Scenario, load_scenario
+from evo_marl.envs.atc.scenarios import Scenario
 from evo_marl.envs.atc.simulator import ATCSimulator
+from evo_marl.envs.atc.traffic import traffic_source
 from evo_marl.envs.native import NativeParallelEnv, NativeVecEnv
-from evo_marl.errors import ConfigError
 from evo_marl.seeding import SeedLike
-
-_GENERATOR_KWARGS = ("num_aircraft", "conflict_probability")
 
 
 def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None, **kwargs: Any):
-    """``num_envs -> ATCSimulator`` for a scenario name, file path or :class:`Scenario`.
+    """``num_envs -> ATCSimulator`` for a scenario name (``random``, ``mix`` or a shipped one), a file
+    path or a :class:`Scenario`.
 
-    The scenario file is read and every option validated once, here.
+    The scenario file is read and every option validated once, here. Every simulator the factory
+    makes shares one traffic source, so a schedule's clock is shared by all of them.
     """
-    gen_kwargs = {k: kwargs.pop(k) for k in _GENERATOR_KWARGS if k in kwargs}
+    source = traffic_source(scenario, kwargs)  # consumes the traffic options from kwargs
     cfg = ATCConfig.from_kwargs(config, **kwargs)
-    if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
-        source: Scenario | GeneratorConfig = GeneratorConfig(**gen_kwargs)
-    else:
-        for key, value in gen_kwargs.items():
-            raise ConfigError(key, value, f"only applies to scenario='{RANDOM_SCENARIO}', not {scenario!r}")
-        source = load_scenario(scenario)
     return lambda num_envs: ATCSimulator(num_envs, source, cfg)
 
 

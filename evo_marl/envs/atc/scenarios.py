@@ -21,6 +21,7 @@ from evo_marl.errors import EnvError
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RANDOM_SCENARIO = "random"
+MIX_SCENARIO = "mix"
 DEFAULT_MAX_EPISODE_STEPS = 100
 _TOP_KEYS = {"name", "description", "max_episode_steps", "centre", "aircraft", "sectors"}
 _AIRCRAFT_KEYS = {"id", "start", "start_latlon", "waypoint", "waypoint_latlon", "heading", "cas_kt"}
@@ -88,8 +89,8 @@ def shipped_scenarios() -> list[str]:
 
 
 def list_scenarios() -> list[str]:
-    """Every scenario name the ``atc`` family accepts (shipped files plus ``random``)."""
-    return [*shipped_scenarios(), RANDOM_SCENARIO]
+    """Every scenario name the ``atc`` family accepts (shipped files plus ``random`` and ``mix``)."""
+    return [*shipped_scenarios(), RANDOM_SCENARIO, MIX_SCENARIO]
 
 
 def _is_path(name: str) -> bool:
