@@ -75,13 +75,24 @@ def pair_cpa(geo: Geometry, vx: np.ndarray, vy: np.ndarray, horizon_s: float, se
     rv = geo.dx * rvx + geo.dy * rvy
     tcpa = np.clip(-rv / np.maximum(vv, 1e-15), 0.0, horizon_s)
     dcpa = np.hypot(geo.dx + rvx * tcpa, geo.dy + rvy * tcpa)
-    c = geo.dist * geo.dist - sep_nm * sep_nm
+    c = geo.dx * geo.dx + geo.dy * geo.dy - sep_nm * sep_nm  # finite even where dist is masked to inf
     disc = rv * rv - vv * c
     root = (-rv - np.sqrt(np.maximum(disc, 0.0))) / np.maximum(vv, 1e-15)
     ok = (disc >= 0.0) & (vv > 1e-15) & (root >= 0.0) & (root <= horizon_s)
     t_los = np.where(c <= 0.0, 0.0, np.where(ok, root, np.inf))
     far = ~np.isfinite(geo.dist)
     return np.where(far, np.inf, t_los), np.where(far, np.inf, tcpa), np.where(far, np.inf, dcpa)
+
+
+def slot_key(geo: Geometry, cpa: tuple[np.ndarray, ...] | None, cfg: ATCConfig) -> np.ndarray:
+    """``key[j, i, N]``: neighbour j of aircraft i fills an earlier slot the smaller its key.
+
+    ``distance``: the distance. ``threat``: aircraft predicted to lose separation with i within the
+    horizon (``cpa`` from :func:`pair_cpa`) come first, soonest first, then the others by distance.
+    """
+    if cfg.neighbor_order == "threat":
+        return np.where(np.isfinite(cpa[0]), cpa[0] - 2.0 * cfg.cpa_horizon_s, geo.dist)
+    return geo.dist
 
 
 def build_observations(
@@ -118,12 +129,7 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
     cpa = None
     if cfg.neighbor_cpa or cfg.neighbor_order == "threat":
         cpa = pair_cpa(geo, vx * (1.0 / 3600.0), vy * (1.0 / 3600.0), cfg.cpa_horizon_s, cfg.reward.separation_nm)
-    if cfg.neighbor_order == "threat":
-        # predicted losses of separation first (soonest first), then everyone else by distance
-        key = np.where(np.isfinite(cpa[0]), cpa[0] - 2.0 * cfg.cpa_horizon_s, geo.dist)
-    else:
-        key = geo.dist
-    order = neighbour_order(key, k)
+    order = neighbour_order(slot_key(geo, cpa, cfg), k)
     flat = order * n_envs + np.arange(n_envs)  # flat index of the s-th neighbour of (i, n) in an [A, N] array
     per_slot = len(slot_features(cfg))
     slots = feat[6:6 + k * per_slot].reshape(k, per_slot, n_agents, n_envs)
