@@ -16,7 +16,7 @@ from evo_marl.errors import EnvError
 #: Names every ATC episode reports (``infos["episode"]`` of the vector env).
 EPISODE_METRICS = (
     "team_return", "los_events", "los_steps", "min_separation_nm", "waypoint_fraction", "path_efficiency",
-    "episode_length",
+    "episode_length", "num_aircraft",
 )
 SEPARATION_NM = 5.0
 
