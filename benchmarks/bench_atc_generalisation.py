@@ -40,14 +40,14 @@ import torch
 
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import best_member, cross_evaluate, load_run
+from evo_marl.cross_evaluation import cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
 from evo_marl.envs.atc.evaluation import transfer_kwargs
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.atc.tracks import record_episode
 from evo_marl.experiment import run_experiment
-from evo_marl.training.checkpoint import latest_generation, read_manifest
+from evo_marl.run_folder import latest_generation, read_manifest
 from results_file import write_results
 
 HELD_OUT_SEED = 10_000
@@ -111,15 +111,14 @@ def detection(member, scenarios: list[str], counts: list[int], episodes: int, kw
 
 
 def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
-    population, config = load_run(run_dir)
-    member = best_member(population)
+    _, config, member = load_run(run_dir)
     kwargs = transfer_kwargs(config.env.kwargs)
     result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, member.index)
     named = shipped_scenarios()
     for r in cross_evaluate(member, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs):
         m = r.metrics
         result.named[r.env_id.split("/")[1]] = {
-            "return": r.mean_return, "optimum": r.reference, "bound": r.bound, "min_sep": m["min_separation_nm"],
+            "return": r.mean_return, "optimum": r.optimum, "bound": r.bound, "min_sep": m["min_separation_nm"],
             "waypoints": m["waypoint_fraction"], "los": m["los_risk"] > 0,
             "clean": m["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
     for n in args.aircraft:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-import yaml
 
 from evo_marl.config import load_config
 from evo_marl.cross_evaluation import cross_evaluate, format_table, resolve_env_ids
-from evo_marl.envs.atc.evaluation import straight_flight_bound, summarise, transfer_kwargs
+from evo_marl.envs.atc.evaluation import straight_flight_bound, transfer_kwargs
+from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.errors import ConfigError
 from evo_marl.experiment import run_experiment
@@ -23,7 +25,7 @@ def run_dir(tmp_path_factory):
     config = load_config({
         "name": "generalist", "algo": "IPPO", "population_size": 2, "seed": 0,
         "env": {"id": "atc/random", "num_envs": 4, "kwargs": {"num_aircraft": [2, 3], **OBS}},
-        "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 16, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
+        "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
         "training": {"max_steps": 128, "evo_steps": 64, "eval_loop": 2},
         "output": {"root": str(root), "plots": False}})
     run_experiment(config, verbose=False)
@@ -52,31 +54,34 @@ def test_cross_evaluate_a_run_on_other_scenarios(run_dir):
     assert members[:2] == members[2:4] == members[4:] and len(set(members[:2])) == 2
     for r in results:
         assert r.episodes == 6 and r.returns.shape == (6,) and np.isfinite(r.mean_return)
-        assert {"los_risk", "los_per_flight_hour", "waypoint_fraction", "clean"} <= set(r.metrics)
+        assert {"los_risk", "los_per_flight_hour", "waypoint_fraction", "clean", "flight_hours"} <= set(r.metrics)
         assert 0.0 <= r.metrics["los_risk"] <= 1.0
     head_on = results[0]
-    assert head_on.reference == 24.0 and head_on.bound == pytest.approx(24.7, abs=0.1)
+    assert head_on.optimum == 24.0 and head_on.bound == pytest.approx(24.7, abs=0.1)
     assert head_on.std_return == pytest.approx(0.0, abs=1e-6)  # a fixed scenario, no exploration
-    assert results[4].reference is None and results[4].bound is not None  # random traffic: bound only
+    assert results[4].optimum is None and results[4].bound is not None  # random traffic: bound only
     table = format_table(results)
-    assert table.count("\n") == 7 and f"| atc/converging | {members[1]} | 6 |" in table and "LoS risk" in table
+    assert table.count("\n") == 7 and f"| atc/converging | {members[1]} | 6 |" in table
+    assert table.splitlines()[0].startswith("| env | member | episodes | return | optimum / bound | los_risk |")
+    short = format_table(results[:1], columns=["los_risk", "waypoint_fraction"])
+    assert short.splitlines()[2].endswith(f"| 24.0 / 24.7 | {results[0].metrics['los_risk']:.4g} | "
+                                          f"{results[0].metrics['waypoint_fraction']:.4g} |")
 
 
 def test_cross_evaluation_is_reproducible(run_dir):
-    a = cross_evaluate(run_dir, ["atc/random"], episodes=5, seed=7, with_bound=False)[0]
-    b = cross_evaluate(run_dir, ["atc/random"], episodes=5, seed=7, with_bound=False)[0]
+    a = cross_evaluate(run_dir, ["atc/random"], episodes=5, seed=7, references=False)[0]
+    b = cross_evaluate(run_dir, ["atc/random"], episodes=5, seed=7, references=False)[0]
     np.testing.assert_array_equal(a.returns, b.returns)
 
 
 def test_summarise_counts_los_per_flight_hour():
+    hours = np.array([2 * 36, 4 * 36, 2 * 72, 2 * 10]) * 10 / 3600
     metrics = {"min_separation_nm": np.array([3.0, 8.0, 6.0, np.nan]), "los_events": np.array([2.0, 0, 0, 0]),
-               "waypoint_fraction": np.array([1.0, 1.0, 0.5, 0]), "num_aircraft": np.array([2.0, 4, 2, 2]),
-               "episode_length": np.array([36.0, 36, 72, 10])}
-    s = summarise(metrics)
+               "waypoint_fraction": np.array([1.0, 1.0, 0.5, 0]), "flight_hours": hours}
+    s = evaluation_summary(metrics)
     assert s["los_risk"] == pytest.approx(1 / 3) and s["clean"] == pytest.approx(1 / 3)
-    hours = (2 * 36 + 4 * 36 + 2 * 72) * 10 / 3600  # the unfinished episode does not count
-    assert s["los_per_flight_hour"] == pytest.approx(2 / hours)
-    assert s["waypoint_fraction"] == pytest.approx(2.5 / 3) and s["min_separation_nm"] == 3.0
+    assert s["los_per_flight_hour"] == pytest.approx(2 / hours[:3].sum())  # the unfinished episode does not count
+    assert s["worst_min_separation_nm"] == 3.0
 
 
 def test_straight_flight_bound_removes_the_los_terms():
@@ -93,3 +98,33 @@ def test_analyse_run_writes_a_table_and_a_plot(run_dir):
     assert md.read_text() == text and png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
     assert "| head_on | 19 |" in text  # the baseline and 18 shifted variants
     assert text.count("| head_on |") == 1 + 19
+
+
+def test_cli_evaluate_on_other_envs_and_analyse(run_dir, capsys):
+    from evo_marl.cli import main
+
+    assert main(["evaluate", str(run_dir), "--env", "atc/head_on", "--env", "atc/merge_*", "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| atc/merge_4all |" in out and (run_dir / "cross_evaluation.md").exists()
+    rows = json.loads((run_dir / "cross_evaluation.json").read_text())
+    assert [r["env"] for r in rows] == ["atc/head_on", "atc/merge_2x2", "atc/merge_3p1", "atc/merge_4all"]
+    assert rows[0]["optimum"] == 24.0 and "los_risk" in rows[0]
+    assert main(["analyse", str(run_dir), "--shifts", "--scenarios", "head_on"]) == 0
+    assert "| head_on | 19 |" in capsys.readouterr().out
+    assert main(["analyse", str(run_dir)]) == 2
+    assert "choose an analysis" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--env", "atc/nowhere_*"]) == 2
+    assert "matches no registered env id" in capsys.readouterr().err
+
+
+def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
+    from evo_marl.cli import main
+
+    config = load_config({"name": "tiny", "algo": "IPPO", "population_size": 2,
+                          "env": {"id": "tiny/coop_box", "num_envs": 2}, "net_config": {"hidden_size": [8]},
+                          "init_hp": {"LEARN_STEP": 16, "BATCH_SIZE": 8},
+                          "training": {"max_steps": 32, "evo_steps": 16, "eval_loop": 2},
+                          "output": {"root": str(tmp_path), "plots": False}})
+    run_experiment(config, verbose=False)
+    assert main(["analyse", str(config.run_dir), "--shifts"]) == 2
+    assert "the 'tiny' env family has no such analysis" in capsys.readouterr().err

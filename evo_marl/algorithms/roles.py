@@ -2,8 +2,8 @@
 
 With ``share_params=True`` every agent whose observation and action spaces match one parameter-sharing
 group uses that group's networks, so the policy is a function of the observation alone. A
-:class:`RolePolicy` applies it to observations keyed by *any* agent ids, e.g. an ATC member trained
-on ``A1..A3`` acting in an 8-aircraft episode::
+:class:`RolePolicy` applies it to observations keyed by *any* agent ids, e.g. a member trained on
+agents ``A1..A3`` acting for ``A1..A8`` in a bigger scenario::
 
     policy = RolePolicy(member, env)              # env: any PettingZoo ParallelEnv or evo-marl VectorEnv
     actions = policy(obs, infos)                  # obs: agent -> [B, ...] (or one observation each)

@@ -110,9 +110,11 @@ import pettingzoo
 
 from evo_marl.envs.atc.config import ATCConfig, DynamicsConfig, RewardConfig
 from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
+from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
 from evo_marl.envs.atc.generator import GeneratorConfig
 from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import Scenario, list_scenarios, load_scenario
+from evo_marl.envs.atc.shift_report import analyse_run
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
 from evo_marl.envs.atc.stopping import ConflictFreeStreak
 from evo_marl.envs.atc.traffic import TrafficSource
@@ -121,7 +123,9 @@ from evo_marl.envs.registry import EnvFamily, register_family
 
 register_family(EnvFamily("atc", parallel_env, list_scenarios, make_vec_env=vec_env,
                           stopping={ConflictFreeStreak.name: ConflictFreeStreak},
-                          run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary))
+                          run_plotters=(plot_member_episode,), evaluation_summary=evaluation_summary,
+                          transfer_options=transfer_kwargs, reference_returns=reference_returns,
+                          run_analysers={"shifts": analyse_run}))
 if "evo_marl/ATC-v0" not in pettingzoo.parallel_registry:  # pettingzoo.make("parallel", "evo_marl/ATC-v0", ...)
     pettingzoo.env_registry.register(
         "parallel", "evo_marl/ATC-v0", entry_point="evo_marl.envs.atc:parallel_env", kwargs={"scenario": "head_on"}

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.envs.atc.analysis import ShiftResult, evaluate_shifts
 from evo_marl.envs.atc.render import _figure
 from evo_marl.envs.atc.scenarios import shipped_scenarios
@@ -31,7 +30,8 @@ REPORT_PNG = "shift_analysis.png"
 def shift_results(member: Any, scenarios: Sequence[str], env_kwargs: dict[str, Any] | None = None,
                   seed: int = 0) -> dict[str, list[ShiftResult]]:
     """Baseline and shifted episodes of ``member`` (evaluation mode) on every base scenario."""
-    from evo_marl.envs.atc import parallel_env
+    from evo_marl.algorithms.roles import RolePolicy  # torch only when a member is analysed
+    from evo_marl.envs.atc.env import parallel_env
 
     kwargs = dict(env_kwargs or {})
     was_training = member.training
@@ -133,11 +133,10 @@ def default_scenarios(train_env_id: str | None) -> list[str]:
 def analyse_run(run_dir: str | Path, scenarios: Sequence[str] | None = None, seed: int = 0) -> tuple[str, list[Path]]:
     """Shift tests and detection analysis of a run's best member: ``shift_analysis.md`` and ``.png`` in the
     run folder. Returns the Markdown and the written paths."""
-    from evo_marl.cross_evaluation import best_member, load_run
+    from evo_marl.cross_evaluation import load_run
     from evo_marl.envs.atc.evaluation import transfer_kwargs
 
-    population, config = load_run(run_dir)
-    member = best_member(population)
+    population, config, member = load_run(run_dir)
     scen = list(scenarios) if scenarios else default_scenarios(config.env.id)
     results = shift_results(member, scen, transfer_kwargs(config.env.kwargs) if config.env.id.startswith("atc/")
                             else {}, seed=seed)

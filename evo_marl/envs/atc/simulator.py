@@ -235,6 +235,7 @@ class ATCSimulator(BatchedSimulator):
             "path_efficiency": (efficiency * self.present).sum(axis=0) / count,
             "episode_length": self.t.astype(np.float64),
             "num_aircraft": count.astype(np.float64),
+            "flight_hours": count * self.t * (self.cfg.dynamics.step_s / 3600.0),
         }
 
     def state_arrays(self, env_index: int = 0) -> dict[str, np.ndarray]:
