@@ -249,3 +249,23 @@ def test_old_default_observation_is_unchanged():
     obs, _ = env.reset(seed=0)
     assert obs["A1"].shape == (18,)
     assert feature_names(env.sim.cfg)[6:10] == ["n0_rel_x", "n0_rel_y", "n0_rel_vx", "n0_rel_vy"]
+
+
+def test_tracks_and_frames_of_padded_episodes_hold_only_present_aircraft():
+    from evo_marl.envs.atc.render import plot_trajectories
+    from evo_marl.envs.atc.tracks import record_episode
+
+    env = parallel_env("random", num_aircraft=[2, 8], render_mode="rgb_array")
+    for seed in range(6):
+        env.reset(seed=seed)
+        count = len(env.agents)
+        if count < 8:
+            break
+    assert count < 8
+    frame = env.render()
+    assert frame.shape == (480, 480, 3) and frame.std() > 0
+    tracks = record_episode(env, seed=seed)
+    assert tracks.agent_ids == tuple(f"A{i}" for i in range(1, count + 1))
+    assert tracks.x.shape[1] == count and np.abs(tracks.x).max() < 100  # no far-away dummy slots
+    assert tracks.metrics["num_aircraft"] == count
+    plot_trajectories(tracks)
