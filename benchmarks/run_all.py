@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bucket_brigade_learning": ["bench_bucket_brigade_learning.py", "--out", "results/bucket_brigade_learning.md"],
     "atc_observation": ["bench_atc_observation.py", "--out", "results/atc_observation.md"],
     # hours on 2 cores: trains three seeds of the generalist recipe (run it alone with --only)
-    "atc_generalisation": ["bench_atc_generalisation.py", "--configs", "atc_generalist_ippo_curriculum",
+    "atc_generalisation": ["bench_atc_generalisation.py", "--configs", "atc_generalist_ippo",
                            "--seeds", "0", "1", "2", "--out", "results/atc_generalisation.md"],
 }
 
