@@ -203,6 +203,11 @@ def test_schedule_follows_the_shared_step_clock():
     for _ in range(90):
         again.step(_zeros(again, 64))
     np.testing.assert_array_equal(again.sim.x, env.sim.x)  # deterministic under the seed
+    last = vec_env("mix", num_envs=64, seed=0, traffic=traffic, schedule=schedule, schedule_at=60)
+    last.reset()
+    assert set(last.sim.present.sum(axis=0)) == {2}  # starts on the last stage
+    with pytest.raises(ConfigError, match="schedule_at=-1"):
+        vec_env("random", num_envs=2, schedule_at=-1)
 
 
 # ---- observation options --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from evo_marl.envs.atc.generator import GeneratorConfig
 
 #: approximate best team returns of the core scenarios (spec section 9)
 OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_crossing": 45.0, "converging": 44.0}
-TRAFFIC_OPTIONS = frozenset({"traffic", "schedule", *GeneratorConfig.option_names()})
+TRAFFIC_OPTIONS = frozenset({"traffic", "schedule", "schedule_at", *GeneratorConfig.option_names()})
 LOS_TERMS = ("los_entry", "los_depth", "team")
 
 

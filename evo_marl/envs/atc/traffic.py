@@ -15,8 +15,9 @@ divided by the member's ``num_envs``) a stage's options apply to every random en
 stages before it; ``weights`` replaces the entry weights. The clock is shared by every env built from
 the same ``make_vec_env`` / ``parallel_env`` call (including the population-wide and evaluation envs
 a trainer spawns from it) and reads the largest step count among them, so evaluation episodes follow
-the training env's stage. The clock starts at 0 in every new process (a resumed run restarts the
-schedule). Everything is deterministic under the env's seed.
+the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0), so a resumed
+run restarts its schedule unless given ``schedule_at``, and ``schedule_at: 1000000`` evaluates a
+curriculum on its last stage. Everything is deterministic under the env's seed.
 """
 
 from __future__ import annotations
@@ -245,30 +246,34 @@ def default_mix() -> list[dict[str, Any]]:
 def traffic_source(scenario: str | Scenario, options: dict[str, Any]) -> TrafficSource:
     """The source for ``scenario`` (a name, path or :class:`Scenario`), consuming its options from ``options``.
 
-    ``random`` takes generator options (and ``schedule``); ``mix`` takes ``traffic`` (a list of entries)
-    and ``schedule``; a fixed scenario takes neither.
+    ``random`` takes generator options; ``mix`` takes ``traffic`` (a list of entries); both take
+    ``schedule`` and ``schedule_at`` (the step the schedule clock starts at, e.g. to evaluate a trained
+    curriculum on its last stage); a fixed scenario takes none of them.
     """
-    mix_keys = ("traffic", "schedule")
-    if isinstance(scenario, str) and scenario == MIX_SCENARIO:
-        traffic = options.pop("traffic", None)
-        if traffic is None:
-            traffic = default_mix()
-        if not isinstance(traffic, (list, tuple)) or not traffic:
-            raise ConfigError("traffic", traffic, "scenario 'mix' needs a non-empty list of entries, e.g. "
-                              "[{scenario: random, num_aircraft: [2, 8], weight: 3}, {scenario: converging}]")
-        pairs = [_entry(t, f"traffic[{i}]") for i, t in enumerate(traffic)]
-        entries = [e for e, _ in pairs]
-        weights = [w for _, w in pairs]
-        _weights(weights, len(entries), "traffic[*].weight")
-        return TrafficSource(entries, weights, _stages(options.pop("schedule", None), entries), name=MIX_SCENARIO)
-    if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
-        # max_episode_steps stays with the env options (it overrides every source's cap)
-        gen_opts = {k: options.pop(k) for k in gen.GeneratorConfig.option_names()
-                    if k in options and k != "max_episode_steps"}
-        cfg = _generator(gen_opts, "")
-        return TrafficSource([cfg], None, _stages(options.pop("schedule", None), [cfg]), name=RANDOM_SCENARIO)
+    mix_keys = ("traffic", "schedule", "schedule_at")
+    if isinstance(scenario, str) and scenario in (MIX_SCENARIO, RANDOM_SCENARIO):
+        if scenario == MIX_SCENARIO:
+            traffic = options.pop("traffic", None)
+            if traffic is None:
+                traffic = default_mix()
+            if not isinstance(traffic, (list, tuple)) or not traffic:
+                raise ConfigError("traffic", traffic, "scenario 'mix' needs a non-empty list of entries, e.g. "
+                                  "[{scenario: random, num_aircraft: [2, 8], weight: 3}, {scenario: converging}]")
+            pairs = [_entry(t, f"traffic[{i}]") for i, t in enumerate(traffic)]
+            entries, weights = [e for e, _ in pairs], [w for _, w in pairs]
+            _weights(weights, len(entries), "traffic[*].weight")
+        else:  # max_episode_steps stays with the env options (it overrides every source's cap)
+            gen_opts = {k: options.pop(k) for k in gen.GeneratorConfig.option_names()
+                        if k in options and k != "max_episode_steps"}
+            entries, weights = [_generator(gen_opts, "")], None
+        clock = ScheduleClock()
+        start = options.pop("schedule_at", 0)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ConfigError("schedule_at", start, "must be an integer >= 0 (a schedule step)")
+        clock.advance(start)
+        return TrafficSource(entries, weights, _stages(options.pop("schedule", None), entries), clock, name=scenario)
     for key in (*mix_keys, *gen.GeneratorConfig.option_names()):
-        if key in options and key not in ("max_episode_steps",):
+        if key in options and key != "max_episode_steps":
             raise ConfigError(key, options[key], f"only applies to scenario '{RANDOM_SCENARIO}' or "
                                                  f"'{MIX_SCENARIO}', not {scenario!r}")
     s = load_scenario(scenario)
