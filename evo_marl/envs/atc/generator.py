@@ -143,6 +143,24 @@ class Traffic(NamedTuple):
     present: np.ndarray
 
 
+def absent_positions(first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and waypoint ``[end - first, 2]`` of absent slots ``first..end-1``: finite dummies far outside
+    any box and apart from each other, so they are never near anything."""
+    far = (np.arange(first, end) + 1.0) * 1e4
+    return np.stack([far, far], -1), np.stack([far, far + 20.0], -1)
+
+
+def pad_traffic(t: Traffic, slots: int) -> Traffic:
+    """``t`` with absent slots appended up to ``slots``."""
+    n, a = t.present.shape
+    if a == slots:
+        return t
+    far_start, far_wp = absent_positions(a, slots)
+    grow = lambda v, extra: np.concatenate([v, np.broadcast_to(extra, (n, *extra.shape))], axis=1)  # noqa: E731
+    return Traffic(grow(t.start, far_start), grow(t.heading, np.zeros(slots - a)), grow(t.waypoint, far_wp),
+                   grow(t.cas, np.full(slots - a, 250.0)), grow(t.present, np.zeros(slots - a, bool)))
+
+
 def _unit(hdg_deg: np.ndarray) -> np.ndarray:
     rad = np.radians(hdg_deg)
     return np.stack([np.sin(rad), np.cos(rad)], axis=-1)
@@ -201,10 +219,9 @@ def _draw(cfg: GeneratorConfig, count: np.ndarray, rng: np.random.Generator) -> 
     order = np.argsort(np.where(present, rng.random((n, a)), 2.0), axis=1)
     start, waypoint = (np.take_along_axis(v, order[..., None], axis=1) for v in (start, waypoint))
     cas = np.take_along_axis(cas, order, axis=1)
-    # absent slots: finite dummies far outside the box, never near anything
-    far = (np.arange(a) + 1.0) * 1e4
-    start = np.where(present[..., None], start, np.stack([far, far], -1))
-    waypoint = np.where(present[..., None], waypoint, np.stack([far, far + 20.0], -1))
+    far_start, far_wp = absent_positions(0, a)
+    start = np.where(present[..., None], start, far_start)
+    waypoint = np.where(present[..., None], waypoint, far_wp)
     delta = waypoint - start
     heading = np.degrees(np.arctan2(delta[..., 0], delta[..., 1])) % 360.0
     return Traffic(start, heading, waypoint, cas, present)

@@ -44,21 +44,9 @@ class ScheduleClock:
 
 
 def _scenario_traffic(s: Scenario, n: int, slots: int) -> gen.Traffic:
-    a = s.num_agents
-    start = np.zeros((n, slots, 2))
-    start[:, :a] = s.start
-    waypoint = np.zeros((n, slots, 2))
-    waypoint[:, :a] = s.waypoint
-    far = (np.arange(a, slots) + 1.0) * 1e4  # absent slots: dummies far away
-    start[:, a:] = np.stack([far, far], -1)
-    waypoint[:, a:] = np.stack([far, far + 20.0], -1)
-    heading = np.zeros((n, slots))
-    heading[:, :a] = s.heading_deg
-    cas = np.full((n, slots), 250.0)
-    cas[:, :a] = s.cas_kt
-    present = np.zeros((n, slots), bool)
-    present[:, :a] = True
-    return gen.Traffic(start, heading, waypoint, cas, present)
+    rep = lambda v: np.broadcast_to(v, (n, *v.shape)).copy()  # noqa: E731
+    t = gen.Traffic(rep(s.start), rep(s.heading_deg), rep(s.waypoint), rep(s.cas_kt), np.ones((n, s.num_agents), bool))
+    return gen.pad_traffic(t, slots)
 
 
 Entry = Scenario | gen.GeneratorConfig
@@ -145,20 +133,7 @@ class TrafficSource:
     def _draw_entry(self, entry: Entry, n: int, rng: np.random.Generator) -> gen.Traffic:
         if isinstance(entry, Scenario):
             return _scenario_traffic(entry, n, self.num_slots)
-        t = gen.sample(entry, n, rng)
-        if t.present.shape[1] == self.num_slots:
-            return t
-        return gen.Traffic(*(_pad(v, self.num_slots, fill) for v, fill in zip(t, (None, 0.0, None, 250.0, False))))
-
-
-def _pad(v: np.ndarray, slots: int, fill: Any) -> np.ndarray:
-    a = v.shape[1]
-    if fill is None:  # positions: far-away dummies
-        far = (np.arange(a, slots) + 1.0) * 1e4
-        extra = np.broadcast_to(np.stack([far, far], -1), (v.shape[0], slots - a, 2))
-    else:
-        extra = np.full((v.shape[0], slots - a), fill, dtype=v.dtype)
-    return np.concatenate([v, extra], axis=1)
+        return gen.pad_traffic(gen.sample(entry, n, rng), self.num_slots)
 
 
 def _size(entry: Entry, smallest: bool = False) -> int:
