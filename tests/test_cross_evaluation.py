@@ -40,10 +40,10 @@ def test_resolve_env_ids_expands_globs_in_order():
         resolve_env_ids(["atc/nothing_*"])
 
 
-def test_transfer_keeps_observation_and_reward_options_only():
+def test_transfer_keeps_observation_options_only():
     kwargs = {"num_aircraft": [2, 8], "traffic": [], "schedule": [], "max_episode_steps": 80, **OBS,
-              "los_entry_penalty": -30.0}
-    assert transfer_kwargs(kwargs) == {**OBS, "los_entry_penalty": -30.0}
+              "los_entry_penalty": -30.0, "substeps": 5}
+    assert transfer_kwargs(kwargs) == OBS  # other scenarios are scored by their standard rules
 
 
 def test_cross_evaluate_a_run_on_other_scenarios(run_dir):

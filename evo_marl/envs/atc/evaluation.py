@@ -1,9 +1,9 @@
 """What the ATC family contributes to evaluating a controller away from its training env
 (:func:`evo_marl.cross_evaluation.cross_evaluate`): which options carry over, and what return a scenario allows.
 
-* :func:`transfer_kwargs`: observation, reward and dynamics options carry over (the policy's spaces and
-  the rules it learned under); traffic options and ``max_episode_steps`` (every scenario keeps its own
-  cap) stay behind.
+* :func:`transfer_kwargs`: the observation options carry over (they make the policy's input); everything
+  else stays behind, so every scenario is scored by its standard rules (spec reward and dynamics, its own
+  step cap) even when training shaped the reward; pass options explicitly to change that.
 * :func:`reference_returns`: the spec's approximate optimum for the five core scenarios, and the
   **straight-flight bound** of the very episodes evaluated: the return of straight flight with the LoS
   terms (``los_entry``, ``los_depth``, ``team``) taken out, an upper bound up to the small team term for
@@ -20,17 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from evo_marl.envs.atc.generator import GeneratorConfig
-
 #: approximate best team returns of the core scenarios (spec section 9)
 OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_crossing": 45.0, "converging": 44.0}
-TRAFFIC_OPTIONS = frozenset({"traffic", "schedule", "schedule_at", *GeneratorConfig.option_names()})
+#: the ATCConfig options that shape an observation
+OBSERVATION_OPTIONS = ("neighbor_topk", "neighbor_present_flag", "neighbor_order", "neighbor_cpa", "cpa_horizon_s",
+                       "rel_velocity_scale_kt")
 LOS_TERMS = ("los_entry", "los_depth", "team")
 
 
 def transfer_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of a training env that apply to any other ATC scenario (see the module docstring)."""
-    return {k: v for k, v in kwargs.items() if k not in TRAFFIC_OPTIONS and k != "max_episode_steps"}
+    """The options of a training env that apply to any other ATC scenario: its observation options."""
+    return {k: v for k, v in kwargs.items() if k in OBSERVATION_OPTIONS}
 
 
 def straight_flight_bound(scenario: str, episodes: int, seed: int | None, **kwargs: Any) -> np.ndarray:
