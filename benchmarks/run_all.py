@@ -4,7 +4,7 @@
 
 The benchmarks run one after another (each measures wall time, so running them side by side on two cores
 would only measure the contention). The learning benchmarks take the longest: expect about an hour
-for the whole set on a 2-core machine. Hand-written ``## Notes`` sections in the results files are kept.
+for the set without ``atc_generalisation``, which alone trains for hours on a 2-core machine. Hand-written ``## Notes`` sections in the results files are kept.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ BENCHMARKS: dict[str, list[str]] = {
                                      "--out", "results/atc_learning_other_scenarios.md"],
     "bucket_brigade_learning": ["bench_bucket_brigade_learning.py", "--out", "results/bucket_brigade_learning.md"],
     "kill_resume": ["bench_kill_resume.py", "--cycles", "20", "--seed", "0", "--out", "results/kill_resume.md"],
+    "atc_observation": ["bench_atc_observation.py", "--out", "results/atc_observation.md"],
+    # hours on 2 cores: trains three seeds of the generalist recipe (run it alone with --only)
+    "atc_generalisation": ["bench_atc_generalisation.py", "--configs", "atc_generalist_ippo",
+                           "--seeds", "0", "1", "2", "--out", "results/atc_generalisation.md"],
 }
 
 

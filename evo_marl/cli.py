@@ -1,7 +1,8 @@
 """``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
 
     evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite] [--engine agilerl]
-    evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best]
+    evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best] [--env FAMILY/SCENARIO ...]   # --env: other envs, globs too
+    evo-marl analyse RUN_DIR --shifts [--scenarios NAME ...]                         # family analyses of a run
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
     evo-marl baselines bucket_brigade [--episodes N] [--out FILE]
@@ -65,11 +66,53 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.env:
+        return _cross_evaluate(args)
     from evo_marl.evaluate_run import evaluate_run
 
     table, _ = evaluate_run(Path(args.run_dir), episodes=args.episodes, seed=args.seed, all_members=args.all,
                             best=args.best)
     print(table)
+    return 0
+
+
+def _cross_evaluate(args: argparse.Namespace) -> int:
+    """``evaluate --env``: the run's member(s) on other envs; the table also goes to ``cross_evaluation.md``
+    and the records to ``cross_evaluation.json`` in the run folder."""
+    import json
+
+    from evo_marl.cross_evaluation import cross_evaluate, format_table
+    from evo_marl.run_folder import json_default, write_text_atomic
+
+    results = cross_evaluate(Path(args.run_dir), args.env, episodes=args.episodes, seed=args.seed,
+                             all_members=args.all)
+    table = format_table(results)
+    print(table)
+    run_dir = Path(args.run_dir)
+    write_text_atomic(run_dir / "cross_evaluation.md", f"{args.episodes} episodes per env, seed {args.seed}\n\n{table}\n")
+    write_text_atomic(run_dir / "cross_evaluation.json",
+                      json.dumps([r.row() for r in results], indent=1, default=json_default))
+    print(f"\nwritten to {run_dir / 'cross_evaluation.md'} and cross_evaluation.json")
+    return 0
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from evo_marl.envs.registry import family_of
+    from evo_marl.experiment import load_run_config
+
+    wanted = [name for name in ("shifts",) if getattr(args, name)]
+    if not wanted:
+        raise EvoMarlError("analyse: choose an analysis, e.g. --shifts")
+    config = load_run_config(args.run_dir)
+    family = family_of(config.env.id)
+    for name in wanted:
+        analyser = family.run_analysers.get(name)
+        if analyser is None:
+            raise EvoMarlError(f"--{name}: the {family.name!r} env family has no such analysis; it offers "
+                               f"{sorted(family.run_analysers) or 'none'}")
+        text, paths = analyser(Path(args.run_dir), scenarios=args.scenarios or None, seed=args.seed)
+        print(text)
+        print("written: " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -155,7 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     which = evaluate.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every member of the newest generation, not just the best")
     which.add_argument("--best", action="store_true", help="the best member ever evaluated (kept in RUN_DIR/best/)")
+    evaluate.add_argument("--env", action="append", default=[], metavar="ID",
+                          help="evaluate on this env instead of the training env (repeatable; globs such as "
+                               "'atc/*'); members act by role, so shared-parameter members fly any scenario")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    analyse = sub.add_parser("analyse", help="env-family analyses of a run's best member (table + plot)")
+    analyse.add_argument("run_dir")
+    analyse.add_argument("--shifts", action="store_true",
+                         help="shift tests and conflict-detection analysis (atc): shift_analysis.md / .png")
+    analyse.add_argument("--scenarios", nargs="*", help="base scenarios (default: the run's own, or the core five)")
+    analyse.add_argument("--seed", type=int, default=0)
+    analyse.set_defaults(func=cmd_analyse)
 
     report = sub.add_parser("report", help="summarise a run (terminal + report.md)")
     report.add_argument("run_dir")

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "evo_marl"
 GENERIC = ["algorithms", "buffers", "distributed", "hpo", "networks", "tracking", "training", "config.py", "experiment.py",
-           "evaluate_run.py", "stopping.py", "validation.py", "run_folder.py", "seeding.py", "errors.py"]
+           "evaluate_run.py", "cross_evaluation.py", "stopping.py", "validation.py", "run_folder.py", "seeding.py", "errors.py"]
 SCENARIO_WORDS = re.compile(r"\batc\b|bucket.brigade|\bmpe2?\b|head_on|\blos_|waypoint|conflict_free", re.I)
 
 

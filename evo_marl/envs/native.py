@@ -151,7 +151,11 @@ class NativeVecEnv(VectorEnv):
 
 
 class NativeParallelEnv(ParallelEnv):
-    """A PettingZoo ``ParallelEnv`` of one sub-env of a :class:`BatchedSimulator` (no auto-reset)."""
+    """A PettingZoo ``ParallelEnv`` of one sub-env of a :class:`BatchedSimulator` (no auto-reset).
+
+    ``agents`` after ``reset`` are the agents the simulator marks active at the start of the episode
+    (all of them unless it pads episodes to a maximum number of agents).
+    """
 
     def __init__(self, make_simulator: SimulatorFactory, render_mode: str | None = None):
         self.sim = make_simulator(1)
@@ -179,7 +183,8 @@ class NativeParallelEnv(ParallelEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.sim.reset_where(np.ones(1, bool), self._rng)
-        self.agents = list(self.possible_agents)
+        present = self.sim.active()[0]  # agents absent from this episode (padded traffic) never join it
+        self.agents = [a for i, a in enumerate(self.possible_agents) if present[i]]
         return self._obs(), {a: {} for a in self.agents}
 
     def step(self, actions: dict):

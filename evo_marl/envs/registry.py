@@ -41,6 +41,12 @@ class EnvFamily:
             evaluation adds beyond the mean of each metric (e.g. ATC's LoS risk).
         file_scenario: the scenario name that loads a user's scenario file given as ``kwargs["file"]``
             (``"atc/file"``; not in ``scenarios``, which build without options); None: the family has none.
+        transfer_options: ``training env options -> options``: those that carry over when a member trained
+            on one scenario of the family is evaluated on another (None: none carry over).
+        reference_returns: ``(scenario, episodes, seed, options) -> (optimum, bound)``: the best team return
+            the scenario allows where known, and a bound computed on the same episodes (either may be None).
+        run_analysers: analyses of a finished run by name (``evo-marl analyse RUN_DIR --<name>``):
+            ``(run_dir, scenarios=None, seed=0) -> (markdown text, written paths)``.
     """
 
     name: str
@@ -52,6 +58,9 @@ class EnvFamily:
     run_plotters: tuple[Callable[..., Any], ...] = ()
     evaluation_summary: Callable[[Mapping[str, np.ndarray]], dict[str, float]] | None = None
     file_scenario: str | None = None
+    transfer_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    reference_returns: Callable[..., tuple[float | None, float | None]] | None = None
+    run_analysers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 _FAMILIES: dict[str, EnvFamily] = {}

@@ -55,7 +55,7 @@ def test_registries():
     assert "atc/merge_4all" in evo_marl.list_envs("atc") and "atc/random" in evo_marl.list_envs("atc")
     venv = evo_marl.make_vec_env("atc/canonical_crossing", num_envs=3, seed=1)
     obs, _ = venv.reset()
-    assert venv.agents == ["A0", "A1", "A2", "A3"] and obs["A0"].shape == (3, 18)
+    assert venv.agents == ["A1", "A2", "A3", "A4"] and obs["A1"].shape == (3, 18)
     if HAS_ENV_REGISTRY:  # pettingzoo >= 1.27 (tests/test_pettingzoo_compat.py covers older releases)
         pz = pettingzoo.make("parallel", "evo_marl/ATC-v0", scenario="parallel")
         assert pz.possible_agents == ["A1", "A2", "A3"]

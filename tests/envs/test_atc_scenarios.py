@@ -1,4 +1,4 @@
-"""ATC scenario files, user scenarios, configuration errors and the random-scenario generator."""
+"""ATC scenario files, user scenarios and configuration errors (random traffic: test_atc_traffic.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 import evo_marl
 from evo_marl.envs.atc import ATCConfig, list_scenarios, load_scenario, parallel_env, vec_env
-from evo_marl.envs.atc.generator import GeneratorConfig, predicted_conflict, sample
 from evo_marl.envs.atc.scenarios import parse_scenario, shipped_scenarios
 from evo_marl.errors import ConfigError, EnvError
 
@@ -30,7 +29,7 @@ def _scenario(**overrides):
 
 def test_every_spec_scenario_ships_as_data():
     assert sorted(shipped_scenarios()) == sorted(CORE + FAMILY)
-    assert list_scenarios()[-1] == "random"
+    assert list_scenarios()[-2:] == ["random", "mix"]
     for name in CORE:
         assert load_scenario(name).max_episode_steps == 100
     for name in FAMILY:
@@ -46,7 +45,7 @@ def test_spec_table_geometry():
     assert s.agent_ids == ("A1", "A2", "A3", "A4")
     np.testing.assert_allclose(s.start[1], [-5.21, 6.79])
     np.testing.assert_allclose(s.heading_deg, [20.08, 140.10, 259.99, 319.90])
-    assert load_scenario("canonical_crossing").agent_ids == ("A0", "A1", "A2", "A3")
+    assert load_scenario("canonical_crossing").agent_ids == ("A1", "A2", "A3", "A4")
     np.testing.assert_allclose(load_scenario("t_formation").waypoint[2], [-6, 12.8])
     m = load_scenario("merge_4all")
     np.testing.assert_allclose(np.hypot(*m.start.T), 50.0, atol=1e-5)
@@ -188,15 +187,6 @@ def test_invalid_config_values_name_field_value_and_rule(kwargs, field, rule):
     assert repr(next(iter(kwargs.values()))) in str(err.value)
 
 
-def test_generator_options_are_checked():
-    with pytest.raises(ConfigError, match="num_aircraft=5: must be an integer in 2..4"):
-        parallel_env("random", num_aircraft=5)
-    with pytest.raises(ConfigError, match="only applies to scenario='random'"):
-        parallel_env("head_on", num_aircraft=3)
-    with pytest.raises(ConfigError, match="conflict_probability"):
-        parallel_env("random", conflict_probability=1.5)
-
-
 def test_bad_actions_are_rejected():
     env = parallel_env("head_on")
     env.reset()
@@ -206,47 +196,3 @@ def test_bad_actions_are_rejected():
     venv.reset()
     with pytest.raises(EnvError, match=r"shape \(2, 2\)"):
         venv.step({"A1": np.zeros((3, 2)), "A2": np.zeros((2, 2))})
-
-
-# ---- random scenarios -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("num_aircraft", [2, 3, 4])
-def test_generator_draws_mostly_conflicts(num_aircraft):
-    cfg = GeneratorConfig(num_aircraft=num_aircraft)
-    start, heading, waypoint, cas = sample(cfg, 2000, np.random.default_rng(0))
-    assert start.shape == (2000, num_aircraft, 2) and cas.shape == (2000, num_aircraft)
-    fraction = predicted_conflict(start, waypoint, cas * 1.1548).mean()
-    assert 0.75 <= fraction < 1.0  # most, not all
-    assert np.abs(start).max() <= 25 and np.abs(waypoint).max() <= 25  # 50 NM box
-    d = np.linalg.norm(start[:, :, None] - start[:, None], axis=-1) + np.eye(num_aircraft) * 1e9
-    assert d.min() >= cfg.min_start_sep_nm
-    leg = waypoint - start
-    np.testing.assert_allclose(heading, np.degrees(np.arctan2(leg[..., 0], leg[..., 1])) % 360)
-    always = GeneratorConfig(num_aircraft=num_aircraft, conflict_probability=1.0)
-    s, _, w, c = sample(always, 500, np.random.default_rng(1))
-    assert predicted_conflict(s, w, c * 1.1548).all()
-
-
-def test_generator_is_deterministic_per_generator():
-    cfg = GeneratorConfig()
-    a = sample(cfg, 50, np.random.default_rng(3))
-    b = sample(cfg, 50, np.random.default_rng(3))
-    c = sample(cfg, 50, np.random.default_rng(4))
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a[0], c[0])
-
-
-def test_random_env_draws_new_geometry_each_reset_and_loses_separation_when_flying_straight():
-    venv = vec_env("random", num_envs=256, seed=0, num_aircraft=3)
-    assert venv.agents == ["A1", "A2", "A3"]
-    venv.reset()
-    starts = venv.sim.x.copy()
-    los, seen = [], np.zeros(256, bool)
-    while not seen.all():
-        _, _, _, _, infos = venv.step({a: np.zeros((256, 2), np.float32) for a in venv.agents})
-        new = infos["final_mask"] & ~seen
-        los += infos["episode"]["los_events"][new].tolist() if new.any() else []
-        seen |= infos["final_mask"]
-    assert np.mean(np.asarray(los) > 0) > 0.7
-    assert not np.allclose(venv.sim.x, starts)

@@ -21,6 +21,7 @@ REFERENCE_EARTH_RADIUS_NM = 3440.065
 #: The reference placed aircraft at 60 NM per degree but measured distances on the sphere above, so
 #: every distance between scenario points is this factor longer than its nominal value (0.0675 %).
 REFERENCE_GEOMETRY_SCALE = REFERENCE_EARTH_RADIUS_NM * math.pi / 180.0 / 60.0
+NEIGHBOUR_ORDERS = ("distance", "threat")
 
 
 def _finite(name: str, value: Any) -> float:
@@ -165,9 +166,14 @@ class ATCConfig:
     Attributes:
         dynamics: aircraft model and action scaling.
         reward: reward terms.
-        neighbor_topk: neighbour slots in the observation (K; obs size ``6 + 4K``, or ``6 + 5K``
-            with ``neighbor_present_flag``).
+        neighbor_topk: neighbour slots in the observation (K; obs size ``6 + K x slot size``: 4 entries,
+            +1 with ``neighbor_present_flag``, +3 with ``neighbor_cpa``).
         neighbor_present_flag: append a 0/1 "slot filled" feature to every neighbour slot.
+        neighbor_order: ``"distance"`` (the K nearest aircraft, the spec's default) or ``"threat"``
+            (aircraft predicted to lose separation with us within ``cpa_horizon_s`` first, soonest
+            first, then the others by distance).
+        neighbor_cpa: append time to loss of separation, tcpa and dcpa to every neighbour slot.
+        cpa_horizon_s: look-ahead of the ``threat`` order and of the CPA features.
         rel_velocity_scale_kt: relative neighbour velocities are given in units of this many knots.
         collision_nm: ``collision`` info threshold (logged only; never ends an episode).
         max_episode_steps: step cap; ``None`` uses the scenario's own (100 core, 150 family).
@@ -177,6 +183,9 @@ class ATCConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     neighbor_topk: int = 3
     neighbor_present_flag: bool = False
+    neighbor_order: str = "distance"
+    neighbor_cpa: bool = False
+    cpa_horizon_s: float = 300.0
     rel_velocity_scale_kt: float = 300.0
     collision_nm: float = 3.0
     max_episode_steps: int | None = None
@@ -187,8 +196,12 @@ class ATCConfig:
         if not isinstance(self.reward, RewardConfig):
             raise ConfigError("reward", self.reward, "must be a RewardConfig")
         _int_at_least("neighbor_topk", self.neighbor_topk, 0)
-        if not isinstance(self.neighbor_present_flag, bool):
-            raise ConfigError("neighbor_present_flag", self.neighbor_present_flag, "must be True or False")
+        for name in ("neighbor_present_flag", "neighbor_cpa"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, getattr(self, name), "must be True or False")
+        if self.neighbor_order not in NEIGHBOUR_ORDERS:
+            raise ConfigError("neighbor_order", self.neighbor_order, f"must be one of {list(NEIGHBOUR_ORDERS)}")
+        _positive("cpa_horizon_s", self.cpa_horizon_s)
         _positive("rel_velocity_scale_kt", self.rel_velocity_scale_kt)
         _non_negative("collision_nm", self.collision_nm)
         if self.max_episode_steps is not None:
@@ -197,7 +210,7 @@ class ATCConfig:
     @property
     def obs_dim(self) -> int:
         """Length of one agent's observation vector."""
-        return 6 + self.neighbor_topk * (5 if self.neighbor_present_flag else 4)
+        return 6 + self.neighbor_topk * (4 + int(self.neighbor_present_flag) + 3 * int(self.neighbor_cpa))
 
     @classmethod
     def from_kwargs(cls, config: ATCConfig | None = None, **overrides: Any) -> ATCConfig:

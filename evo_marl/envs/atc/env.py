@@ -7,25 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from evo_marl.envs.atc.config import ATCConfig
-from evo_marl.envs.atc.generator import GeneratorConfig
-from evo_marl.envs.atc.scenarios import FILE_SCENARIO, RANDOM_SCENARIO, Scenario, load_scenario
+from evo_marl.envs.atc.scenarios import FILE_SCENARIO, Scenario
 from evo_marl.envs.atc.simulator import ATCSimulator
+from evo_marl.envs.atc.traffic import traffic_source
 from evo_marl.envs.native import NativeParallelEnv, NativeVecEnv
 from evo_marl.errors import ConfigError
 from evo_marl.seeding import SeedLike
 
-_GENERATOR_KWARGS = ("num_aircraft", "conflict_probability")
-
 
 def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | None = None,
                       file: str | Path | None = None, **kwargs: Any):
-    """``num_envs -> ATCSimulator`` for a scenario name, file path or :class:`Scenario`.
+    """``num_envs -> ATCSimulator`` for a scenario name (``random``, ``mix`` or a shipped one), a file
+    path or a :class:`Scenario`.
 
     ``scenario="file"`` (env id ``atc/file``) loads the user's scenario file given as ``file`` (JSON or YAML,
     relative to the working directory). The scenario file is read and every option validated once, here.
+    Every simulator the factory makes shares one traffic source, so a schedule's clock is shared by all of them.
     """
-    gen_kwargs = {k: kwargs.pop(k) for k in _GENERATOR_KWARGS if k in kwargs}
-    cfg = ATCConfig.from_kwargs(config, **kwargs)
     if isinstance(scenario, str) and scenario == FILE_SCENARIO:
         if file is None:
             raise ConfigError("file", None, f"is required for scenario '{FILE_SCENARIO}' (env id 'atc/file'): the "
@@ -36,12 +34,8 @@ def simulator_factory(scenario: str | Scenario = "head_on", config: ATCConfig | 
     elif file is not None:
         raise ConfigError("file", file, f"only applies to scenario '{FILE_SCENARIO}' (env id 'atc/file'), "
                           f"not {scenario!r}")
-    if isinstance(scenario, str) and scenario == RANDOM_SCENARIO:
-        source: Scenario | GeneratorConfig = GeneratorConfig(**gen_kwargs)
-    else:
-        for key, value in gen_kwargs.items():
-            raise ConfigError(key, value, f"only applies to scenario='{RANDOM_SCENARIO}', not {scenario!r}")
-        source = load_scenario(scenario)
+    source = traffic_source(scenario, kwargs)  # consumes the traffic options from kwargs
+    cfg = ATCConfig.from_kwargs(config, **kwargs)
     return lambda num_envs: ATCSimulator(num_envs, source, cfg)
 
 

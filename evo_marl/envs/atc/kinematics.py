@@ -118,20 +118,27 @@ class Geometry(NamedTuple):
     wp_dist: np.ndarray
 
 
-def geometry(x: np.ndarray, y: np.ndarray, wp_x: np.ndarray, wp_y: np.ndarray) -> Geometry:
+def geometry(x: np.ndarray, y: np.ndarray, wp_x: np.ndarray, wp_y: np.ndarray,
+             present: np.ndarray | None = None) -> Geometry:
     """Pairwise and waypoint distances of states given agent-major, ``[A, N]``.
 
-    Agent-major layout keeps every reduction over aircraft on the leading axis, where NumPy
-    reduces whole rows at once (a reduction over a trailing axis of length 4 is ~50x slower).
+    ``present`` (bool ``[A, N]``) marks the aircraft that exist in each sub-env (padded traffic): pairs
+    with an absent aircraft are at distance ``+inf``; an aircraft with no other present aircraft has
+    ``nearest = NO_NEIGHBOUR_NM``. Agent-major layout keeps every reduction over aircraft on the leading
+    axis, where NumPy reduces whole rows at once (a reduction over a trailing axis of length 4 is ~50x slower).
     """
     dx = x[:, None, :] - x[None, :, :]
     dy = y[:, None, :] - y[None, :, :]
     dist = np.sqrt(dx * dx + dy * dy)
     n_agents = x.shape[0]
     dist[np.arange(n_agents), np.arange(n_agents)] = np.inf
+    if present is not None:
+        np.copyto(dist, np.inf, where=~(present[:, None, :] & present[None, :, :]))
     if n_agents > 1:
         nearest = dist.min(axis=0)
         global_min = nearest.min(axis=0)
+        if present is not None:
+            nearest[np.isinf(nearest)] = NO_NEIGHBOUR_NM
     else:
         nearest = np.full(x.shape, NO_NEIGHBOUR_NM)
         global_min = np.full(x.shape[1], np.inf)

@@ -16,7 +16,7 @@ from evo_marl.errors import EnvError
 #: Names every ATC episode reports (``infos["episode"]`` of the vector env).
 EPISODE_METRICS = (
     "team_return", "los_events", "los_steps", "min_separation_nm", "waypoint_fraction", "path_efficiency",
-    "episode_length",
+    "episode_length", "num_aircraft", "flight_hours",
 )
 SEPARATION_NM = 5.0
 
@@ -54,7 +54,24 @@ def is_conflict_free(metrics: Mapping[str, Any]) -> bool:
 
 
 def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """What an evaluation of many episodes adds to the mean metrics: the LoS risk over its episodes."""
+    """What an evaluation of many episodes adds to the mean of each metric (finished episodes only):
+
+    * ``los_risk``: fraction of episodes whose minimum separation fell below 5 NM;
+    * ``los_per_flight_hour``: LoS entries (an aircraft entering another's 5 NM circle; a pair that loses
+      separation counts two) per hour flown by all aircraft (aircraft x episode length);
+    * ``clean``: fraction of episodes with no LoS and every aircraft at its waypoint;
+    * ``worst_min_separation_nm``: the smallest separation of any episode.
+    """
     seps = np.asarray(episode_metrics.get("min_separation_nm", []), dtype=np.float64)
-    seps = seps[np.isfinite(seps)]
-    return {"los_risk": los_risk(seps)} if seps.size else {}
+    done = np.isfinite(seps)
+    if not done.any():
+        return {}
+    out = {"los_risk": los_risk(seps[done]), "worst_min_separation_nm": float(seps[done].min())}
+    los = np.asarray(episode_metrics.get("los_events", np.full(seps.shape, np.nan)), np.float64)[done]
+    hours = np.asarray(episode_metrics.get("flight_hours", np.full(seps.shape, np.nan)), np.float64)[done]
+    if np.isfinite(hours).all() and hours.sum() > 0:
+        out["los_per_flight_hour"] = float(los.sum() / hours.sum())
+    if "waypoint_fraction" in episode_metrics:
+        reached = np.asarray(episode_metrics["waypoint_fraction"], np.float64)[done]
+        out["clean"] = float(np.mean((los == 0) & (reached >= 1.0)))
+    return out

@@ -36,7 +36,7 @@ def _sectors(sim: ATCSimulator, points: np.ndarray) -> list[np.ndarray]:
     if sectors:
         scale = sim.cfg.dynamics.geometry_scale
         return [s * scale for s in sectors]
-    if hasattr(sim.scenario, "box_nm"):  # random scenarios: the generator's box
+    if getattr(sim.scenario, "box_nm", None):  # random traffic: the generator's box
         h = sim.scenario.box_nm / 2 * sim.cfg.dynamics.geometry_scale
     else:
         h = float(np.ceil(np.abs(points).max() / 5.0) * 5.0 + 5.0)
@@ -52,7 +52,10 @@ def _circle(ax: Any, x: float, y: float, radius: float, colour: str, alpha: floa
 def render_frame(sim: ATCSimulator, env_index: int = 0, size_px: int = 480) -> np.ndarray:
     """An RGB ``uint8[size_px, size_px, 3]`` picture of one sub-env: sectors, aircraft with heading
     arrows, waypoints, and a 5-NM circle around each aircraft (red while in loss of separation)."""
-    s = sim.state_arrays(env_index)
+    full = sim.state_arrays(env_index)
+    keep = np.flatnonzero(full["present"])  # padded traffic: absent aircraft are not drawn
+    s = {k: v[keep] for k, v in full.items()}
+    agent_ids = [sim.possible_agents[i] for i in keep]
     sep = sim.cfg.reward.separation_nm
     pos = np.stack([s["x"], s["y"]], axis=1)
     wps = np.stack([s["wp_x"], s["wp_y"]], axis=1)
@@ -66,7 +69,7 @@ def render_frame(sim: ATCSimulator, env_index: int = 0, size_px: int = 480) -> n
     np.fill_diagonal(d, np.inf)
     in_los = d.min(axis=1) < sep if len(pos) > 1 else np.zeros(len(pos), bool)
     rad = np.radians(s["hdg"])
-    for i, aid in enumerate(sim.possible_agents):
+    for i, aid in enumerate(agent_ids):
         colour = COLOURS[i % len(COLOURS)]
         ax.plot(*wps[i], marker="x", markersize=9, markeredgewidth=2, color=colour)
         ax.plot([pos[i, 0], wps[i, 0]], [pos[i, 1], wps[i, 1]], color=colour, linewidth=0.6, alpha=0.4, linestyle=":")
@@ -78,8 +81,7 @@ def render_frame(sim: ATCSimulator, env_index: int = 0, size_px: int = 480) -> n
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    name = getattr(sim.scenario, "name", "random")
-    ax.set_title(f"{name}  step {int(sim.t[env_index])}", fontsize=9)
+    ax.set_title(f"{sim.scenario.name}  step {int(sim.t[env_index])}", fontsize=9)
     fig.canvas.draw()
     frame = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     return frame

@@ -23,6 +23,7 @@ from evo_marl.errors import EnvError
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 RANDOM_SCENARIO = "random"
 FILE_SCENARIO = "file"  # env id "atc/file": the scenario file is the option ``file``
+MIX_SCENARIO = "mix"
 DEFAULT_MAX_EPISODE_STEPS = 100
 MAX_COORDINATE_NM = 1000.0  # the local flat frame is meaningful only near its centre
 MAX_CAS_KT = 1000.0
@@ -92,9 +93,9 @@ def shipped_scenarios() -> list[str]:
 
 
 def list_scenarios() -> list[str]:
-    """Every scenario name the ``atc`` family builds without options (shipped files plus ``random``); ``file``
-    (env id ``atc/file``, option ``file=<path>``) loads a user's scenario file."""
-    return [*shipped_scenarios(), RANDOM_SCENARIO]
+    """Every scenario name the ``atc`` family builds without options (shipped files plus ``random`` and ``mix``);
+    ``file`` (env id ``atc/file``, option ``file=<path>``) loads a user's scenario file."""
+    return [*shipped_scenarios(), RANDOM_SCENARIO, MIX_SCENARIO]
 
 
 def _is_path(name: str) -> bool:

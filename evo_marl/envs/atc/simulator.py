@@ -16,6 +16,7 @@ from evo_marl.envs.atc.config import ATCConfig
 from evo_marl.envs.atc.kinematics import DEG, Geometry, geometry, integrate, wrap360
 from evo_marl.envs.atc.observation import build_observations, observation_space
 from evo_marl.envs.atc.scenarios import Scenario
+from evo_marl.envs.atc.traffic import TrafficSource
 from evo_marl.envs.native import BatchedSimulator
 from evo_marl.errors import EnvError
 
@@ -23,27 +24,36 @@ REWARD_TERMS = ("progress", "drift", "los_entry", "los_depth", "action_cost", "t
 
 
 class ATCSimulator(BatchedSimulator):
-    """ATC collision avoidance for ``num_envs`` sub-envs of one scenario (or of random draws).
+    """ATC collision avoidance for ``num_envs`` sub-envs of one scenario, random traffic or a mix.
 
     State arrays are agent-major, ``[num_agents, num_envs]``, so reductions over aircraft run on
     the leading axis; everything handed out (rewards, infos, observations) is a transposed view
     shaped ``[num_envs, num_agents, ...]`` whose per-agent columns are contiguous.
 
+    Padded traffic (a source whose episodes have different aircraft counts) has one agent slot per
+    aircraft of the largest episode; in a smaller episode the extra slots are *absent*: they are
+    counted as having reached their waypoint, observe zeros, get zero reward, are no one's neighbour
+    and are inactive in :meth:`active` (the vector env's ``active_mask``).
+
     Args:
         num_envs: number of sub-envs.
-        scenario: a fixed :class:`Scenario`, or a :class:`~evo_marl.envs.atc.generator.GeneratorConfig`
-            for random scenarios drawn on every reset.
+        scenario: a fixed :class:`Scenario`, a :class:`~evo_marl.envs.atc.generator.GeneratorConfig`
+            (random traffic drawn on every reset) or a :class:`~evo_marl.envs.atc.traffic.TrafficSource`.
         config: all constants (default: the spec's).
     """
 
     metadata = {"render_modes": ["rgb_array"], "name": "atc_v0", "render_fps": 4}
 
-    def __init__(self, num_envs: int, scenario: Scenario | gen.GeneratorConfig, config: ATCConfig | None = None):
+    def __init__(self, num_envs: int, scenario: Scenario | gen.GeneratorConfig | TrafficSource,
+                 config: ATCConfig | None = None):
         super().__init__(num_envs)
         self.cfg = config if config is not None else ATCConfig()
-        if not isinstance(scenario, (Scenario, gen.GeneratorConfig)):
-            raise EnvError(f"scenario={scenario!r}: must be a Scenario or a GeneratorConfig")
+        if isinstance(scenario, (Scenario, gen.GeneratorConfig)):
+            scenario = TrafficSource([scenario], name=getattr(scenario, "name", "random"))
+        if not isinstance(scenario, TrafficSource):
+            raise EnvError(f"scenario={scenario!r}: must be a Scenario, a GeneratorConfig or a TrafficSource")
         self.scenario = scenario
+        self.padded = not scenario.fixed_size
         self.max_episode_steps = self.cfg.max_episode_steps or scenario.max_episode_steps
         self.possible_agents = list(scenario.agent_ids)
         obs_space = observation_space(self.cfg)
@@ -57,6 +67,9 @@ class ATCSimulator(BatchedSimulator):
         self.cmd_hdg, self.cmd_cas = zeros(), zeros()
         self.wp_x, self.wp_y = zeros(), zeros()
         self.reached = zeros(bool)
+        self.present = np.ones(shape, bool)
+        self.cap = np.full(self.num_envs, self.max_episode_steps, np.int64)
+        self._own_steps = 0
         # memory of the previous step boundary
         self.t = np.zeros(self.num_envs, np.int64)
         self.prev_wp_dist, self.prev_drift, self.prev_nearest = zeros(), zeros(), zeros()
@@ -72,27 +85,21 @@ class ATCSimulator(BatchedSimulator):
         self._obs = np.zeros((*shape, self.cfg.obs_dim), np.float32)
 
     # ----------------------------------------------------------------------------------- reset
-    def _draw(self, n: int, rng: np.random.Generator):
-        """Start, heading, waypoint and CAS of ``n`` new episodes, agent-major."""
-        if isinstance(self.scenario, Scenario):
-            s = self.scenario
-            rep = lambda a: np.repeat(a[:, None], n, axis=1)  # noqa: E731
-            return rep(s.start[:, 0]), rep(s.start[:, 1]), rep(s.heading_deg), rep(s.waypoint[:, 0]), \
-                rep(s.waypoint[:, 1]), rep(s.cas_kt)
-        start, heading, waypoint, cas = gen.sample(self.scenario, n, rng)
-        return start[..., 0].T, start[..., 1].T, heading.T, waypoint[..., 0].T, waypoint[..., 1].T, cas.T
-
     def reset_where(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             return
-        x, y, hdg, wp_x, wp_y, cas = (np.array(a, np.float64) for a in self._draw(idx.size, rng))
+        traffic, caps = self.scenario.draw(idx.size, rng)
         scale = self.cfg.dynamics.geometry_scale
-        x, y, wp_x, wp_y = x * scale, y * scale, wp_x * scale, wp_y * scale
+        x, y = traffic.start[..., 0].T * scale, traffic.start[..., 1].T * scale  # agent-major copies
+        wp_x, wp_y = traffic.waypoint[..., 0].T * scale, traffic.waypoint[..., 1].T * scale
+        hdg, cas, present = traffic.heading.T.copy(), traffic.cas.T.copy(), traffic.present.T.copy()
         integrate(x, y, hdg, cas, hdg.copy(), cas.copy(), self.cfg.dynamics, self.cfg.dynamics.preroll_substeps)
-        geo = geometry(x, y, wp_x, wp_y)
+        geo = geometry(x, y, wp_x, wp_y, present if self.padded else None)
+        self.cap[idx] = self.cfg.max_episode_steps or caps
         for name, value in (("x", x), ("y", y), ("hdg", hdg), ("cas", cas), ("cmd_hdg", hdg), ("cmd_cas", cas),
-                            ("wp_x", wp_x), ("wp_y", wp_y), ("reached", False), ("prev_wp_dist", geo.wp_dist),
+                            ("wp_x", wp_x), ("wp_y", wp_y), ("reached", ~present), ("present", present),
+                            ("prev_wp_dist", geo.wp_dist),
                             ("prev_drift", 0.0), ("prev_nearest", geo.nearest), ("prev_in_los", False),
                             ("returns", 0.0), ("path", 0.0), ("start_wp_dist", geo.wp_dist),
                             ("end_wp_dist", geo.wp_dist), ("end_path", 0.0)):
@@ -107,7 +114,7 @@ class ATCSimulator(BatchedSimulator):
         rad = (hdg * DEG).astype(np.float32)
         self._obs = self._obs.copy()  # the previous array may have been handed out as a final observation
         self._obs[:, idx] = build_observations(geo, x, y, np.sin(rad), np.cos(rad), tas, geo.wp_dist, geo.nearest,
-                                               self.cfg)
+                                               self.cfg, present if self.padded else None)
 
     # ------------------------------------------------------------------------------------ step
     def _potential(self, s: np.ndarray) -> np.ndarray:
@@ -137,7 +144,8 @@ class ATCSimulator(BatchedSimulator):
         np.copyto(self.cmd_cas, np.clip(self.cas + acts[1] * dyn.max_speed_change_kt, dyn.cas_min_kt, dyn.cas_max_kt),
                   where=active)
         self.path += integrate(self.x, self.y, self.hdg, self.cas, self.cmd_hdg, self.cmd_cas, dyn, dyn.substeps)
-        geo = geometry(self.x, self.y, self.wp_x, self.wp_y)
+        present = self.present if self.padded else None
+        geo = geometry(self.x, self.y, self.wp_x, self.wp_y, present)
         newly = active & (geo.wp_dist <= r.reach_radius_nm)
         self.reached |= newly
         np.copyto(self.cmd_hdg, self.hdg, where=newly)  # reached: fly straight on
@@ -145,15 +153,20 @@ class ATCSimulator(BatchedSimulator):
         np.copyto(self.end_wp_dist, geo.wp_dist, where=active)
         np.copyto(self.end_path, self.path, where=active)
         self.t += 1
+        self._own_steps += 1
+        self.scenario.clock.advance(self._own_steps)
         terminated = self.reached.all(axis=0)
-        truncated = (self.t >= self.max_episode_steps) & ~terminated
+        truncated = (self.t >= self.cap) & ~terminated
         rad = (self.hdg * DEG).astype(np.float32)
         sin_h, cos_h = np.sin(rad), np.cos(rad)
         terms = self._reward_terms(geo, sin_h, cos_h, acts, active, newly, truncated)
+        if self.padded:  # absent aircraft earn nothing
+            for term in terms.values():
+                term *= self.present
         rewards = sum(terms.values())
         tas = self.cas * dyn.cas_to_tas
         self._obs = build_observations(geo, self.x, self.y, sin_h, cos_h, tas, self.prev_wp_dist, self.prev_nearest,
-                                       self.cfg)
+                                       self.cfg, present)
         self.prev_wp_dist, self.prev_nearest = geo.wp_dist, geo.nearest
         self.returns += rewards
         np.minimum(self.min_sep, geo.global_min, out=self.min_sep)
@@ -186,13 +199,16 @@ class ATCSimulator(BatchedSimulator):
         terms["action_cost"] = active * (r.action_cost_per_unit * (np.abs(acts[0]) + np.abs(acts[1])))
         terms["time"] = np.where(self.reached, r.time_per_step_reached, r.time_per_step)
         terms["reach"] = newly * r.reach_bonus
-        terms["timeout"] = (truncated & ~self.reached) * r.timeout_penalty
+        terms["timeout"] = (truncated & ~self.reached) * r.timeout_penalty  # absent slots count as reached
         phi = self._potential(geo.global_min)
         self.team_ema = (1.0 - r.team_ema) * self.team_ema + r.team_ema * (r.team_gamma * phi - self.prev_phi)
         self.prev_phi = phi
         shaped = np.clip(self.team_ema, -r.team_cap, r.team_cap)
         w = 1.0 + (geo.dist < r.separation_nm).sum(axis=0)
-        terms["team"] = (r.team_weight * w.shape[0]) * w * (shaped / w.sum(axis=0))
+        if self.padded:
+            w = w * self.present
+        n_present = self.present.sum(axis=0) if self.padded else w.shape[0]
+        terms["team"] = (r.team_weight * n_present) * w * (shaped / w.sum(axis=0))
         self.los_events += entry.sum(axis=0)
         self.los_steps += geo.global_min < r.separation_nm
         self.prev_in_los = in_los
@@ -202,17 +218,24 @@ class ATCSimulator(BatchedSimulator):
     def observe(self) -> np.ndarray:
         return self._obs.transpose(1, 0, 2)
 
+    def active(self) -> np.ndarray:
+        """``bool[N, A]``: the aircraft present in each sub-env (all of them unless traffic is padded)."""
+        return self.present.T.copy()
+
     def episode_metrics(self) -> dict[str, np.ndarray]:
         flown = np.maximum(self.end_path, 1e-9)
         efficiency = np.clip((self.start_wp_dist - self.end_wp_dist) / flown, 0.0, 1.0)
+        count = self.present.sum(axis=0)
         return {
             "team_return": self.returns.sum(axis=0),
             "los_events": self.los_events.copy(),
             "los_steps": self.los_steps.copy(),
             "min_separation_nm": np.where(np.isinf(self.min_sep), 200.0, self.min_sep),
-            "waypoint_fraction": self.reached.mean(axis=0),
-            "path_efficiency": efficiency.mean(axis=0),
+            "waypoint_fraction": (self.reached & self.present).sum(axis=0) / count,
+            "path_efficiency": (efficiency * self.present).sum(axis=0) / count,
             "episode_length": self.t.astype(np.float64),
+            "num_aircraft": count.astype(np.float64),
+            "flight_hours": count * self.t * (self.cfg.dynamics.step_s / 3600.0),
         }
 
     def state_arrays(self, env_index: int = 0) -> dict[str, np.ndarray]:
@@ -222,6 +245,7 @@ class ATCSimulator(BatchedSimulator):
             "x": self.x[:, i].copy(), "y": self.y[:, i].copy(), "hdg": self.hdg[:, i].copy(),
             "cas": self.cas[:, i].copy(), "tas": self.cas[:, i] * self.cfg.dynamics.cas_to_tas,
             "wp_x": self.wp_x[:, i].copy(), "wp_y": self.wp_y[:, i].copy(), "reached": self.reached[:, i].copy(),
+            "present": self.present[:, i].copy(),
         }
 
     def render(self, env_index: int = 0) -> np.ndarray:

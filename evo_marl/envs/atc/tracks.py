@@ -94,8 +94,13 @@ def record_episode(env: Any = "head_on", policy: Policy | None = None, seed: int
     sim = env.sim
     dyn = sim.cfg.dynamics
     obs, _ = env.reset(seed=seed)
-    ids = tuple(env.possible_agents)
-    states, hdg_cmd, spd_cmd, rewards, infos = [sim.state_arrays(0)], [], [], [], []
+    ids = tuple(env.agents)  # the aircraft of this episode (padded traffic: absent slots left out)
+    keep = np.flatnonzero(sim.state_arrays(0)["present"])
+
+    def state() -> dict[str, np.ndarray]:
+        return {k: v[keep] for k, v in sim.state_arrays(0).items()}
+
+    states, hdg_cmd, spd_cmd, rewards, infos = [state()], [], [], [], []
     while env.agents and (max_steps is None or len(rewards) < max_steps):
         actions = policy(obs) if policy is not None else {a: np.zeros(2, np.float32) for a in env.agents}
         acts = np.array([np.clip(np.asarray(actions.get(a, np.zeros(2)), np.float64).reshape(2), -1, 1) for a in ids])
@@ -105,7 +110,7 @@ def record_episode(env: Any = "head_on", policy: Policy | None = None, seed: int
         obs, rew, _, _, info = env.step(actions)
         rewards.append([rew[a] for a in ids])
         infos.append({k: [float(info[a][k]) for a in ids] for k in info[ids[0]]})
-        states.append(sim.state_arrays(0))
+        states.append(state())
     stacked = {k: np.stack([s[k] for s in states]) for k in ("x", "y", "hdg", "tas", "reached")}
     return Tracks(
         agent_ids=ids, **stacked,
@@ -115,7 +120,7 @@ def record_episode(env: Any = "head_on", policy: Policy | None = None, seed: int
         rewards=np.asarray(rewards, np.float64).reshape(-1, len(ids)),
         infos={k: np.asarray([i[k] for i in infos], np.float64) for k in (infos[0] if infos else {})},
         metrics=dict(env.last_episode_metrics) if not env.agents else {},
-        scenario=getattr(sim.scenario, "name", "random"),
+        scenario=sim.scenario.name,
         separation_nm=sim.cfg.reward.separation_nm,
         step_s=dyn.step_s,
     )

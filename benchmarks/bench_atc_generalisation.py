@@ -1,0 +1,227 @@
+"""One ATC controller for any traffic: train on random traffic, evaluate zero-shot everywhere.
+
+    python benchmarks/bench_atc_generalisation.py [--configs atc_generalist_ippo ...] [--seeds 0 1 2]
+        [--set training.max_steps=500000 ...] [--reuse] [--episodes 1000] [--aircraft 2 4 6 8]
+        [--detection-episodes 100] [--root populations/bench_generalist] [--out benchmarks/results/atc_generalisation.md]
+
+For every config (``configs/<name>.yaml``) and seed, a population is trained as the config says (``--reuse``
+keeps a finished run folder of the same name instead of training again), and its best member (highest
+fitness on the training distribution in the last generation) is evaluated **zero-shot**, acting by role
+(:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
+
+* on the 14 named scenarios (deterministic: one episode each): return next to the spec's optimum or the
+  straight-flight bound, minimum separation, waypoint fraction; **clean** = no loss of separation (LoS)
+  and at least 95 % of the waypoints;
+* on ``--episodes`` held-out ``atc/random`` episodes (default generator, reset seed 10_000 + count, never
+  used in training) at each aircraft count: LoS risk, LoS entries per flight hour, waypoint fraction,
+  return / straight-flight bound;
+* conflict detection (spec section 10) pooled over the named scenarios and ``--detection-episodes``
+  random episodes per count: precision and recall of the controller's manoeuvres against true conflicts.
+
+Targets (issue 11): held-out LoS risk <= 5 % with waypoint fraction >= 95 % at 2-4 aircraft; clean on
+at least 12 of the 14 named scenarios, converging included. Results depend on the machine's load; wall
+times are indicative. A ``## Notes`` section at the end of ``--out`` is kept when the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evo_marl.algorithms.roles import RolePolicy
+from evo_marl.config import load_config
+from evo_marl.cross_evaluation import cross_evaluate, load_run
+from evo_marl.envs.atc import parallel_env
+from evo_marl.envs.atc.analysis import conflict_detection
+from evo_marl.envs.atc.evaluation import transfer_kwargs
+from evo_marl.envs.atc.scenarios import shipped_scenarios
+from evo_marl.envs.atc.tracks import record_episode
+from evo_marl.experiment import run_experiment
+from evo_marl.run_folder import latest_generation, read_manifest
+from results_file import write_results
+
+HELD_OUT_SEED = 10_000
+CLEAN_WAYPOINTS = 0.95
+
+
+@dataclass
+class SeedResult:
+    config: str
+    seed: int
+    run_dir: Path
+    steps: int
+    wall: float
+    member: int
+    named: dict[str, dict] = field(default_factory=dict)  # scenario -> row
+    random: dict[int, dict] = field(default_factory=dict)  # aircraft -> row
+    detection: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clean_named(self) -> list[str]:
+        return [s for s, r in self.named.items() if r["clean"]]
+
+
+def _finished(run_dir: Path, max_steps: int) -> bool:
+    """The run folder's newest generation ended its run (a stopping rule, or the budget spent)."""
+    gen = latest_generation(run_dir)
+    if gen is None:
+        return False
+    manifest = read_manifest(gen)
+    steps = [m["steps"][-1] for m in manifest.get("members", []) if m.get("steps")]
+    return manifest.get("stop_reason") is not None or (bool(steps) and max(steps) >= max_steps)
+
+
+def train(name: str, seed: int, overrides: list[str], root: str, reuse: bool) -> tuple[Path, float]:
+    config = load_config(Path("configs") / f"{name}.yaml", [f"seed={seed}", *overrides])
+    config.name, config.output.root = f"{name}_s{seed}", root
+    config.output.save_buffer = False
+    if reuse and _finished(config.run_dir, config.training.max_steps):
+        print(f"{config.run_dir}: finished run reused", flush=True)
+    else:
+        start = time.perf_counter()
+        run_experiment(config, overwrite=True, verbose=False)
+        print(f"{config.run_dir}: trained in {time.perf_counter() - start:.0f} s", flush=True)
+    with open(config.run_dir / "generations.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    return config.run_dir, float(rows[-1]["train/wall_time"]) if rows else math.nan
+
+
+def detection(member, scenarios: list[str], counts: list[int], episodes: int, kwargs: dict) -> dict[str, float]:
+    """Conflict-detection confusion pooled over the named scenarios and random episodes per count."""
+    policy = RolePolicy(member, parallel_env(scenarios[0], **kwargs))
+    tp = fp = fn = tn = 0
+    envs = [(parallel_env(s, **kwargs), 0) for s in scenarios]
+    envs += [(parallel_env("random", num_aircraft=n, **kwargs), HELD_OUT_SEED + 100 * n + i)
+             for n in counts for i in range(episodes)]
+    for env, seed in envs:
+        r = conflict_detection(record_episode(env, policy, seed=seed))
+        tp, fp, fn, tn = tp + r.tp, fp + r.fp, fn + r.fn, tn + r.tn
+    return {"precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0,
+            "ghost_rate": fp / (fp + tn) if fp + tn else 0.0, "steps": tp + fp + fn + tn}
+
+
+def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
+    _, config, member = load_run(run_dir)
+    kwargs = transfer_kwargs(config.env.kwargs)
+    result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, member.index)
+    named = shipped_scenarios()
+    for r in cross_evaluate(member, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs):
+        m = r.metrics
+        result.named[r.env_id.split("/")[1]] = {
+            "return": r.mean_return, "optimum": r.optimum, "bound": r.bound, "min_sep": m["min_separation_nm"],
+            "waypoints": m["waypoint_fraction"], "los": m["los_risk"] > 0,
+            "clean": m["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
+    for n in args.aircraft:
+        r = cross_evaluate(member, ["atc/random"], episodes=args.episodes, seed=HELD_OUT_SEED + n,
+                           env_kwargs={**kwargs, "num_aircraft": n})[0]
+        m = r.metrics
+        result.random[n] = {"los_risk": m["los_risk"], "los_per_h": m["los_per_flight_hour"],
+                            "waypoints": m["waypoint_fraction"], "clean": m["clean"], "return": r.mean_return,
+                            "bound": r.bound}
+    if args.detection_episodes > 0:
+        result.detection = detection(member, named, args.aircraft, args.detection_episodes, kwargs)
+    return result
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def report(results: list[SeedResult], args, command: str) -> list[str]:
+    lines = ["# ATC generalisation: one controller, zero-shot on every scenario and on held-out random traffic", "",
+             f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores "
+             "shared with other work, torch 1 thread, training under `nice`) with", "", f"    {command}", "",
+             "Best member of the final generation, acting by role without exploration. Named scenarios: one "
+             "deterministic episode each; *clean* = no loss of separation and >= 95 % of waypoints. Held-out random "
+             f"traffic: {args.episodes} `atc/random` episodes per aircraft count (default generator, reset seed "
+             f"{HELD_OUT_SEED} + count). LoS/h: LoS entries per aircraft flight hour. Return vs bound: mean team "
+             "return next to the straight-flight return without LoS terms (an upper bound up to the team term).", ""]
+    configs = list(dict.fromkeys(r.config for r in results))
+    lines += ["## Summary", "",
+              "| config | seeds | steps per member | train wall (s) | named clean (of 14) | converging clean | "
+              + " | ".join(f"{n} ac: LoS risk / waypoints" for n in args.aircraft) + " | detection P / R |",
+              "|---|---:|---:|---:|---|---|" + "---|" * len(args.aircraft) + "---|"]
+    for c in configs:
+        rs = [r for r in results if r.config == c]
+        cells = [f"{_mean(r.random[n]['los_risk'] for r in rs):.1%} / {_mean(r.random[n]['waypoints'] for r in rs):.1%}"
+                 for n in args.aircraft]
+        lines.append(f"| {c} | {len(rs)} | {_mean(r.steps for r in rs):,.0f} | {_mean(r.wall for r in rs):.0f} | "
+                     f"{', '.join(str(len(r.clean_named)) for r in rs)} | "
+                     f"{', '.join('yes' if 'converging' in r.clean_named else 'no' for r in rs)} | "
+                     + " | ".join(cells) + f" | {_mean(r.detection.get('precision') for r in rs):.2f} / "
+                     f"{_mean(r.detection.get('recall') for r in rs):.2f} |")
+    lines += ["", "Targets: held-out LoS risk <= 5 % with waypoints >= 95 % at 2-4 aircraft; clean on >= 12 of 14 "
+              "named scenarios, converging included.", ""]
+    for c in configs:
+        rs = [r for r in results if r.config == c]
+        lines += [f"## {c}", "", "Held-out random traffic (per seed):", "",
+                  "| seed | aircraft | LoS risk | LoS / flight h | waypoints | clean | return / bound |",
+                  "|---:|---:|---:|---:|---:|---:|---|"]
+        for r in rs:
+            for n, v in r.random.items():
+                lines.append(f"| {r.seed} | {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {v['waypoints']:.1%} | "
+                             f"{v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |")
+        lines += ["", "Named scenarios, zero-shot (return / optimum or bound, min separation NM, waypoints; "
+                  "**bold** = clean):", "", "| scenario | " + " | ".join(f"seed {r.seed}" for r in rs) + " |",
+                  "|---|" + "---|" * len(rs)]
+        for s in shipped_scenarios():
+            cells = []
+            for r in rs:
+                v = r.named[s]
+                ref = v["optimum"] if v["optimum"] is not None else v["bound"]
+                cell = f"{v['return']:.1f} / {ref:.1f}, {v['min_sep']:.1f}, {v['waypoints']:.0%}"
+                cells.append(f"**{cell}**" if v["clean"] else cell)
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines += ["", "Conflict detection (named scenarios + random episodes, pooled): " + "; ".join(
+            f"seed {r.seed}: precision {r.detection.get('precision', math.nan):.2f}, recall "
+            f"{r.detection.get('recall', math.nan):.2f}, ghost rate {r.detection.get('ghost_rate', math.nan):.2f}"
+            for r in rs), "",
+            "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, best member "
+                                 f"{r.member} (`{r.run_dir}`)" for r in rs), ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["atc_generalist_ippo"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
+    parser.add_argument("--reuse", action="store_true", help="keep finished run folders instead of training again")
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--aircraft", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--detection-episodes", type=int, default=100)
+    parser.add_argument("--root", default="populations/bench_generalist")
+    parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    results = []
+    for name in args.configs:
+        for seed in args.seeds:
+            run_dir, wall = train(name, seed, args.set, args.root, args.reuse)
+            results.append(evaluate(name, seed, run_dir, wall, args))
+            r = results[-1]
+            print(f"{name} seed {seed}: named clean {len(r.clean_named)}/14 "
+                  + ", ".join(f"{n} ac LoS {v['los_risk']:.1%} wp {v['waypoints']:.1%}" for n, v in r.random.items()),
+                  flush=True)
+    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+    command = f"python benchmarks/bench_atc_generalisation.py {argv_text}".strip()
+    lines = report(results, args, command)
+    out = write_results(args.out, lines)
+    print("\n".join(lines))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Evaluate a trained member on envs it was not trained on (``evo-marl evaluate RUN_DIR --env FAMILY/*``).
+
+    from evo_marl.cross_evaluation import cross_evaluate, format_table
+    results = cross_evaluate("populations/my_run", ["family/*"], episodes=100)
+    print(format_table(results))
+
+The member acts through a :class:`~evo_marl.algorithms.roles.RolePolicy`, so a member trained with
+parameter sharing acts for any agent ids whose spaces match its groups (other scenarios of the family,
+other numbers of agents). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
+with the same episodes for every member (same ``seed``). The env family decides which options of the
+training env carry over to its other scenarios (``EnvFamily.transfer_options``), what an evaluation
+adds beyond mean metrics (``evaluation_summary``) and which returns a scenario allows
+(``reference_returns``: an optimum where known and a bound on the same episodes); ``env_kwargs``
+adds or overrides options for every env.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evo_marl.algorithms.roles import RolePolicy
+from evo_marl.envs import list_envs, make_vec_env
+from evo_marl.envs.episodes import run_episodes
+from evo_marl.envs.registry import family_of
+from evo_marl.errors import CheckpointError, ConfigError
+from evo_marl.hpo.fitness import best_member
+
+
+@dataclass
+class EnvEvaluation:
+    """One member on one env.
+
+    Attributes:
+        env_id / member: what was evaluated (``member`` is the member's index). episodes: episodes scored.
+        mean_return / std_return: team return (sum over agents) over the episodes.
+        metrics: mean of each env episode metric, plus the family's evaluation summary.
+        optimum / bound: the family's reference returns for these episodes, where it has them.
+        returns: per-episode team returns. episode_metrics: per-episode env metrics.
+    """
+
+    env_id: str
+    member: int
+    episodes: int
+    mean_return: float
+    std_return: float
+    metrics: dict[str, float]
+    optimum: float | None = None
+    bound: float | None = None
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    episode_metrics: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """A flat record for tables and JSON."""
+        return {"env": self.env_id, "member": self.member, "episodes": self.episodes, "return": self.mean_return,
+                "return_std": self.std_return, "optimum": self.optimum, "bound": self.bound, **self.metrics}
+
+
+def resolve_env_ids(patterns: Sequence[str] | str) -> list[str]:
+    """Env ids from ids and globs (``family/*``, ``family/prefix_*``), in order, without repeats."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    out: list[str] = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            family = pattern.split("/")[0] if "/" in pattern else ""
+            known = list_envs(family if family and not any(c in family for c in "*?[") else None)
+            matches = [e for e in known if fnmatch.fnmatchcase(e, pattern)]
+            if not matches:
+                raise ConfigError("env", pattern, f"matches no registered env id; valid ids are {list_envs()}")
+            out += matches
+        else:
+            out.append(pattern)
+    return list(dict.fromkeys(out))
+
+
+def load_run(run_dir: str | Path) -> tuple[list, Any, Any]:
+    """``(population, config, best member)`` of a run folder's newest generation (best by the run's fitness)."""
+    from evo_marl.experiment import load_run_config
+    from evo_marl.run_folder import latest_generation, read_manifest
+    from evo_marl.training.checkpoint import load_population
+
+    generation = latest_generation(run_dir)
+    if generation is None:
+        raise CheckpointError(f"{run_dir}: no generation_<g> checkpoint folder found")
+    config = load_run_config(run_dir)
+    population = load_population(generation)
+    window = int(read_manifest(generation).get("fitness_window", 1))
+    return population, config, best_member(population, window)
+
+
+def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The training env's options that apply to ``env_id``."""
+    if train_id is None or env_id == train_id:
+        return dict(train_kwargs)
+    family = family_of(env_id)
+    if family.name != train_id.split("/")[0] or family.transfer_options is None:
+        return {}
+    return family.transfer_options(train_kwargs)
+
+
+def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] | str, episodes: int = 100,
+                   seed: int = 12345, env_kwargs: dict[str, Any] | None = None, all_members: bool = False,
+                   max_steps: int | None = None, references: bool = True) -> list[EnvEvaluation]:
+    """Evaluate the best member (or every member) of ``source`` on every env of ``env_ids``.
+
+    Args:
+        source: a run folder (its newest generation, its config and its fitness), a population (list of
+            members; the best by last fitness) or one member.
+        env_ids: env ids or globs (``"family/*"``).
+        episodes: episodes per env (one sub-env each). seed: reset seed (same episodes for every member).
+        env_kwargs: options for every env, on top of those carried over from a run folder's training env.
+        all_members: every member of the population, not just the best.
+        max_steps: cap on the vector steps of an evaluation (None: until every first episode ends).
+        references: also compute the family's reference returns (optimum, bound) of the episodes.
+
+    Returns:
+        one :class:`EnvEvaluation` per env and member, envs in the order given.
+    """
+    train_id, train_kwargs = None, {}
+    if isinstance(source, (str, Path)):
+        population, config, best = load_run(source)
+        train_id, train_kwargs = config.env.id, dict(config.env.kwargs)
+    else:
+        population = list(source) if isinstance(source, (list, tuple)) else [source]
+        best = best_member(population) if population else None
+    if not population:
+        raise ConfigError("source", source, "holds no members")
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
+        raise ConfigError("episodes", episodes, "must be an integer >= 1")
+    members = population if all_members else [best]
+    results = []
+    for env_id in resolve_env_ids(env_ids):
+        kwargs = {**_options(env_id, train_id, train_kwargs), **(env_kwargs or {})}
+        env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs)
+        family = family_of(env_id)
+        optimum = bound = None
+        if references and family.reference_returns is not None:
+            optimum, bound = family.reference_returns(env_id.split("/", 1)[1], episodes, seed, kwargs)
+        summarise = family.evaluation_summary or (lambda metrics: {})
+        for member in members:
+            was_training = member.training
+            member.set_training_mode(False)
+            try:
+                res = run_episodes(RolePolicy(member, env), env, max_steps=max_steps, seed=seed)
+            finally:
+                member.set_training_mode(was_training)
+            results.append(EnvEvaluation(
+                env_id, member.index, episodes, float(np.mean(res.returns)), float(np.std(res.returns)),
+                {**res.mean_metrics(), **summarise(res.metrics)}, optimum, bound, res.returns, res.metrics))
+    return results
+
+
+def format_table(results: Sequence[EnvEvaluation], columns: Sequence[str] | None = None) -> str:
+    """A Markdown table: return, optimum / bound, then ``columns`` of ``metrics`` (default: the families'
+    summary metrics, then the mean of every episode metric)."""
+    if columns is None:
+        summary = [k for r in results for k in r.metrics if k not in r.episode_metrics]
+        columns = list(dict.fromkeys(summary + [k for r in results for k in r.metrics]))
+    head = "| env | member | episodes | return | optimum / bound |" + "".join(f" {k} |" for k in columns)
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        ref = " / ".join("-" if v is None else f"{v:.1f}" for v in (r.optimum, r.bound))
+        cells = "".join(f" {r.metrics.get(k, math.nan):.4g} |" for k in columns)
+        lines.append(f"| {r.env_id} | {r.member} | {r.episodes} | {r.mean_return:.2f} ± {r.std_return:.2f} | {ref} |"
+                     + cells)
+    return "\n".join(lines)

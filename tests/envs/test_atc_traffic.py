@@ -1,0 +1,276 @@
+"""Random traffic of 2-8 aircraft, padded episodes, mixes of scenarios and random traffic, schedules,
+and the observation options for dense traffic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from evo_marl.envs.atc import parallel_env, vec_env
+from evo_marl.envs.atc.generator import (
+    GeneratorConfig, predicted_conflict, sample, time_to_first_los,
+)
+from evo_marl.envs.atc.observation import feature_names
+from evo_marl.errors import ConfigError
+
+TAS = 1.1548
+
+
+def _zeros(env, n=None):
+    return {a: np.zeros((n, 2) if n else 2, np.float32) for a in env.agents}
+
+
+# ---- generator ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("num_aircraft", [2, 3, 4, 6, 8])
+def test_draws_obey_every_fairness_rule(num_aircraft):
+    cfg = GeneratorConfig(num_aircraft=num_aircraft)
+    t = sample(cfg, 300, np.random.default_rng(0))
+    assert t.start.shape == (300, num_aircraft, 2) and t.present.all()
+    assert np.abs(t.start).max() <= 25 and np.abs(t.waypoint).max() <= 25
+    d = np.linalg.norm(t.start[:, :, None] - t.start[:, None], axis=-1) + np.eye(num_aircraft) * 1e9
+    assert d.min() >= cfg.min_start_sep_nm
+    assert np.linalg.norm(t.waypoint - t.start, axis=-1).min() >= cfg.min_leg_nm
+    assert time_to_first_los(t.start, t.waypoint, t.cas * TAS).min() >= cfg.min_time_to_los_s
+    leg = t.waypoint - t.start
+    np.testing.assert_allclose(t.heading, np.degrees(np.arctan2(leg[..., 0], leg[..., 1])) % 360)
+    share = predicted_conflict(t.start, t.waypoint, t.cas * TAS).mean()
+    assert 0.8 <= share <= 1.0, share  # most draws hold a conflict
+
+
+def test_counts_vary_within_the_range_and_absent_slots_come_last():
+    t = sample(GeneratorConfig(num_aircraft=[2, 8]), 700, np.random.default_rng(1))
+    counts = t.present.sum(axis=1)
+    assert set(np.unique(counts)) == set(range(2, 9))
+    assert np.all(t.present == (np.arange(8) < counts[:, None]))
+
+
+def test_generator_is_deterministic_per_generator():
+    cfg = GeneratorConfig(num_aircraft=[2, 6])
+    a, b = sample(cfg, 50, np.random.default_rng(3)), sample(cfg, 50, np.random.default_rng(3))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a.start, sample(cfg, 50, np.random.default_rng(4)).start)
+
+
+def test_difficulty_knobs():
+    rng = np.random.default_rng(0)
+    two = sample(GeneratorConfig(num_aircraft=2, conflict_probability=1.0, crossing_angle_deg=[30, 60],
+                                 cas_kt=[220, 280], miss_distance_nm=0.0, arrival_spread_s=0.0), 300, rng)
+    angle = np.abs((two.heading[:, 0] - two.heading[:, 1] + 180) % 360 - 180)
+    assert angle.min() >= 30 - 1e-6 and angle.max() <= 60 + 1e-6
+    assert two.cas.min() >= 220 and two.cas.max() <= 280 and two.cas.std() > 10
+    assert predicted_conflict(two.start, two.waypoint, two.cas * TAS).all()
+    merge = sample(GeneratorConfig(num_aircraft=2, conflict_probability=1.0, merge_probability=1.0,
+                                   miss_distance_nm=0.0, crossing_angle_deg=[10, 40], time_to_conflict_s=[250, 400]),
+                   200, rng)
+    np.testing.assert_allclose(merge.waypoint[:, 0], merge.waypoint[:, 1], atol=1e-9)  # one merge point
+    calm = sample(GeneratorConfig(num_aircraft=4, conflict_probability=0.0), 500, rng)
+    assert predicted_conflict(calm.start, calm.waypoint, calm.cas * TAS).mean() < 0.8
+    late = sample(GeneratorConfig(num_aircraft=3, min_time_to_los_s=150.0), 200, rng)
+    assert time_to_first_los(late.start, late.waypoint, late.cas * TAS).min() >= 150.0
+
+
+def test_time_to_first_los_matches_straight_flight():
+    env = vec_env("random", num_envs=64, seed=3, num_aircraft=4, geometry_scale=1.0, preroll_substeps=0)
+    env.reset()
+    sim = env.sim
+    start = np.stack([sim.x.T, sim.y.T], -1)
+    wp = np.stack([sim.wp_x.T, sim.wp_y.T], -1)
+    predicted = time_to_first_los(start, wp, sim.cas.T * TAS)
+    first = np.full(64, np.inf)
+    for step in range(1, 60):
+        _, _, _, _, infos = env.step(_zeros(env, 64))
+        hit = np.min([infos[a]["min_sep_nm"] for a in env.agents], axis=0) < 5.0
+        first = np.where(hit & np.isinf(first), step * 10.0, first)
+        if infos["final_mask"].any():
+            break
+    seen = np.isfinite(first)
+    assert seen.sum() > 30
+    assert np.all(predicted[seen] <= first[seen]) and np.all(predicted[seen] > first[seen] - 10.0 - 1e-6)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"num_aircraft": 9}, "num_aircraft"), ({"num_aircraft": [5, 3]}, "num_aircraft"),
+    ({"cluster_size": 1}, "cluster_size"), ({"crossing_angle_deg": [10, 200]}, "crossing_angle_deg"),
+    ({"cas_kt": [90, 250]}, "cas_kt"), ({"conflict_probability": 1.5}, "conflict_probability"),
+    ({"merge_probability": -0.1}, "merge_probability"), ({"min_start_sep_nm": 20.0}, "min_start_sep_nm"),
+])
+def test_generator_options_are_checked(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        parallel_env("random", **kwargs)
+    assert err.value.field == field
+
+
+def test_traffic_options_only_apply_to_random_and_mix():
+    with pytest.raises(ConfigError, match="only applies to scenario 'random' or 'mix'"):
+        parallel_env("head_on", num_aircraft=3)
+    with pytest.raises(ConfigError, match="generator options only apply to scenario 'random'"):
+        parallel_env("mix", traffic=[{"scenario": "head_on", "num_aircraft": 3}])
+    with pytest.raises(ConfigError, match="unknown random-traffic option"):
+        parallel_env("mix", traffic=[{"scenario": "random", "aircraft": 3}])
+    with pytest.raises(ConfigError, match="non-negative numbers"):
+        parallel_env("mix", traffic=[{"scenario": "random", "weight": -1}])
+    with pytest.raises(ConfigError, match="sorted by steps"):
+        parallel_env("random", schedule=[{"steps": 10}, {"steps": 5}])
+
+
+# ---- padded episodes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("num_aircraft", [2, 3, 4, 5, 6, 7, 8, [2, 8]])
+def test_parallel_api_random_traffic_of_every_size(num_aircraft):
+    parallel_api_test(parallel_env("random", num_aircraft=num_aircraft), num_cycles=150)
+
+
+def test_parallel_api_default_mix():
+    parallel_api_test(parallel_env("mix"), num_cycles=300)
+
+
+def test_absent_agents_are_masked_everywhere():
+    env = vec_env("random", num_envs=32, seed=0, num_aircraft=[2, 8])
+    assert env.agents == [f"A{i}" for i in range(1, 9)]
+    obs, infos = env.reset()
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(150):
+        active = infos["active_mask"]
+        acts = {a: rng.uniform(-1, 1, (32, 2)).astype(np.float32) for a in env.agents}
+        obs, rew, _, _, infos = env.step(acts)
+        for a in env.agents:
+            gone = ~active[a]
+            assert np.all(rew[a][gone] == 0) and not infos[a]["conflict"][gone].any()
+            assert np.all(obs[a][~infos["active_mask"][a]] == 0)
+        if infos["final_mask"].any():
+            ep, m = infos["episode"], infos["final_mask"]
+            assert np.all(ep["num_aircraft"][m] >= 2) and np.all(ep["waypoint_fraction"][m] <= 1.0)
+            checked += int(m.sum())
+    assert checked > 20
+
+
+def test_a_padded_scenario_plays_exactly_as_its_own_env():
+    """head_on inside a mix padded to 8 slots: same observations, rewards, infos and metrics for A1, A2."""
+    mixed = parallel_env("mix", traffic=[{"scenario": "head_on"}, {"scenario": "random", "num_aircraft": 8,
+                                                                    "weight": 0}], neighbor_present_flag=True)
+    plain = parallel_env("head_on", neighbor_present_flag=True)
+    om, _ = mixed.reset(seed=0)
+    op, _ = plain.reset(seed=0)
+    assert mixed.agents == ["A1", "A2"] and len(mixed.possible_agents) == 8
+    rng = np.random.default_rng(1)
+    while plain.agents:
+        for a in plain.agents:
+            np.testing.assert_array_equal(om[a], op[a])
+        acts = {a: rng.uniform(-1, 1, 2).astype(np.float32) for a in plain.agents}
+        om, rm, tm, um, im = mixed.step(acts)
+        op, rp, tp, up, ip = plain.step(acts)
+        assert rm == pytest.approx(rp, abs=1e-6) and tm == tp and um == up
+        assert im["A1"]["min_sep_nm"] == pytest.approx(ip["A1"]["min_sep_nm"])
+    assert not mixed.agents
+    for k, v in plain.last_episode_metrics.items():
+        assert mixed.last_episode_metrics[k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_mix_draws_every_entry_with_its_own_step_cap():
+    env = vec_env("mix", num_envs=400, seed=2, traffic=[{"scenario": "merge_4all", "weight": 1},
+                                                        {"scenario": "random", "num_aircraft": 2, "weight": 3}])
+    env.reset()
+    counts = env.sim.present.sum(axis=0)
+    assert 70 < np.sum(counts == 4) < 130 and np.sum(counts == 2) == 400 - np.sum(counts == 4)
+    np.testing.assert_array_equal(env.sim.cap, np.where(counts == 4, 150, 100))
+
+
+# ---- schedule -------------------------------------------------------------------------------------
+
+def test_schedule_follows_the_shared_step_clock():
+    schedule = [{"steps": 30, "num_aircraft": [5, 6]}, {"steps": 60, "weights": [0, 1]}]
+    traffic = [{"scenario": "random", "num_aircraft": [2, 3]}, {"scenario": "head_on", "weight": 0}]
+    env = vec_env("mix", num_envs=64, seed=0, traffic=traffic, schedule=schedule)
+    evaluation = env.spawn(8)  # a trainer's evaluation env: same clock
+    env.reset()
+    assert set(env.sim.present.sum(axis=0)) <= {2, 3}
+    sizes = []
+    for step in range(90):
+        env.step(_zeros(env, 64))
+        sizes.append(env.sim.present.sum(axis=0))
+    assert env.sim.scenario.clock.steps == 90
+    late_resets = env.sim.present.sum(axis=0)
+    assert set(np.concatenate(sizes[35:55])) >= {5, 6}
+    assert set(late_resets) <= {2, 5, 6} and 2 in late_resets  # head_on (2 aircraft) after step 60
+    evaluation.reset()
+    assert set(evaluation.sim.present.sum(axis=0)) == {2}  # the evaluation env reads the training clock
+    again = vec_env("mix", num_envs=64, seed=0, traffic=traffic, schedule=schedule)
+    again.reset()
+    for _ in range(90):
+        again.step(_zeros(again, 64))
+    np.testing.assert_array_equal(again.sim.x, env.sim.x)  # deterministic under the seed
+    last = vec_env("mix", num_envs=64, seed=0, traffic=traffic, schedule=schedule, schedule_at=60)
+    last.reset()
+    assert set(last.sim.present.sum(axis=0)) == {2}  # starts on the last stage
+    with pytest.raises(ConfigError, match="schedule_at=-1"):
+        vec_env("random", num_envs=2, schedule_at=-1)
+
+
+# ---- observation options --------------------------------------------------------------------------
+
+def test_observation_options_stay_in_their_space_with_padding():
+    env = vec_env("random", num_envs=64, seed=0, num_aircraft=[2, 8], neighbor_topk=5, neighbor_order="threat",
+                  neighbor_cpa=True, neighbor_present_flag=True)
+    space = env.single_observation_space("A1")
+    assert space.shape == (6 + 5 * 8,) and len(feature_names(env.sim.cfg)) == 46
+    obs, _ = env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        for a in env.agents:
+            assert np.all(obs[a] >= space.low) and np.all(obs[a] <= space.high)
+        obs, *_ = env.step({a: rng.uniform(-1, 1, (64, 2)).astype(np.float32) for a in env.agents})
+
+
+def test_threat_order_and_cpa_features():
+    """A1 flies north at a far head-on intruder A3 while A2, beside it and diverging, is nearer."""
+    from evo_marl.envs.atc.scenarios import parse_scenario
+
+    scen = parse_scenario({"aircraft": [
+        {"id": "A1", "start": [0, 0], "waypoint": [0, 60]},
+        {"id": "A2", "start": [-8, 0], "waypoint": [-30, -20]},
+        {"id": "A3", "start": [0.5, 30], "waypoint": [0.5, -30]}]})
+    names = ["rel_x", "rel_y", "rel_vx", "rel_vy", "present", "t_los", "tcpa", "dcpa"]
+    for order, first_dx in (("distance", -8.0), ("threat", 0.5)):
+        env = parallel_env(scen, neighbor_order=order, neighbor_cpa=True, neighbor_present_flag=True,
+                           geometry_scale=1.0, preroll_substeps=0)
+        obs, _ = env.reset(seed=0)
+        slot0 = dict(zip(names, obs["A1"][6:14]))
+        assert slot0["rel_x"] == pytest.approx(first_dx * 1852 / 20000, abs=1e-4)
+    closing = 2 * 250 * TAS / 3600  # NM/s
+    assert slot0["tcpa"] == pytest.approx(30 / closing / 300, rel=1e-3)
+    assert slot0["dcpa"] == pytest.approx(0.5 / 5, abs=1e-4)
+    assert slot0["t_los"] == pytest.approx((30 - np.sqrt(25 - 0.25)) / closing / 300, rel=1e-3)
+    assert slot0["present"] == 1.0
+    slot1 = dict(zip(names, obs["A1"][14:22]))
+    assert slot1["t_los"] == 1.0 and slot1["dcpa"] > 1.0  # A2 is no threat
+
+
+def test_old_default_observation_is_unchanged():
+    env = parallel_env("canonical_crossing")
+    obs, _ = env.reset(seed=0)
+    assert obs["A1"].shape == (18,)
+    assert feature_names(env.sim.cfg)[6:10] == ["n0_rel_x", "n0_rel_y", "n0_rel_vx", "n0_rel_vy"]
+
+
+def test_tracks_and_frames_of_padded_episodes_hold_only_present_aircraft():
+    from evo_marl.envs.atc.render import plot_trajectories
+    from evo_marl.envs.atc.tracks import record_episode
+
+    env = parallel_env("random", num_aircraft=[2, 8], render_mode="rgb_array")
+    for seed in range(6):
+        env.reset(seed=seed)
+        count = len(env.agents)
+        if count < 8:
+            break
+    assert count < 8
+    frame = env.render()
+    assert frame.shape == (480, 480, 3) and frame.std() > 0
+    tracks = record_episode(env, seed=seed)
+    assert tracks.agent_ids == tuple(f"A{i}" for i in range(1, count + 1))
+    assert tracks.x.shape[1] == count and np.abs(tracks.x).max() < 100  # no far-away dummy slots
+    assert tracks.metrics["num_aircraft"] == count
+    plot_trajectories(tracks)
