@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 from kill_resume import differences, outcome, run, unloadable_generations, write_config  # noqa: E402
 from results_file import write_results  # noqa: E402
 
-LEARN = "evo_marl.training.off_policy:OffPolicyPhase._learn"
+LEARN = "evo_marl.population.phases:BatchedOffPolicyPhase._learn_all"  # once per vector step: 20 a generation
 
 
 def random_kill(rng: np.random.Generator, wall: float) -> tuple[str, list[str], float | None]:
@@ -48,7 +48,7 @@ def random_kill(rng: np.random.Generator, wall: float) -> tuple[str, list[str], 
     if mode == 2:
         nth = int(rng.integers(1, 11))  # probe, config.yaml, best/ (1 + 2), 5 generation folders
         return f"after os.replace #{nth}", [f"kill-after@os:replace#{nth}"], None
-    nth = int(rng.integers(1, 301))  # 60 learning calls a generation
+    nth = int(rng.integers(1, 101))  # 20 learning calls a generation
     return f"learning step #{nth}", [f"kill@{LEARN}#{nth}"], None
 
 

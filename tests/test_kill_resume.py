@@ -34,11 +34,11 @@ def _kill_then_resume(reference, tmp_path, *faults, resume_faults=()):
     assert differences(outcome(run_dir), expected) == []
 
 
-LEARN = "evo_marl.training.off_policy:OffPolicyPhase._learn"  # called once per member and vector step: 60 a generation
+LEARN = "evo_marl.population.phases:BatchedOffPolicyPhase._learn_all"  # once per vector step: 20 a generation
 
 
 @pytest.mark.parametrize("faults", [
-    [f"kill@{LEARN}#150"],   # mid-generation 3, while learning
+    [f"kill@{LEARN}#50"],   # mid-generation 3, while learning
     ["kill@torch:save#7"],   # writing a member file of generation 2's checkpoint
 ], ids=["mid-generation", "checkpoint-member-file"])
 def test_kill_then_resume_equals_uninterrupted_run(reference, tmp_path, faults):
@@ -48,7 +48,7 @@ def test_kill_then_resume_equals_uninterrupted_run(reference, tmp_path, faults):
 @pytest.mark.slow
 def test_kill_before_the_first_checkpoint(reference, tmp_path):
     """Nothing but config.yaml exists yet: --resume starts the run afresh, exactly as the first try would."""
-    _kill_then_resume(reference, tmp_path, f"kill@{LEARN}#25")
+    _kill_then_resume(reference, tmp_path, f"kill@{LEARN}#9")
 
 
 def test_kill_inside_the_metrics_truncation_of_a_resume(reference, tmp_path):
