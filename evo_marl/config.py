@@ -413,28 +413,59 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
 
 
 def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
-    """An :class:`ExperimentConfig` from a YAML file (or a dict), with ``key.sub=value`` overrides applied."""
+    """An :class:`ExperimentConfig` from a YAML file (or a dict), with ``key.sub=value`` overrides applied.
+
+    A file may start from another with ``extends: other.yaml`` (relative to its folder; chains allowed): the
+    other file's fields, with this file's merged on top (mappings key by key, lists and values replaced).
+    """
     if isinstance(source, dict):
         data = dict(source)
     elif not isinstance(source, (str, Path)):
         raise ConfigError("config", source, "must be a YAML file path or a mapping of fields")
     else:
         path = Path(source)
-        if not path.exists():
-            raise ConfigError("config", str(path), "file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError("config", str(path), f"is not valid YAML ({err})") from err
-        except UnicodeDecodeError as err:
-            raise ConfigError("config", str(path), f"is not UTF-8 text (byte {err.start}: {err.reason})") from err
-        if not isinstance(data, dict):
-            raise ConfigError("config", str(path), f"must hold a mapping of fields at the top level (name: ..., "
-                              f"env: ..., ...), found a {type(data).__name__}")
+        data = _read_config_file(path, "config")
         data.setdefault("name", path.stem)
     for item in overrides or []:
         apply_override(data, item)
     return from_dict(ExperimentConfig, data)
+
+
+def _read_config_file(path: Path, field_name: str, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping with its ``extends:`` chain resolved (base first, this file's fields on top)."""
+    if not path.exists():
+        raise ConfigError(field_name, str(path), "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(field_name, str(path), f"is not valid YAML ({err})") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(field_name, str(path), f"is not UTF-8 text (byte {err.start}: {err.reason})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(field_name, str(path), f"must hold a mapping of fields at the top level (name: ..., "
+                          f"env: ..., ...), found a {type(data).__name__}")
+    if "extends" not in data:
+        return data
+    base = data.pop("extends")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path.name}: extends", base, "must name a config file (e.g. atc_matd3.yaml), "
+                          "relative to this file's folder")
+    base_path = (path.parent / base).resolve()
+    if not base_path.exists() and base_path.suffix not in (".yaml", ".yml"):
+        base_path = base_path.with_suffix(".yaml")
+    if base_path in chain or base_path == path.resolve():
+        raise ConfigError(f"{path.name}: extends", base, "forms a cycle of configs extending each other")
+    merged = _read_config_file(base_path, f"{path.name}: extends", (*chain, path.resolve()))
+    merged.pop("name", None)  # a config is named after its own file unless it sets a name
+    return deep_merge(merged, data)
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top``'s fields on top: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

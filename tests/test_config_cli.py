@@ -73,3 +73,34 @@ def test_cli_train_evaluate_and_errors(tmp_path, capsys):
 def test_cli_scenarios_lists_builtin_families(capsys):
     assert main(["scenarios", "tiny"]) == 0
     assert "tiny/coop_box" in capsys.readouterr().out
+
+
+def test_extends_merges_the_base_config_under_the_file(tmp_path):
+    (tmp_path / "base.yaml").write_text("algo: MATD3\npopulation_size: 6\nenv: {id: atc/head_on, num_envs: 4}\n"
+                                        "net_config: {hidden_size: [64, 64]}\ntraining: {max_steps: 9000, evo_steps: 3000}\n")
+    (tmp_path / "mid.yaml").write_text("extends: base\nenv: {id: atc/parallel}\nnet_config: {hidden_size: [32]}\n")
+    (tmp_path / "top.yaml").write_text("extends: mid.yaml\ntraining: {max_steps: 6000}\n")
+    config = load_config(tmp_path / "top.yaml")
+    assert config.name == "top" and config.population_size == 6
+    assert (config.env.id, config.env.num_envs) == ("atc/parallel", 4)         # mappings merge key by key
+    assert config.net_config["hidden_size"] == [32]                            # lists are replaced
+    assert (config.training.max_steps, config.training.evo_steps) == (6000, 3000)
+
+
+def test_scenario_aliases_equal_the_recipe_with_the_env_set():
+    for scenario in ("canonical_crossing", "converging", "parallel", "t_formation"):
+        alias = load_config(ROOT / "configs" / f"atc_{scenario}_matd3.yaml").to_dict()
+        recipe = load_config(ROOT / "configs" / "atc_matd3.yaml", [f"env.id=atc/{scenario}"]).to_dict()
+        assert {k: v for k, v in alias.items() if k != "name"} == {k: v for k, v in recipe.items() if k != "name"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: missing.yaml\n", "file not found"),
+    ("extends: [a, b]\n", "must name a config file"),
+    ("extends: loop.yaml\n", "cycle"),
+])
+def test_extends_errors_name_the_field(tmp_path, text, message):
+    (tmp_path / "loop.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(tmp_path / "loop.yaml")
+    assert "extends" in str(err.value)

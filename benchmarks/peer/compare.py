@@ -66,13 +66,16 @@ def headline_settings(steps: int) -> list[Setting]:
     return [Setting(algo="MADDPG", env=env, pop=4, steps=steps, evo_steps=steps // 2) for env in ENVS]
 
 
-def scaling_settings(pops: list[int], steps: int) -> list[Setting]:
-    """Every population size with ``steps`` per member in two generations (one selection + mutation)."""
+def scaling_settings(pops: list[int], steps: int, envs: list[str] | None = None) -> list[Setting]:
+    """Every population size with ``steps`` per member in two generations (one selection + mutation);
+    ``envs``: only these env ids (default: all of :data:`ENVS`)."""
     common = dict(steps=steps, evo_steps=steps // 2)
+    envs = list(envs or ENVS)
     settings = []
     for p in pops:  # smallest populations first: a run cut short still gives a table
-        settings += [Setting(algo=algo, env=env, pop=p, **common) for env in ENVS for algo in ("MADDPG", "MATD3")]
-        settings.append(ippo_setting(env="atc/head_on", pop=p, **common))
+        settings += [Setting(algo=algo, env=env, pop=p, **common) for env in envs for algo in ("MADDPG", "MATD3")]
+        if "atc/head_on" in envs:
+            settings.append(ippo_setting(env="atc/head_on", pop=p, **common))
     return settings
 
 
@@ -132,6 +135,8 @@ def main() -> None:
     parser.add_argument("--scaling-steps", type=int, default=4_800,
                         help="env steps per member in the scaling table (AgileRL's population-32 runs dominate the "
                              "time); half of it is whole vector steps of 8 envs, so both sides run two generations")
+    parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=None,
+                        help="env ids of the scaling table (default: all)")
     parser.add_argument("--out", default=None, help="write the results as Markdown to this file (+ a PNG chart)")
     parser.add_argument("--log", default=None, help="stderr of every measurement (default: next to --out, or none)")
     args = parser.parse_args()
@@ -150,7 +155,7 @@ def main() -> None:
                 report(args, load_start, headline, scaling, final=False)
         if args.only in (None, "scaling"):
             print("== scaling", flush=True)
-            for s in scaling_settings(args.pops, args.scaling_steps):
+            for s in scaling_settings(args.pops, args.scaling_steps, args.envs):
                 scaling.append((s, measure(s, log)))
                 report(args, load_start, headline, scaling, final=False)
     print("\n".join(report(args, load_start, headline, scaling, final=True)))
