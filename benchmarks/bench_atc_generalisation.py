@@ -87,10 +87,12 @@ def train(name: str, seed: int, overrides: list[str], root: str, reuse: bool) ->
     config.output.save_buffer = False
     if reuse and _finished(config.run_dir, config.training.max_steps):
         print(f"{config.run_dir}: finished run reused", flush=True)
-    else:
+    else:  # with --reuse an interrupted run folder is resumed (exactly, from its newest checkpoint)
+        resume = reuse and latest_generation(config.run_dir) is not None
         start = time.perf_counter()
-        run_experiment(config, overwrite=True, verbose=False)
-        print(f"{config.run_dir}: trained in {time.perf_counter() - start:.0f} s", flush=True)
+        run_experiment(config, resume=resume, overwrite=not resume, verbose=False)
+        print(f"{config.run_dir}: {'resumed' if resume else 'trained'} in {time.perf_counter() - start:.0f} s",
+              flush=True)
     with open(config.run_dir / "generations.csv") as fh:
         rows = list(csv.DictReader(fh))
     return config.run_dir, float(rows[-1]["train/wall_time"]) if rows else math.nan
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=["atc_generalist_ippo"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
-    parser.add_argument("--reuse", action="store_true", help="keep finished run folders instead of training again")
+    parser.add_argument("--reuse", action="store_true", help="keep finished run folders instead of training again "
+                        "(and resume interrupted ones)")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--aircraft", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--detection-episodes", type=int, default=100)

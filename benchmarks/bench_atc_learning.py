@@ -138,6 +138,19 @@ def table(results: list[RunResult]) -> list[str]:
     return lines
 
 
+def summary(results: list[RunResult]) -> list[str]:
+    """Seeds solved per config and scenario (the one-recipe targets count these)."""
+    cells: dict[tuple[str, str], list[RunResult]] = {}
+    for r in results:
+        cells.setdefault((r.config, r.scenario), []).append(r)
+    lines = ["| config | scenario | seeds solved | steps to solve (per member) |", "|---|---|---|---|"]
+    for (config, scenario), runs in cells.items():
+        steps = ", ".join(f"{r.solve_steps:,}" if r.solve_steps is not None else "-" for r in runs)
+        lines.append(f"| {config} | {scenario} | {sum(r.solve_steps is not None for r in runs)} of {len(runs)} | "
+                     f"{steps} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="*", default=CONFIGS)
@@ -172,7 +185,7 @@ def main() -> None:
              "evolution, not start-up. Final return: team return of the final best member over "
              f"{args.episodes} evaluation episodes (optimum in brackets, shared/specs/atc.md). The core "
              "scenarios are deterministic, so LoS risk is 0 or 1 per run.", ""]
-    lines += table(results)
+    lines += summary(results) + [""] + table(results)
     write_results(args.out, lines)
     print("\n".join(lines))
 
