@@ -39,10 +39,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from evo_marl.algorithms.registry import get_algorithm
-from evo_marl.config import ExperimentConfig, StoppingConfig, load_config
+from evo_marl.config import ExperimentConfig, StoppingConfig, load_config, read_config_file
 from evo_marl.envs import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.hpo import HyperparameterConfig
@@ -51,6 +50,7 @@ from evo_marl.stopping import StoppingCriterion
 from hpo_tasks import TASKS, Task, mpe_references
 
 logger = logging.getLogger("bench_hpo")
+MAX_STEPS: int | None = None  # set by --max-steps
 METHODS = ("tournament", "mfpbt", "random", "optuna", "default")
 CONFIRM_SEED, FINAL_SEED = 7_000_003, 9_000_001  # fresh episodes: never the seeds of training or evaluation
 # How each population method is expressed in the experiment config (``--set`` overrides).
@@ -126,11 +126,12 @@ def cell_config(task: Task, method: str, seed: int, root: Path, population: int 
                 name: str | None = None, extra: list[str] | None = None,
                 hyperparameters: dict[str, Any] | None = None) -> ExperimentConfig:
     """The experiment of one cell (or Optuna trial): the task's config with the method's settings."""
-    path = Path("configs") / f"{task.config}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_config_file(Path("configs") / f"{task.config}.yaml")
     data["name"] = name or f"{task.name}__{method}__s{seed}"
     data["init_hp"] = {**(data.get("init_hp") or {}), **(hyperparameters or {})}  # later keys win
     overrides = [*task.overrides, *(METHOD_OVERRIDES.get(method, [])), f"seed={seed}", *(extra or [])]
+    if MAX_STEPS is not None:  # --max-steps: the same smaller budget for every task and method
+        overrides.append(f"training.max_steps={MAX_STEPS}")
     if population is not None:
         overrides.append(f"population_size={population}")
     config = load_config(data, overrides)
@@ -266,11 +267,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--population", type=int, default=8, help="population size of every task (budget: "
                         "population x the config's training.max_steps)")
+    parser.add_argument("--max-steps", type=int, default=None, help="env steps per member for every task (default: "
+                        "each task's config); the budget is population x this")
     parser.add_argument("--root", default="populations/bench_hpo")
     parser.add_argument("--out", default="benchmarks/results/hpo_efficacy.md")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
     parser.add_argument("--references", action="store_true", help="measure the mpe2 reference scores and exit")
     args = parser.parse_args()
+    global MAX_STEPS
+    MAX_STEPS = args.max_steps
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     if args.references:
         print(mpe_references())
@@ -291,7 +296,7 @@ def main() -> None:
                           flush=True)
     from hpo_report import write_report
 
-    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population)
+    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population, args.max_steps)
 
 
 if __name__ == "__main__":

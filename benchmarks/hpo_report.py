@@ -113,7 +113,7 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
 
 
 def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], seeds: list[int],
-                 population: int = 8) -> Path:
+                 population: int = 8, max_steps: int | None = None) -> Path:
     cells = [c for c in load_cells(root) if c["task"] in tasks and c["method"] in methods and c["seed"] in seeds]
     by_task: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task in tasks:
@@ -127,7 +127,8 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
              f"Measured {', '.join(dates) or '-'} on {cells[0]['machine'] if cells else '-'} with 2 shared CPU cores "
              "(torch 1 thread, `nice -n 10`, other engineers' jobs running: wall times are indicative) with",
              f"`python benchmarks/bench_hpo.py --tasks {' '.join(tasks)} --methods {' '.join(methods)} "
-             f"--seeds {' '.join(map(str, seeds))} --population {population}`.", "",
+             f"--seeds {' '.join(map(str, seeds))} --population {population}"
+             + (f" --max-steps {max_steps}" if max_steps else "") + "`.", "",
              "Every method spends the same budget of total env steps (all members together; evaluation episodes "
              "are not counted). Steps to solve: total env steps at the first evaluation where a member passed the "
              "task's test (a stochastic task confirms it on fresh episodes); a cell that never solved counts as "

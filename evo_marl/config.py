@@ -424,14 +424,14 @@ def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None
         raise ConfigError("config", source, "must be a YAML file path or a mapping of fields")
     else:
         path = Path(source)
-        data = _read_config_file(path, "config")
+        data = read_config_file(path, "config")
         data.setdefault("name", path.stem)
     for item in overrides or []:
         apply_override(data, item)
     return from_dict(ExperimentConfig, data)
 
 
-def _read_config_file(path: Path, field_name: str, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_config_file(path: Path, field_name: str = "config", chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file's mapping with its ``extends:`` chain resolved (base first, this file's fields on top)."""
     if not path.exists():
         raise ConfigError(field_name, str(path), "file not found")
@@ -455,7 +455,7 @@ def _read_config_file(path: Path, field_name: str, chain: tuple[Path, ...] = ())
         base_path = base_path.with_suffix(".yaml")
     if base_path in chain or base_path == path.resolve():
         raise ConfigError(f"{path.name}: extends", base, "forms a cycle of configs extending each other")
-    merged = _read_config_file(base_path, f"{path.name}: extends", (*chain, path.resolve()))
+    merged = read_config_file(base_path, f"{path.name}: extends", (*chain, path.resolve()))
     merged.pop("name", None)  # a config is named after its own file unless it sets a name
     return deep_merge(merged, data)
 
