@@ -155,6 +155,7 @@ def ippo_population(scenario: str, share: bool):
     first, last = list(pop[0].groups)[0], list(pop[0].groups)[-1]
     pop[1].mutate_architecture(f"actor/{first}", "add_node", rng)
     pop[2].mutate_architecture(f"critic/{last}", "add_layer", rng)
+    pop[2].mutate_architecture(f"actor/{first}", "add_layer", rng)  # actors of two depths: stacks with own extras
     pop[3].mutate_architecture(f"actor/{last}", "remove_node", rng)
     for k, name, value in ((1, "lr", 3e-3), (2, "clip_coef", 0.1), (3, "ent_coef", 0.05), (1, "batch_size", 64),
                            (3, "batch_size", 20), (2, "update_epochs", 2), (0, "max_grad_norm", None),

@@ -170,8 +170,7 @@ class BoundNetwork:
 
     def extra(self, i: int) -> Tensor:
         """The ``i``-th extra parameter of every selected member, ``[S, *shape]``."""
-        offset = self.parts[0].stack.layout.weights
-        return self._gather([p.segments[offset + i] for p in self.parts])
+        return self._gather([p.segments[p.stack.layout.weights + i] for p in self.parts])  # per stack: depths differ
 
     @property
     def leaves(self) -> list[Tensor]:
