@@ -95,12 +95,21 @@ def first_solved_generation(run_dir: Path, scenario: str) -> tuple[int | None, f
     return None, None
 
 
+def _config(name: str, seed: int, scenario: str | None):
+    return load_config(Path("configs") / f"{name}.yaml", [f"seed={seed}"] + ([f"env.id=atc/{scenario}"] if scenario else []))
+
+
+def cell_file(name: str, seed: int, root: str, scenario: str | None) -> Path:
+    """Where a finished run's result is kept (``scenario`` None: the config's own)."""
+    scenario = scenario or _config(name, seed, None).env.id.split("/", 1)[1]
+    return Path(root) / f"{name}_{scenario}_s{seed}.json"
+
+
 def run_one(name: str, seed: int, root: str, episodes: int, scenario: str | None = None) -> RunResult:
     """One training run (resumable benchmark: a finished cell is read back from ``<root>/<cell>.json``)."""
-    overrides = [f"seed={seed}"] + ([f"env.id=atc/{scenario}"] if scenario else [])
-    config = load_config(Path("configs") / f"{name}.yaml", overrides)
+    config = _config(name, seed, scenario)
     scenario = config.env.id.split("/", 1)[1]
-    cell = Path(root) / f"{name}_{scenario}_s{seed}.json"
+    cell = cell_file(name, seed, root, scenario)
     if cell.exists():
         return RunResult(**json.loads(cell.read_text()))
     config.name, config.output.root = f"{name}_{scenario}_s{seed}", root
@@ -160,6 +169,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--out", default="benchmarks/results/atc_learning.md")
     parser.add_argument("--root", default="populations/bench_atc")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the table from the finished cells in --root; train nothing")
     args = parser.parse_args()
     torch.set_num_threads(1)
     results = []
@@ -168,6 +179,8 @@ def main() -> None:
             print(f"{name}: no configs/{name}.yaml, skipped", flush=True)
             continue
         for scenario, seed in [(sc, sd) for sc in (args.scenarios or [None]) for sd in args.seeds]:
+            if args.report_only and not cell_file(name, seed, args.root, scenario).exists():
+                continue
             r = run_one(name, seed, args.root, args.episodes, scenario)
             results.append(r)
             print(f"{name} {r.scenario} seed {seed}: solved at {r.solve_steps} steps ({r.solve_wall} s); final return "
