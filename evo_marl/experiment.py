@@ -60,7 +60,9 @@ def stopping_criteria(config: ExperimentConfig) -> list[StoppingCriterion]:
             raise ConfigError(where, args, f"not a stopping criterion of env family {config.env.id.split('/')[0]!r}; "
                               f"valid: {sorted(offered)}")
         try:
-            criteria.append(offered[name](**args) if isinstance(args, dict) else offered[name](args))
+            env_id = config.env.id
+            criteria.append(offered[name](**args, env_id=env_id) if isinstance(args, dict)
+                            else offered[name](args, env_id=env_id))
         except ConfigError as err:
             raise ConfigError(f"{where}.{err.field}", err.value, err.rule) from None
     return criteria

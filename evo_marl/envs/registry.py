@@ -35,7 +35,9 @@ class EnvFamily:
         open_ended: True where any scenario name may be valid (e.g. every mpe2 task), so the list
             returned by ``scenarios`` is not exhaustive.
         stopping: stopping criteria the family contributes, by the name configs use in
-            ``training.stopping.criteria`` (``{"conflict_free_streak": ConflictFreeStreak}``).
+            ``training.stopping.criteria`` (``{"conflict_free_streak": ConflictFreeStreak}``). Each is built
+            from the config's value (a mapping: keyword arguments; anything else: the first argument) and
+            the keyword ``env_id`` (the experiment's env id).
         run_plotters: ``(run_dir, scenario, env_kwargs, best_member, seed) -> Path`` drawn after a run.
         evaluation_summary: ``episode metrics {name: float64[episodes]} -> {name: float}``, what an
             evaluation adds beyond the mean of each metric (e.g. ATC's LoS risk).
