@@ -189,7 +189,7 @@ def run_optuna_cell(task: Task, seed: int, root: Path, population: int | None) -
     solved, keep = None, None  # keep: (score, member, config) of the trial whose member is reported
     while used < budget and solved is None:
         trial = study.ask()
-        values = suggest(trial, space)
+        values = get_algorithm(base.algo).consistent_values(suggest(trial, space), base.env.num_envs)
         steps = min(per_trial, budget - used)
         config = cell_config(task, "optuna", 1000 * seed + trial.number, root, 1,
                              name=f"{task.name}__optuna__s{seed}__t{trial.number}",
