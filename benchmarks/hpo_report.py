@@ -125,7 +125,7 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
     dates = sorted({c["date"] for c in cells})
     lines = ["# HPO efficacy: evolution vs random search, Optuna TPE and the default config", "",
              f"Measured {', '.join(dates) or '-'} on {cells[0]['machine'] if cells else '-'} with 2 shared CPU cores "
-             "(torch 1 thread, `nice -n 10`, other engineers' jobs running: wall times are indicative) with",
+             "(torch 1 thread; other benchmark processes shared the cores: wall times are indicative) with",
              f"`python benchmarks/bench_hpo.py --tasks {' '.join(tasks)} --methods {' '.join(methods)} "
              f"--seeds {' '.join(map(str, seeds))} --population {population}"
              + (f" --max-steps {max_steps}" if max_steps else "") + "`.", "",
