@@ -86,6 +86,9 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import FuncFormatter
+
+    colors = {m: f"C{i}" for i, m in enumerate(["tournament", "mfpbt", "random", "optuna", "default", "tuned"])}
     n = len(by_task)
     cols = min(3, n)
     fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(5 * cols, 3.6 * math.ceil(n / cols)), squeeze=False)
@@ -97,15 +100,21 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
             with warnings.catch_warnings():  # grid points before a cell's first evaluation are NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
                 median, low, high = (f(curves, axis=0) for f in (np.nanmedian, np.nanmin, np.nanmax))
-            ax.step(grid, median, where="post", label=LABELS.get(method, method))
-            ax.fill_between(grid, low, high, step="post", alpha=0.12)
+            color = colors.get(method)
+            ax.step(grid, median, where="post", label=LABELS.get(method, method), color=color)
+            ax.fill_between(grid, low, high, step="post", alpha=0.12, color=color)
         ax.axhline(TASKS[task].threshold, color="k", ls="--", lw=0.8, label="solve threshold")
         ax.set_title(task)
         ax.set_xlabel("total env steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k"))
         ax.set_ylabel("best-so-far score")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    handles = {}
+    for ax in list(axes.flat)[:n]:  # one legend with every method that appears in any panel
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    axes.flat[0].legend(handles.values(), handles.keys(), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
