@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from gymnasium import spaces
 from evo_marl.envs.episodes import episode_over, team_reward
 from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import EnvError
+from evo_marl.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,22 @@ class CollectPhase:
     @property
     def vector_steps(self) -> int:
         return -(-self.evo_steps // self.num_envs)
+
+    def start_generation(self, population: list, generation: int):
+        """What a generation's collection starts from: ``(timings, rng, tally, last_losses, obs, infos)`` —
+        phase timings, the seeded RNG of fallback actions, the episode tally, each member's last losses and
+        the reset env's observations and infos (``obs`` is None where the reset raised: every member has
+        then failed, see :meth:`shared_step_failed`)."""
+        timings: dict[str, float] = defaultdict(float)
+        rng = np.random.default_rng(derived_seed(self.entropy, 6, generation))
+        tally = EpisodeTally(self.env.num_envs, self.num_envs, len(population))
+        last_losses: list[dict[str, float]] = [{} for _ in population]
+        try:
+            obs, infos = self.env.reset(seed=derived_seed(self.entropy, 1, generation))
+        except Exception as err:
+            self.shared_step_failed(population, err, 0)
+            obs, infos = None, None
+        return timings, rng, tally, last_losses, obs, infos
 
     def slice(self, k: int) -> slice:
         return slice(k * self.num_envs, (k + 1) * self.num_envs)

@@ -4,14 +4,12 @@ into one shared replay buffer, and each member learns from it at its own pace (`
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 import numpy as np
 
 from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import ConfigError
-from evo_marl.seeding import derived_seed
-from evo_marl.training.collect import CollectPhase, EpisodeTally, PhaseResult
+from evo_marl.training.collect import CollectPhase, PhaseResult
 
 FIELD_ALIASES = {"state": "obs", "next_state": "next_obs", "done": "termination"}
 
@@ -92,17 +90,11 @@ class OffPolicyPhase(CollectPhase):
 
     def __call__(self, population: list, generation: int) -> PhaseResult:
         env, n, e = self.env, self.env.num_envs, self.num_envs
-        timings: dict[str, float] = defaultdict(float)
-        rng = np.random.default_rng(derived_seed(self.entropy, 6, generation))
-        tally = EpisodeTally(n, e, len(population))
-        pending = np.zeros(len(population))
-        last_losses: list[dict[str, float]] = [{} for _ in population]
-        done = 0
-        try:
-            obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
-        except Exception as err:
-            self.shared_step_failed(population, err, done)
+        timings, rng, tally, last_losses, obs, infos = self.start_generation(population, generation)
+        if obs is None:
             return PhaseResult(0, dict(timings), tally.train_scores(population), last_losses)
+        pending = np.zeros(len(population))
+        done = 0
         active = infos.get("active_mask", {a: np.ones(n, bool) for a in self.agents})
         for member in population:
             member.set_training_mode(True)

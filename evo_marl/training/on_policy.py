@@ -4,14 +4,12 @@ and runs PPO epochs on it whenever it holds ``rollout_steps`` vector steps (no r
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 import numpy as np
 
 from evo_marl.buffers.rollout import RolloutBuffer
 from evo_marl.envs.vector import VectorEnv
-from evo_marl.seeding import derived_seed
-from evo_marl.training.collect import CollectPhase, EpisodeTally, PhaseResult
+from evo_marl.training.collect import CollectPhase, PhaseResult
 
 
 def _stack(values: dict[str, np.ndarray], agents: list[str], dtype) -> np.ndarray:
@@ -95,16 +93,10 @@ class OnPolicyPhase(CollectPhase):
 
     def __call__(self, population: list, generation: int) -> PhaseResult:
         env, n, e, agents = self.env, self.env.num_envs, self.num_envs, self.agents
-        timings: dict[str, float] = defaultdict(float)
-        rng = np.random.default_rng(derived_seed(self.entropy, 6, generation))
-        tally = EpisodeTally(n, e, len(population))
-        last_losses: list[dict[str, float]] = [{} for _ in population]
-        done = 0
-        try:
-            obs, infos = env.reset(seed=derived_seed(self.entropy, 1, generation))
-        except Exception as err:
-            self.shared_step_failed(population, err, done)
+        timings, rng, tally, last_losses, obs, infos = self.start_generation(population, generation)
+        if obs is None:
             return PhaseResult(0, dict(timings), tally.train_scores(population), last_losses)
+        done = 0
         active = _stack(infos.get("active_mask", {a: np.ones(n, bool) for a in agents}), agents, bool)
         buffers = [self._buffer(k, m) for k, m in enumerate(population)]
         for member in population:
