@@ -52,6 +52,42 @@ def episode_over(terminations: dict, truncations: dict, infos: dict) -> np.ndarr
     return np.all(np.stack(ends), axis=0)
 
 
+class EpisodeTally:
+    """The first episode of every sub-env of a vector env, added up step by step.
+
+    Attributes:
+        returns, lengths, done: as :class:`EpisodeResults` (``done``: the first episode is over).
+        metrics: env episode metrics ``name -> float64[num_envs]`` (NaN until the episode ends).
+    """
+
+    def __init__(self, num_envs: int):
+        self.num_envs = num_envs
+        self.returns, self.lengths = np.zeros(num_envs), np.zeros(num_envs, np.int64)
+        self.done = np.zeros(num_envs, bool)
+        self.metrics: dict[str, np.ndarray] = {}
+
+    def add(self, rewards: dict, terminations: dict, truncations: dict, infos: dict) -> dict[int, str]:
+        """Add one vector step; returns the sub-envs whose running first episode the env cut short by
+        raising (``infos["step_errors"]``: position -> error text). Those count as done, not finished."""
+        live = ~self.done
+        step_errors = infos.get("step_errors") if isinstance(infos, dict) else None
+        errors = {i: text for i, text in (step_errors or {}).items() if live[i]}
+        self.returns[live] += team_reward(rewards)[live]
+        self.lengths[live] += 1
+        ended = episode_over(terminations, truncations, infos) & live
+        for name, values in (infos.get("episode", {}) if isinstance(infos, dict) else {}).items():
+            store = self.metrics.setdefault(name, np.full(self.num_envs, np.nan))
+            store[ended] = np.asarray(values, np.float64)[ended]
+        self.done |= ended
+        self.done[list(errors)] = True
+        return errors
+
+    def results(self, rows: slice | np.ndarray = slice(None)) -> EpisodeResults:
+        """The results of sub-envs ``rows`` (default: all)."""
+        return EpisodeResults(self.returns[rows].copy(), self.lengths[rows].copy(), self.done[rows].copy(),
+                              {name: values[rows].copy() for name, values in self.metrics.items()})
+
+
 def run_episodes(policy: Callable[[dict, dict], dict], env, max_steps: int | None = None,
                  seed: int | None = None) -> EpisodeResults:
     """Play one episode in every sub-env of ``env`` with ``policy(obs, infos) -> env actions``.
@@ -60,28 +96,22 @@ def run_episodes(policy: Callable[[dict, dict], dict], env, max_steps: int | Non
         EnvError: a sub-env raised during its episode (``infos["step_errors"]``): its return would be partial.
     """
     obs, infos = env.reset(seed=seed)
-    n = env.num_envs
-    returns, lengths = np.zeros(n), np.zeros(n, np.int64)
-    done = np.zeros(n, bool)
-    metrics: dict[str, np.ndarray] = {}
+    tally = EpisodeTally(env.num_envs)
     cap = max_steps if max_steps is not None else DEFAULT_EVAL_CAP
     steps = 0
-    while not done.all() and steps < cap:
+    while not tally.done.all() and steps < cap:
         obs, rewards, terms, truncs, infos = env.step(policy(obs, infos))
-        live = ~done
-        errors = infos.get("step_errors") if isinstance(infos, dict) else None
-        if errors and any(live[i] for i in errors):  # an episode cut short by an env error has no return
-            i = next(i for i in errors if live[i])
+        errors = tally.add(rewards, terms, truncs, infos)
+        if errors:  # an episode cut short by an env error has no return
+            i = min(errors)
             raise EnvError(f"sub-env {i}: the env raised during the episode ({errors[i]})")
-        returns[live] += team_reward(rewards)[live]
-        lengths[live] += 1
-        ended = episode_over(terms, truncs, infos) & live
-        for name, values in (infos.get("episode", {}) if isinstance(infos, dict) else {}).items():
-            store = metrics.setdefault(name, np.full(n, np.nan))
-            store[ended] = np.asarray(values, np.float64)[ended]
-        done |= ended
         steps += 1
+    warn_unfinished(tally.done, cap, max_steps)
+    return tally.results()
+
+
+def warn_unfinished(done: np.ndarray, cap: int, max_steps: int | None) -> None:
+    """Warn when the default step cap (no ``max_steps`` set) cut episodes off."""
     if max_steps is None and not done.all():
         logger.warning("evaluation stopped after %d steps with %d episodes unfinished; set eval_steps",
                        cap, int((~done).sum()))
-    return EpisodeResults(returns, lengths, done, metrics)

@@ -24,7 +24,7 @@ except ImportError as err:  # AutoresetMode arrived in gymnasium 1.1; the other 
     raise ImportError(f"the 'gym' env family needs gymnasium >= 1.1 (found {gym.__version__})") from err
 
 from evo_marl.envs.registry import EnvFamily, register_family
-from evo_marl.envs.vector import ArrayDict, VectorEnv, convert_action, flat_obs_shape
+from evo_marl.envs.vector import ArrayDict, VectorEnv, convert_action, episode_seeds, flat_obs_shape
 from evo_marl import validation
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
@@ -112,6 +112,7 @@ class GymVecEnv(VectorEnv):
         self._obs_shape = flat_obs_shape(self._obs_space)
         convert_action(self._act_space, self._act_space.sample())  # validates the action space type early
         self._rng = np.random.default_rng(seed_sequence(seed))
+        self._block = self.num_envs  # sub-envs per block of same episodes (see replicated)
 
     def single_observation_space(self, agent: str) -> spaces.Space:
         self._check_agent(agent)
@@ -128,6 +129,12 @@ class GymVecEnv(VectorEnv):
     def spawn(self, num_envs: int, seed: SeedLike = None) -> GymVecEnv:
         return GymVecEnv(self.env_id, num_envs, seed=seed, **self.kwargs)
 
+    def _replicate(self, copies: int) -> GymVecEnv:
+        # every sub-env is its own Gymnasium env, seeded at reset: the same seeds replay the same episodes
+        env = GymVecEnv(self.env_id, self.num_envs * copies, **self.kwargs)
+        env._block = self.num_envs
+        return env
+
     def _encode(self, obs: np.ndarray) -> np.ndarray:
         if isinstance(self._obs_space, spaces.Discrete):
             index = np.asarray(obs, np.int64) - int(self._obs_space.start)
@@ -140,9 +147,8 @@ class GymVecEnv(VectorEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
         if seed is not None:  # the same seeds as SyncParallelVecEnv.reset
-            children = np.random.SeedSequence(seed).spawn(self.num_envs + 1)
-            seeds = [int(c.generate_state(1)[0] & 0x7FFFFFFF) for c in children[:-1]]
-            self._rng = np.random.default_rng(children[-1])
+            seeds, stream = episode_seeds(seed, self.num_envs, self._block)
+            self._rng = np.random.default_rng(stream)
         else:
             seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
         raw, _ = self.vec.reset(seed=seeds, options=options)

@@ -37,6 +37,10 @@ class BatchedSimulator(ABC):
     observation_spaces: dict[str, spaces.Space]
     action_spaces: dict[str, spaces.Space]
     metadata: dict[str, Any] = {"render_modes": [], "name": "batched_simulator"}
+    #: True where ``step`` draws nothing from ``rng`` and ``reset_where`` draws the same for the same number
+    #: of sub-envs whichever they are: then blocks of sub-envs reset from equal streams replay equal episodes
+    #: (:meth:`~evo_marl.envs.vector.VectorEnv.replicated`).
+    replicable: bool = False
 
     def __init__(self, num_envs: int):
         self.num_envs = validation.positive_int("num_envs", num_envs, error=EnvError)
@@ -85,6 +89,7 @@ class NativeVecEnv(VectorEnv):
         self.metadata = dict(self.sim.metadata)
         self._rng = np.random.default_rng(seed_sequence(seed))
         self._needs_reset = True
+        self._block = self.num_envs  # sub-envs per block of same episodes (see replicated)
 
     def single_observation_space(self, agent: str) -> spaces.Space:
         return self.sim.observation_spaces[agent]
@@ -95,6 +100,13 @@ class NativeVecEnv(VectorEnv):
     def spawn(self, num_envs: int, seed: SeedLike = None) -> NativeVecEnv:
         return NativeVecEnv(self.make_simulator, num_envs, seed=seed)
 
+    def _replicate(self, copies: int) -> NativeVecEnv | None:
+        if not self.sim.replicable:
+            return None
+        env = self.spawn(self.num_envs * copies)
+        env._block = self.num_envs
+        return env
+
     def _split(self, stacked: np.ndarray) -> ArrayDict:
         return {a: stacked[:, i] for i, a in enumerate(self.possible_agents)}
 
@@ -104,7 +116,13 @@ class NativeVecEnv(VectorEnv):
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
         if seed is not None:
             self._rng = np.random.default_rng(seed_sequence(seed))
-        self.sim.reset_where(np.ones(self.num_envs, bool), self._rng)
+        if seed is None or self._block == self.num_envs:
+            self.sim.reset_where(np.ones(self.num_envs, bool), self._rng)
+        else:  # a replica: every block starts from its own copy of the stream
+            for start in range(0, self.num_envs, self._block):
+                block = np.zeros(self.num_envs, bool)
+                block[start:start + self._block] = True
+                self.sim.reset_where(block, np.random.default_rng(seed_sequence(seed)))
         self._needs_reset = False
         obs = self._split(self.sim.observe())
         infos: dict[str, Any] = {a: {} for a in self.possible_agents}

@@ -83,6 +83,23 @@ class VectorEnv(ABC):
     def spawn(self, num_envs: int, seed: SeedLike = None) -> VectorEnv:
         """A new vector env of the same kind (same scenario and settings) with ``num_envs`` sub-envs."""
 
+    def replicated(self, copies: int) -> VectorEnv | None:
+        """This env ``copies`` times over, for playing several policies on the same episodes in one env.
+
+        The returned env has ``copies * num_envs`` sub-envs; its ``reset(seed)`` starts every block of
+        ``num_envs`` consecutive sub-envs in exactly the episodes this env starts with ``reset(seed)``, and
+        those episodes unfold exactly as here under the same actions. None where the env cannot promise
+        that (its transitions draw from one random stream shared by all sub-envs). Made once per ``copies``.
+        """
+        cache = self.__dict__.setdefault("_replicas", {})
+        if copies not in cache:
+            cache[copies] = self._replicate(copies) if copies > 1 else None
+        return cache[copies]
+
+    def _replicate(self, copies: int) -> VectorEnv | None:
+        """Hook of :meth:`replicated` (default: not replicable)."""
+        return None
+
     # Convenience aliases so code written for PettingZoo's single envs also works.
     def observation_space(self, agent: str) -> spaces.Space:
         return self.single_observation_space(agent)
@@ -95,6 +112,18 @@ class VectorEnv(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_envs={self.num_envs}, agents={self.possible_agents})"
+
+
+def episode_seeds(seed: int, num_envs: int, block: int | None = None) -> tuple[list[int], np.random.SeedSequence]:
+    """Reset seeds of ``num_envs`` sub-envs for ``reset(seed=seed)``, and the seed of the auto-reset stream.
+
+    With ``block``, each block of ``block`` consecutive sub-envs gets the seeds a ``block``-env would get
+    (see :meth:`VectorEnv.replicated`).
+    """
+    block = block or num_envs
+    children = np.random.SeedSequence(seed).spawn(block + 1)
+    seeds = [int(c.generate_state(1)[0] & 0x7FFFFFFF) for c in children[:-1]]
+    return seeds * (num_envs // block), children[-1]
 
 
 def convert_action(space: spaces.Space, action: np.ndarray) -> Any:
@@ -156,6 +185,7 @@ class SyncParallelVecEnv(VectorEnv):
             convert_action(space, space.sample())  # validates the space type early
         self._obs_shapes = {a: flat_obs_shape(s) for a, s in self._obs_spaces.items()}
         self._rng = np.random.default_rng(seed_sequence(seed))
+        self._block = self.num_envs  # sub-envs per block of same episodes (see replicated)
 
     def single_observation_space(self, agent: str) -> spaces.Space:
         return self._obs_spaces[agent]
@@ -165,6 +195,12 @@ class SyncParallelVecEnv(VectorEnv):
 
     def spawn(self, num_envs: int, seed: SeedLike = None) -> SyncParallelVecEnv:
         return SyncParallelVecEnv(self.env_fn, num_envs, seed=seed)
+
+    def _replicate(self, copies: int) -> SyncParallelVecEnv:
+        # every sub-env is its own PettingZoo env, seeded at reset: the same seeds replay the same episodes
+        env = SyncParallelVecEnv(self.env_fn, self.num_envs * copies)
+        env._block = self.num_envs
+        return env
 
     def _empty(self) -> tuple[ArrayDict, ArrayDict]:
         obs = {a: np.zeros((self.num_envs, *shape), np.float32) for a, shape in self._obs_shapes.items()}
@@ -179,9 +215,8 @@ class SyncParallelVecEnv(VectorEnv):
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
         if seed is not None:
-            children = np.random.SeedSequence(seed).spawn(self.num_envs + 1)
-            seeds = [int(c.generate_state(1)[0] & 0x7FFFFFFF) for c in children[:-1]]
-            self._rng = np.random.default_rng(children[-1])
+            seeds, stream = episode_seeds(seed, self.num_envs, self._block)
+            self._rng = np.random.default_rng(stream)
         else:
             seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
         obs, active = self._empty()

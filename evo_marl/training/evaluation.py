@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evo_marl.envs.episodes import EpisodeResults, episode_over, run_episodes, team_reward
+from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, episode_over, run_episodes,
+                                    team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
 from evo_marl.seeding import derived_seed
 
@@ -31,30 +32,105 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
                         seed: int | None = None) -> list[MemberEvaluation]:
     """Evaluate every member on the same episodes (same ``seed``), without exploration noise.
 
-    ``env`` has one sub-env per evaluation episode. Each member's fitness (mean team return) is appended
-    to ``member.fitness``; a member whose evaluation raised, or returned a non-finite value, gets NaN.
+    ``env`` has one sub-env per evaluation episode. Where it can be replicated
+    (:meth:`~evo_marl.envs.vector.VectorEnv.replicated`), the whole population plays in one env of
+    ``population x episodes`` sub-envs, one env step for all members, with exactly the results of playing
+    one member after another. Each member's fitness (mean team return) is appended to ``member.fitness``;
+    a member whose evaluation raised, or returned a non-finite value, gets NaN.
     """
-    results = []
+    modes = [m.training for m in population]
     for member in population:
-        was_training = member.training
         member.set_training_mode(False)
-        try:
-            res = run_episodes(lambda o, i, m=member: m.get_action(o, i)[0], env, max_steps=max_steps, seed=seed)
+    try:
+        replica = env.replicated(len(population)) if hasattr(env, "replicated") else None
+        if replica is None:
+            outcomes = [_play_alone(member, env, max_steps, seed) for member in population]
+        else:
+            outcomes = _play_together(population, replica, env.num_envs, max_steps, seed)
+    finally:
+        for member, mode in zip(population, modes):
+            member.set_training_mode(mode)
+    results = []
+    for member, res in zip(population, outcomes):
+        if res is None:
+            member.failed = True
+            fitness, metrics, returns, per_episode = float("nan"), {}, np.array([]), {}
+        else:
             fitness = float(np.mean(res.returns))
             metrics, returns, per_episode = res.mean_metrics(), res.returns, res.metrics
-        except Exception as err:  # a failing member must not stop the run
-            if isinstance(err, EnvError):  # the env's own failure, already described: no traceback
-                logger.warning("member %s failed during evaluation (%s); it is ranked last", member.index, err)
-            else:
-                logger.exception("member %s failed during evaluation; it is ranked last", member.index)
-            fitness, metrics, returns, per_episode = float("nan"), {}, np.array([]), {}
-            member.failed = True
-        member.set_training_mode(was_training)
         if not np.isfinite(fitness) or member.failed:
             fitness = float("nan")
         member.fitness.append(fitness)
         results.append(MemberEvaluation(fitness, metrics, returns, per_episode))
     return results
+
+
+def _report_failure(member, err: Exception) -> None:
+    """Log why a member's evaluation failed (a failing member must not stop the run: it is ranked last)."""
+    if isinstance(err, EnvError):  # the env's own failure, already described: no traceback
+        logger.warning("member %s failed during evaluation (%s); it is ranked last", member.index, err)
+    else:
+        logger.error("member %s failed during evaluation; it is ranked last", member.index, exc_info=err)
+
+
+def _play_alone(member, env, max_steps: int | None, seed: int | None) -> EpisodeResults | None:
+    """One member's episodes in ``env``; None if they failed."""
+    try:
+        return run_episodes(lambda o, i: member.get_action(o, i)[0], env, max_steps=max_steps, seed=seed)
+    except Exception as err:
+        _report_failure(member, err)
+        return None
+
+
+def _rows_of(value, rows: slice, num_envs: int):
+    """Obs or infos restricted to the sub-envs ``rows`` (arrays over sub-envs are sliced, the rest kept)."""
+    if isinstance(value, dict):
+        return {k: _rows_of(v, rows, num_envs) for k, v in value.items() if k != "step_errors"}
+    if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == num_envs:
+        return value[rows]
+    return value
+
+
+def _play_together(population: Sequence, env, block: int, max_steps: int | None,
+                   seed: int | None) -> list[EpisodeResults | None]:
+    """Every member's episodes in the replicated ``env``: member ``k`` plays sub-envs ``[k*block, (k+1)*block)``.
+
+    Members act on their own rows as they would alone; a member stops acting when its episodes are over or
+    it failed (its rows then repeat their last actions, which only move finished or discarded episodes).
+    """
+    n = env.num_envs
+    rows = [slice(k * block, (k + 1) * block) for k in range(len(population))]
+    failed = [False] * len(population)
+    obs, infos = env.reset(seed=seed)
+    tally = EpisodeTally(n)
+    actions: dict[str, np.ndarray] | None = None
+    cap = max_steps if max_steps is not None else DEFAULT_EVAL_CAP
+    steps = 0
+    while not tally.done.all() and steps < cap:
+        for k, member in enumerate(population):
+            if failed[k] or tally.done[rows[k]].all():
+                continue
+            try:
+                own = member.get_action(_rows_of(obs, rows[k], n), _rows_of(infos, rows[k], n))[0]
+                if actions is None:  # every block starts with this member's actions: valid for any sub-env
+                    actions = {a: np.repeat(np.asarray(v), len(population), axis=0) for a, v in own.items()}
+                for agent, value in own.items():
+                    actions[agent][rows[k]] = value
+            except Exception as err:
+                _report_failure(member, err)
+                failed[k] = True
+        if actions is None:  # no member could act
+            break
+        obs, rewards, terms, truncs, infos = env.step(actions)
+        for i, text in tally.add(rewards, terms, truncs, infos).items():
+            k = i // block
+            if not failed[k]:
+                _report_failure(population[k], EnvError(f"sub-env {i - k * block}: the env raised during the "
+                                                        f"episode ({text})"))
+                failed[k] = True
+        steps += 1
+    warn_unfinished(tally.done, cap, max_steps)
+    return [None if failed[k] else tally.results(rows[k]) for k in range(len(population))]
 
 
 def evaluate_generation(population: Sequence, env, settings, entropy: int, generation: int) -> list[MemberEvaluation]:

@@ -42,6 +42,8 @@ class ATCSimulator(BatchedSimulator):
         config: all constants (default: the spec's).
     """
 
+    replicable = True  # deterministic dynamics; traffic draws depend only on how many sub-envs reset
+
     metadata = {"render_modes": ["rgb_array"], "name": "atc_v0", "render_fps": 4}
 
     def __init__(self, num_envs: int, scenario: Scenario | gen.GeneratorConfig | TrafficSource,

@@ -1,0 +1,122 @@
+"""Evaluation of the whole population in one replicated env equals evaluating one member after another."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from evo_marl import create_population, make_vec_env
+from evo_marl.envs.vector import SyncParallelVecEnv
+from evo_marl.training import evaluation
+
+
+def _population(env, algo: str, size: int = 3):
+    agents = list(env.agents)
+    return create_population(algo, [env.single_observation_space(a) for a in agents],
+                             [env.single_action_space(a) for a in agents], {"hidden_size": [16]},
+                             {"AGENT_IDS": agents}, population_size=size, num_envs=env.num_envs, seed=1)
+
+
+def _one_by_one(population, env, seed):
+    modes = [m.training for m in population]
+    for m in population:
+        m.set_training_mode(False)
+    results = [evaluation._play_alone(m, env, None, seed) for m in population]
+    for m, mode in zip(population, modes):
+        m.set_training_mode(mode)
+    return results
+
+
+@pytest.mark.parametrize("env_id, algo", [("atc/random", "MADDPG"), ("atc/canonical_crossing", "IPPO"),
+                                          ("mpe2/simple_speaker_listener_v4", "MATD3")])
+def test_population_in_one_env_equals_one_member_after_another(env_id, algo):
+    env = make_vec_env(env_id, num_envs=5, seed=0)
+    population = _population(env, algo)
+    assert env.replicated(len(population)) is not None
+    together = evaluation.evaluate_population(population, env, seed=7)
+    alone = _one_by_one(population, env, seed=7)
+    assert len({r.fitness for r in together}) == len(population), "members differ, so the check can fail"
+    for t, a, member in zip(together, alone, population):
+        np.testing.assert_array_equal(t.returns, a.returns)
+        assert t.fitness == float(np.mean(a.returns)) == member.fitness[-1]
+        assert t.episode_metrics.keys() == a.metrics.keys()
+        for name, values in a.metrics.items():
+            np.testing.assert_array_equal(t.episode_metrics[name], values)
+    assert all(m.training for m in population), "training mode is restored"
+
+
+def test_replicated_env_starts_every_block_in_the_same_episodes():
+    env = make_vec_env("atc/random", num_envs=3, seed=0)
+    replica = env.replicated(4)
+    assert replica is env.replicated(4), "made once"
+    assert replica.num_envs == 12
+    single, _ = env.reset(seed=11)
+    wide, _ = replica.reset(seed=11)
+    for agent in env.agents:
+        np.testing.assert_array_equal(np.tile(single[agent], (4, 1)), wide[agent])
+
+
+def test_envs_with_shared_random_transitions_are_evaluated_one_by_one():
+    env = make_vec_env("bucket_brigade/default", num_envs=2, seed=0)  # fires spread from one shared stream
+    assert env.replicated(3) is None
+    population = _population(env, "IPPO", size=2)
+    results = evaluation.evaluate_population(population, env, seed=3)
+    assert all(math.isfinite(r.fitness) for r in results)
+
+
+def test_member_that_raises_is_ranked_last_and_the_others_are_unchanged(caplog):
+    env = make_vec_env("atc/random", num_envs=4, seed=0)
+    population = _population(env, "MADDPG")
+    alone = _one_by_one(population, env, seed=2)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken actor")
+
+    population[1].get_action = broken
+    together = evaluation.evaluate_population(population, env, seed=2)
+    assert math.isnan(together[1].fitness) and population[1].failed
+    assert "member 1 failed during evaluation" in caplog.text
+    for k in (0, 2):
+        np.testing.assert_array_equal(together[k].returns, alone[k].returns)
+
+
+class _Env(ParallelEnv):
+    """One agent, 3-step episodes; ``step`` raises when ``fail`` is set."""
+
+    metadata = {"name": "maybe_raising"}
+
+    def __init__(self, fail: bool):
+        self.possible_agents, self.fail = ["a"], fail
+
+    def observation_space(self, agent):
+        return spaces.Box(-1, 1, (2,), np.float32)
+
+    def action_space(self, agent):
+        return spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        self.agents, self.t = ["a"], 0
+        return {"a": np.zeros(2, np.float32)}, {"a": {}}
+
+    def step(self, actions):
+        self.t += 1
+        if self.fail:
+            raise ValueError("custom env bug")
+        self.agents = [] if self.t >= 3 else ["a"]
+        return ({"a": np.zeros(2, np.float32)}, {"a": 1.0}, {"a": False}, {"a": self.t >= 3}, {"a": {}})
+
+
+def test_env_error_in_one_members_episodes_fails_only_that_member(caplog):
+    # the 2-env evaluation env is fine; in its replica for 3 members, member 1's second sub-env raises
+    flags = iter([False, False] + [False, False, False, True, False, False])
+    env = SyncParallelVecEnv(lambda: _Env(next(flags, False)), 2)
+    population = _population(env, "MATD3")
+    results = evaluation.evaluate_population(population, env, seed=0)
+    assert [math.isnan(r.fitness) for r in results] == [False, True, False]
+    assert results[0].fitness == results[2].fitness == 3.0
+    assert "member 1 failed during evaluation (sub-env 1: the env raised during the episode " \
+           "(ValueError: custom env bug))" in caplog.text
