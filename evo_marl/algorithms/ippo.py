@@ -276,8 +276,10 @@ class IPPO(EvolvableAlgorithm):
         return masks
 
     @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], infos: dict | None = None) -> PolicyStep:
-        """Actions, log-probabilities and values for batched observations of every agent (``agent -> [B, ...]``)."""
+    def act(self, obs: dict[str, np.ndarray], infos: dict | None = None, estimates: bool = True) -> PolicyStep:
+        """Actions, log-probabilities and values for batched observations of every agent (``agent -> [B, ...]``).
+
+        ``estimates=False`` leaves log-probabilities and values at zero (acting only: no critic pass)."""
         group_obs = self.group_obs(obs)
         batch = next(iter(group_obs.values())).shape[0]
         masks = self._group_masks(infos, batch)
@@ -289,9 +291,10 @@ class IPPO(EvolvableAlgorithm):
             mask = None if masks[g] is None else torch.from_numpy(masks[g]).to(self.device).reshape(x.shape[0], -1)
             out = self.networks[f"actor/{g}"](x)
             raw = self._sample(g, out, mask)
-            log_prob, _ = self._log_prob_entropy(g, out, raw, mask)
-            log_probs[:, self._columns[g]] = log_prob.reshape(batch, -1).cpu().numpy()
-            values[:, self._columns[g]] = self.networks[f"critic/{g}"](x).reshape(batch, -1).cpu().numpy()
+            if estimates:
+                log_prob, _ = self._log_prob_entropy(g, out, raw, mask)
+                log_probs[:, self._columns[g]] = log_prob.reshape(batch, -1).cpu().numpy()
+                values[:, self._columns[g]] = self.networks[f"critic/{g}"](x).reshape(batch, -1).cpu().numpy()
             raw_np = raw.reshape(batch, len(agents), -1).cpu().numpy().astype(np.float32)
             group_actions[g] = raw_np
             codec = self.codecs[agents[0]]
@@ -314,7 +317,7 @@ class IPPO(EvolvableAlgorithm):
                      for a in present if isinstance(infos.get(a), dict)} if isinstance(infos, dict) else None
         size = len(obs[present[0]])
         full = {a: obs[a] if a in obs else np.zeros((size, self.obs_dims[a]), np.float32) for a in self.agent_ids}
-        step = self.act(full, infos)
+        step = self.act(full, infos, estimates=False)
         pick = (lambda x: x) if batched else (lambda x: x[0])
         return ({a: pick(step.env_actions[a]) for a in present}, {a: pick(step.raw_actions[a]) for a in present})
 
