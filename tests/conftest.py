@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -30,3 +33,31 @@ def make_tiny_population(algo: str, scenario: str = "coop_box", pop_size: int = 
 @pytest.fixture
 def tiny_population():
     return make_tiny_population
+
+
+class RaisingEnv(ParallelEnv):
+    """One agent, 4-step episodes; ``step`` raises when ``fail`` is set (a buggy custom env)."""
+
+    metadata = {"name": "raising_env"}
+
+    def __init__(self, fail: bool):
+        self.possible_agents, self.fail = ["a"], fail
+
+    def observation_space(self, agent):
+        return spaces.Box(-1, 1, (2,), np.float32)
+
+    def action_space(self, agent):
+        return spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        self.agents, self.t = ["a"], 0
+        return {"a": np.zeros(2, np.float32)}, {"a": {}}
+
+    def step(self, actions):
+        self.t += 1
+        if self.fail and self.t == 2:
+            raise ValueError("custom env bug")
+        done = self.t >= 4
+        self.agents = [] if done else ["a"]
+        return ({"a": np.zeros(2, np.float32)}, {"a": -float(np.abs(actions["a"]).sum())}, {"a": False},
+                {"a": done}, {"a": {}})

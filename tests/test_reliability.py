@@ -26,7 +26,7 @@ from evo_marl.evaluate_run import evaluate_run
 from evo_marl.hpo import HyperparameterConfig, RLParameter
 from evo_marl.run_folder import BEST_DIR, generation_dirs, latest_complete_generation, read_manifest
 from evo_marl.training.trainer import train_population
-from conftest import make_tiny_population
+from conftest import RaisingEnv, make_tiny_population
 
 BOX = spaces.Box(-1, 1, (2,), np.float32)
 TINY = {"env": {"id": "tiny/coop_box", "num_envs": 2}, "population_size": 2, "net_config": {"hidden_size": [16]},
@@ -356,34 +356,6 @@ def test_best_and_evaluate_on_folders_without_them(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- failing envs
-class RaisingEnv(ParallelEnv):
-    """One agent, 4-step episodes; ``step`` raises when ``fail`` is set (a buggy custom env)."""
-
-    metadata = {"name": "raising_env"}
-
-    def __init__(self, fail: bool):
-        self.possible_agents, self.fail = ["a"], fail
-
-    def observation_space(self, agent):
-        return spaces.Box(-1, 1, (2,), np.float32)
-
-    def action_space(self, agent):
-        return spaces.Box(-1, 1, (1,), np.float32)
-
-    def reset(self, seed=None, options=None):
-        self.agents, self.t = ["a"], 0
-        return {"a": np.zeros(2, np.float32)}, {"a": {}}
-
-    def step(self, actions):
-        self.t += 1
-        if self.fail and self.t == 2:
-            raise ValueError("custom env bug")
-        done = self.t >= 4
-        self.agents = [] if done else ["a"]
-        return ({"a": np.zeros(2, np.float32)}, {"a": -float(np.abs(actions["a"]).sum())}, {"a": False},
-                {"a": done}, {"a": {}})
-
-
 def _raising_population(fail_flags, tmp_path, max_steps=40):
     from evo_marl import MultiAgentReplayBuffer
     from evo_marl.envs.vector import SyncParallelVecEnv
