@@ -37,6 +37,7 @@ class LeaguePhaseBase:
         space = env.single_action_space(self.agents[0])
         self.action_shape = space.shape
         self.env_actions = np.zeros((env.num_envs, len(self.agents), *space.shape), np.int64)
+        self._broken, self._first_broken = 0, ""  # games cut short by env errors in this generation
 
     # ------------------------------------------------------------------ hooks
     def begin(self, population: list, generation: int) -> None:
@@ -114,8 +115,10 @@ class LeaguePhaseBase:
             nights += 1
             ended = episode_over(term_d, trunc_d, infos)
             if ended.any():
-                league.finish_games(ended, running, nights)
-                for g in np.flatnonzero(ended):
+                scored = ended & ~self._broken_games(infos, owner, n)
+                if scored.any():
+                    league.finish_games(scored, running, nights)
+                for g in np.flatnonzero(scored):
                     for pos in np.unique(owner[g]):
                         if pos < len(population):
                             completed[pos].append(float(running[g]))
@@ -128,12 +131,31 @@ class LeaguePhaseBase:
             timings["learning"] += learn_time
             timings["buffer"] += time.perf_counter() - t2 - learn_time
         timings["learning"] += self.finish(population, obs, losses)
+        self._report_broken(generation)
         league.end_generation(generation)
         train_scores = []
         for member, scores in zip(population, completed):
             member.scores.extend(scores)
             train_scores.append(float(np.mean(scores)) if scores else float("nan"))
         return PhaseResult(vector_steps * n, dict(timings), train_scores, losses)
+
+    def _broken_games(self, infos: dict, owner: np.ndarray, n: int) -> np.ndarray:
+        """Games the env cut short by raising in this step (``infos["step_errors"]``; the env reset them): they
+        count for nobody's rating or score (several members share a game, so none of them is blamed).
+        The first one of a generation is described in a warning, the rest counted (:meth:`_report_broken`)."""
+        broken = np.zeros(n, bool)
+        for g, text in (infos.get("step_errors") or {}).items() if isinstance(infos, dict) else ():
+            broken[g] = True
+            if not self._broken:
+                self._first_broken = f"game {g} (league positions {[int(p) for p in np.unique(owner[g])]}): {text}"
+            self._broken += 1
+        return broken
+
+    def _report_broken(self, generation: int) -> None:
+        if self._broken:
+            logger.warning("generation %d: %d league game(s) ended early because their env raised (first: %s); "
+                           "they are not scored", generation, self._broken, self._first_broken)
+        self._broken, self._first_broken = 0, ""
 
     def _flag_non_finite(self, population: list, owner: np.ndarray, bad: np.ndarray) -> None:
         for pos in np.unique(owner[bad]):

@@ -254,3 +254,46 @@ def test_a_league_trains_over_scenarios_in_sequence(monkeypatch):
     assert seen == ["default", "rest_trap", "default"] and len(history) == 3
     assert env.current_scenarios == ["default"]  # the schedule is shared with the env the caller holds
     assert len(league.table.members["s:all_work"].return_history) == 3
+
+
+# ---------------------------------------------------------------------------------------------- env errors
+class _FlakyGame:
+    """Bucket Brigade as a PettingZoo env whose ``step`` raises in the 3rd night of games where ``fail``."""
+
+    def __init__(self, fail: bool):
+        from evo_marl.envs.bucket_brigade.views import parallel_env
+
+        self.env, self.fail, self.t = parallel_env("default"), fail, 0
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, actions):
+        self.t += 1
+        if self.fail and self.t == 3:
+            raise ValueError("custom env bug")
+        return self.env.step(actions)
+
+
+@pytest.mark.parametrize("flaky", [False, True])
+def test_games_cut_short_by_env_errors_are_not_scored(flaky, caplog):
+    from evo_marl.envs.vector import SyncParallelVecEnv
+
+    env = SyncParallelVecEnv(lambda: _FlakyGame(flaky), 4)  # training games; evaluation envs are flaky too
+    pop = create_population("IPPO", [env.single_observation_space(a) for a in env.agents],
+                            [env.single_action_space(a) for a in env.agents], {"hidden_size": [16]},
+                            {"LEARN_STEP": 32, "BATCH_SIZE": 32, "SHARE_PARAMS": True, "AGENT_IDS": env.agents},
+                            population_size=4, num_envs=1, seed=0)
+    _, history, league = league_run(env, pop, LeagueConfig(), max_steps=200, evo_steps=200)
+    games = sum(stats.games for stats in league.table.members.values())
+    assert len(history) == 1, "the run goes on"
+    if flaky:
+        assert games == 0, "no game ever ended cleanly, so none is scored"
+        assert "league game(s) ended early because their env raised" in caplog.text
+        assert "ValueError: custom env bug" in caplog.text
+    else:
+        assert games > 0 and "ended early" not in caplog.text
