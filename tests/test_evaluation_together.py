@@ -93,3 +93,20 @@ def test_env_error_in_one_members_episodes_fails_only_that_member(caplog):
     assert [math.isnan(r.fitness) for r in results] == [False, True, False]
     assert "member 1 failed during evaluation (sub-env 1: the env raised during the episode " \
            "(ValueError: custom env bug))" in caplog.text
+
+
+def test_env_that_cannot_be_replicated_falls_back_to_one_by_one(caplog, monkeypatch):
+    env = make_vec_env("atc/head_on", num_envs=2, seed=0)
+    population = _population(env, "IPPO", size=2)
+    alone = _one_by_one(population, env, seed=4)
+
+    def broken(num_envs, seed=None):
+        raise MemoryError("no room for the replica")
+
+    monkeypatch.setattr(env, "spawn", broken)
+    results = evaluation.evaluate_population(population, env, seed=4)
+    assert "could not be replicated (MemoryError: no room for the replica)" in caplog.text
+    assert [r.fitness for r in results] == [float(np.mean(a.returns)) for a in alone]
+    caplog.clear()
+    evaluation.evaluate_population(population, env, seed=4)
+    assert "could not be replicated" not in caplog.text, "tried once"

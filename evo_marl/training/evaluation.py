@@ -42,7 +42,7 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     for member in population:
         member.set_training_mode(False)
     try:
-        replica = env.replicated(len(population)) if hasattr(env, "replicated") else None
+        replica = _replica(env, len(population))
         if replica is None:
             outcomes = [_play_alone(member, env, max_steps, seed) for member in population]
         else:
@@ -63,6 +63,19 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
         member.fitness.append(fitness)
         results.append(MemberEvaluation(fitness, metrics, returns, per_episode))
     return results
+
+
+def _replica(env, copies: int):
+    """``env`` replicated for ``copies`` members, or None (not replicable, or building it failed)."""
+    if not hasattr(env, "replicated"):
+        return None
+    try:
+        return env.replicated(copies)
+    except Exception as err:  # evaluation still works one member after another
+        logger.warning("evaluation env could not be replicated (%s: %s); members are evaluated one by one",
+                       type(err).__name__, err)
+        env.__dict__.setdefault("_replicas", {})[copies] = None
+        return None
 
 
 def _report_failure(member, err: Exception) -> None:
