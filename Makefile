@@ -17,7 +17,7 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 	touch $@
 
 train: setup
-	$(VENV)/bin/evo-marl train $(CONFIG)
+	$(VENV)/bin/evo-marl train --resume $(CONFIG)  # again: continues an interrupted run, or reports a finished one
 
 test: setup
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
