@@ -151,12 +151,18 @@ def _worker(w: int):
 
 class KillWorker:
     """A metric writer that, after generation ``after``, kills worker ``w`` ``delay`` seconds later (while
-    the next generation runs: SIGKILL to its process) or at once (``ray.kill``)."""
+    the next generation runs: SIGKILL to its process) or at once (``ray.kill``).
+
+    On a fast machine the next generation can end before the delay is up; the writer then waits for the
+    kill after that generation, so the loss is met (and rerun) in the one after it, never after the run."""
 
     def __init__(self, after: int, w: int, delay: float | None):
         self.after, self.w, self.delay, self.killed = after, w, delay, threading.Event()
+        self.timer: threading.Timer | None = None
 
     def write_generation(self, record) -> None:
+        if record.generation == self.after + 1 and self.timer is not None:
+            self.timer.join()
         if record.generation != self.after:
             return
         handle = _worker(self.w)
@@ -170,7 +176,8 @@ class KillWorker:
             os.kill(pid, signal.SIGKILL)
             self.killed.set()
 
-        threading.Timer(self.delay, kill).start()
+        self.timer = threading.Timer(self.delay, kill)
+        self.timer.start()
 
     def close(self) -> None:
         pass
