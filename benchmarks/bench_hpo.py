@@ -49,6 +49,7 @@ from evo_marl.experiment import run_experiment
 from evo_marl.hpo import HyperparameterConfig
 from evo_marl.training.evaluation import evaluate_population
 from evo_marl.stopping import StoppingCriterion
+from hpo_report import DEFAULT_OUT, DEFAULT_ROOT, write_report
 from hpo_tasks import TASKS, Task, mpe_references
 
 logger = logging.getLogger("bench_hpo")
@@ -273,8 +274,8 @@ def main() -> None:
                         "population x the config's training.max_steps)")
     parser.add_argument("--max-steps", type=int, default=None, help="env steps per member for every task (default: "
                         "each task's config); the budget is population x this")
-    parser.add_argument("--root", default="populations/bench_hpo")
-    parser.add_argument("--out", default="benchmarks/results/hpo_efficacy.md")
+    parser.add_argument("--root", default=str(DEFAULT_ROOT))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
     parser.add_argument("--references", action="store_true", help="measure the mpe2 reference scores and exit")
     args = parser.parse_args()
@@ -298,8 +299,6 @@ def main() -> None:
                     took = "cached" if done else f"{r['cell_wall']:.0f} s"
                     print(f"{name} {method} seed {seed}: {solve}; final score {r['final']['score']:.2f} ({took})",
                           flush=True)
-    from hpo_report import write_report
-
     write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population, args.max_steps)
 
 

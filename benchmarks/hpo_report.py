@@ -121,6 +121,10 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
     return path
 
 
+DEFAULT_ROOT = Path("populations/bench_hpo")
+DEFAULT_OUT = Path("benchmarks/results/hpo_efficacy.md")
+
+
 def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], seeds: list[int],
                  population: int = 8, max_steps: int | None = None) -> Path:
     cells = [c for c in load_cells(root) if c["task"] in tasks and c["method"] in methods and c["seed"] in seeds]
@@ -137,7 +141,9 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
              "(torch 1 thread; other benchmark processes shared the cores: wall times are indicative) with",
              f"`python benchmarks/bench_hpo.py --tasks {' '.join(tasks)} --methods {' '.join(methods)} "
              f"--seeds {' '.join(map(str, seeds))} --population {population}"
-             + (f" --max-steps {max_steps}" if max_steps else "") + "`.", "",
+             + (f" --max-steps {max_steps}" if max_steps else "")
+             + (f" --root {root}" if root != DEFAULT_ROOT else "")
+             + (f" --out {out}" if out != DEFAULT_OUT else "") + "`.", "",
              "Every method spends the same budget of total env steps (all members together; evaluation episodes "
              "are not counted). Steps to solve: total env steps at the first evaluation where a member passed the "
              "task's test (a stochastic task confirms it on fresh episodes); a cell that never solved counts as "
