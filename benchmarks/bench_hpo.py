@@ -2,7 +2,7 @@
 
     nice -n 10 python benchmarks/bench_hpo.py [--tasks atc_head_on ...] [--methods tournament mfpbt ...]
         [--seeds 0 1 2] [--population 8] [--root populations/bench_hpo]
-        [--out benchmarks/results/hpo_efficacy.md] [--report-only] [--references]
+        [--out benchmarks/results/hpo_efficacy.md] [--range NAME=MIN:MAX ...] [--report-only] [--references]
 
 A **cell** is one (task, method, seed). Every method gets the same total budget of env steps
 (``population x training.max_steps`` of the task's config; evaluation episodes are not counted):
@@ -22,7 +22,8 @@ Each cell records the best-so-far score against total env steps and stops at the
 written to ``<root>/cells/<task>__<method>__s<seed>.json``; finished cells are skipped, so an interrupted
 benchmark resumes where it stopped, and several invocations may share a root at the same time (a cell that a
 live process has claimed is skipped). The report (``--out``) and the plot next to it are rebuilt from every
-cell file found.
+cell file found. ``--range action_std_init=0.25:1.0`` changes one range of every task's search space (the
+config's ``hp_ranges``, else the algorithm's default space); give such a run its own ``--root``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from hpo_tasks import TASKS, Task, mpe_references
 
 logger = logging.getLogger("bench_hpo")
 MAX_STEPS: int | None = None  # set by --max-steps
+RANGES: dict[str, tuple[float, float]] = {}  # set by --range
 METHODS = ("tournament", "mfpbt", "random", "optuna", "default", "tuned")
 CONFIRM_SEED, FINAL_SEED = 7_000_003, 9_000_001  # fresh episodes: never the seeds of training or evaluation
 # How each population method is expressed in the experiment config (``--set`` overrides).
@@ -134,6 +136,8 @@ def cell_config(task: Task, method: str, seed: int, root: Path, population: int 
     data = read_config_file(Path("configs") / f"{task.config}.yaml")
     data["name"] = name or f"{task.name}__{method}__s{seed}"
     data["init_hp"] = {**(data.get("init_hp") or {}), **(hyperparameters or {})}  # later keys win
+    if RANGES:
+        data["hp_ranges"] = changed_space(data)
     overrides = [*task.overrides, *(METHOD_OVERRIDES.get(method, [])), f"seed={seed}", *(extra or [])]
     if MAX_STEPS is not None:  # --max-steps: the same smaller budget for every task and method
         overrides.append(f"training.max_steps={MAX_STEPS}")
@@ -144,6 +148,29 @@ def cell_config(task: Task, method: str, seed: int, root: Path, population: int 
     config.output.checkpoint = config.output.save_buffer = config.output.plots = False
     config.training.stopping = StoppingConfig()  # the benchmark's solve test is the only stopping rule
     return config
+
+
+def changed_space(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config's search space (its ``hp_ranges``, else its algorithm's default) with ``--range`` applied."""
+    space = data.get("hp_ranges") or get_algorithm(data["algo"]).default_hp_config().to_dict()
+    for name, (low, high) in RANGES.items():
+        if name not in space:
+            raise SystemExit(f"--range {name}: not a hyperparameter of the {data['algo']} search space "
+                             f"({', '.join(sorted(space))})")
+        space[name] = {**space[name], "min": low, "max": high}
+    return space
+
+
+def parse_range(text: str) -> tuple[str, tuple[float, float]]:
+    """``NAME=MIN:MAX`` -> ``(NAME, (MIN, MAX))``."""
+    try:
+        name, bounds = text.split("=", 1)
+        low, high = (float(v) for v in bounds.split(":", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=MIN:MAX, e.g. action_std_init=0.25:1.0") from None
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"{text!r}: MIN must be below MAX")
+    return name, (low, high)
 
 
 def final_evaluation(task: Task, config: ExperimentConfig, member) -> dict[str, Any]:
@@ -276,11 +303,14 @@ def main() -> None:
                         "each task's config); the budget is population x this")
     parser.add_argument("--root", default=str(DEFAULT_ROOT))
     parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--range", type=parse_range, action="append", default=[], metavar="NAME=MIN:MAX",
+                        help="change one range of every task's search space (repeatable; use its own --root)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
     parser.add_argument("--references", action="store_true", help="measure the mpe2 reference scores and exit")
     args = parser.parse_args()
     global MAX_STEPS
     MAX_STEPS = args.max_steps
+    RANGES.update(args.range)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     if args.references:
         print(mpe_references())
@@ -299,7 +329,8 @@ def main() -> None:
                     took = "cached" if done else f"{r['cell_wall']:.0f} s"
                     print(f"{name} {method} seed {seed}: {solve}; final score {r['final']['score']:.2f} ({took})",
                           flush=True)
-    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population, args.max_steps)
+    write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population, args.max_steps,
+                 ranges=RANGES)
 
 
 if __name__ == "__main__":

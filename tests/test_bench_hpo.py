@@ -110,3 +110,22 @@ def test_scripted_speaker_listener_oracle_finds_the_goal():
     env = make_vec_env("mpe2/simple_speaker_listener_v4", num_envs=50, seed=0)
     oracle = run_episodes(speaker_listener_oracle, env, seed=0).returns.mean()
     assert oracle > TASKS["mpe_speaker_listener"].threshold > -40, "the oracle passes the mpe2 threshold"
+
+
+def test_range_changes_one_range_of_the_default_search_space(tiny, tmp_path, monkeypatch):
+    import argparse
+
+    from evo_marl.algorithms.registry import get_algorithm
+
+    assert bench_hpo.parse_range("action_std_init=0.25:1") == ("action_std_init", (0.25, 1.0))
+    for bad in ("action_std_init", "action_std_init=1:0.25", "lr=a:b"):
+        with pytest.raises(argparse.ArgumentTypeError, match="action_std_init|MIN|NAME=MIN:MAX"):
+            bench_hpo.parse_range(bad)
+    default = get_algorithm("MATD3").default_hp_config().to_dict()
+    monkeypatch.setitem(bench_hpo.RANGES, "lr_actor", (1e-4, 1e-3))
+    space = bench_hpo.cell_config(tiny, "tournament", 0, tmp_path, 4).search_space().to_dict()
+    assert space["lr_actor"]["min"] == pytest.approx(1e-4) and space["lr_actor"]["max"] == pytest.approx(1e-3)
+    assert {k: v for k, v in space.items() if k != "lr_actor"} == {k: v for k, v in default.items() if k != "lr_actor"}
+    monkeypatch.setitem(bench_hpo.RANGES, "no_such_hp", (0.0, 1.0))
+    with pytest.raises(SystemExit, match="no_such_hp"):
+        bench_hpo.cell_config(tiny, "tournament", 0, tmp_path, 4)
