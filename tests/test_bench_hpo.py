@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from evo_marl.algorithms.registry import get_algorithm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -113,10 +116,6 @@ def test_scripted_speaker_listener_oracle_finds_the_goal():
 
 
 def test_range_changes_one_range_of_the_default_search_space(tiny, tmp_path, monkeypatch):
-    import argparse
-
-    from evo_marl.algorithms.registry import get_algorithm
-
     assert bench_hpo.parse_range("action_std_init=0.25:1") == ("action_std_init", (0.25, 1.0))
     for bad in ("action_std_init", "action_std_init=1:0.25", "lr=a:b"):
         with pytest.raises(argparse.ArgumentTypeError, match="action_std_init|MIN|NAME=MIN:MAX"):
