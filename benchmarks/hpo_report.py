@@ -155,9 +155,14 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
              ""]
     wins = {task: evolution_wins({m: summarise(c) for m, c in rows.items()}) for task, rows in by_task.items()}
     decided = [t for t, w in wins.items() if w is not None]
-    lines += [f"**Evolution (a or b) solved with fewer median env steps than both random search and Optuna on "
-              f"{sum(bool(wins[t]) for t in decided)} of {len(decided)} tasks** "
-              f"({', '.join(t for t in decided if wins[t]) or 'none'}).", ""]
+    if decided:
+        lines += [f"**Evolution (a or b) solved with fewer median env steps than both random search and Optuna on "
+                  f"{sum(bool(wins[t]) for t in decided)} of {len(decided)} tasks** "
+                  f"({', '.join(t for t in decided if wins[t]) or 'none'}).", ""]
+    else:
+        methods = sorted({m for rows in by_task.values() for m in rows})
+        lines += ["**Evolution against random search and Optuna: not decided by this run** (that needs tournament "
+                  f"or MF-PBT, random search and Optuna cells of a task; methods run: {', '.join(methods)}).", ""]
     if png:
         lines += [f"![best-so-far score against total env steps]({png.name})", "",
                   "Plot: median over seeds of the best-so-far score (lines) and the range over seeds (shaded); "

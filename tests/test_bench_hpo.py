@@ -103,6 +103,8 @@ def test_optuna_cell_splits_the_budget_into_trials_and_the_report_compares(tiny,
     assert "| (a) evolution, tournament | 1/1 | 1,920 | 2k |" in text
     assert "| (c) random search | 0/1 | not solved |" in text and "| (d) Optuna TPE | 0/1 |" in text
     assert "on 1 of 1 tasks** (tiny)" in text and (tmp_path / "hpo.png").stat().st_size > 0
+    partial = write_report(tmp_path, tmp_path / "partial.md", ["tiny"], ["tournament", "random"], [0]).read_text()
+    assert "not decided by this run" in partial and "methods run: random, tournament" in partial
 
 
 def test_scripted_speaker_listener_oracle_finds_the_goal():
