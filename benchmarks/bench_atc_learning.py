@@ -2,10 +2,13 @@
 
     python benchmarks/bench_atc_learning.py [--configs atc_ippo atc_matd3 ...] [--scenarios head_on converging ...]
         [--seeds 0 1 2] [--episodes 20] [--out benchmarks/results/atc_learning.md] [--root populations/bench_atc]
+        [--set selection.strategy=multi_frequency ... --label mfpbt]
 
 Trains a population from each shipped config (``configs/<name>.yaml``, budget and stopping rule as
 written there) once per seed — and, with ``--scenarios``, once per scenario with the same config (the
-one-recipe test: ``env.id`` is the only change) — then reports per run:
+one-recipe test: ``env.id`` is the only change) — then reports per run. ``--set KEY=VALUE`` (repeatable, the
+CLI's override syntax) changes every config the same way to measure an alternative; its runs are named
+``<config>+<label>`` (``--label``), so they never mix with the unchanged config's cells in ``--root``:
 
 * **steps to solve**: env steps per member at the first generation whose best member's evaluation had no
   loss of separation (LoS), every aircraft at its waypoint and a return of at least 90 % of the scenario's
@@ -95,24 +98,31 @@ def first_solved_generation(run_dir: Path, scenario: str) -> tuple[int | None, f
     return None, None
 
 
-def _config(name: str, seed: int, scenario: str | None):
-    return load_config(Path("configs") / f"{name}.yaml", [f"seed={seed}"] + ([f"env.id=atc/{scenario}"] if scenario else []))
+def _config(name: str, seed: int, scenario: str | None, overrides: list[str] = ()):
+    scenario_override = [f"env.id=atc/{scenario}"] if scenario else []
+    return load_config(Path("configs") / f"{name}.yaml", [*overrides, f"seed={seed}", *scenario_override])
 
 
-def cell_file(name: str, seed: int, root: str, scenario: str | None) -> Path:
+def run_name(name: str, label: str | None) -> str:
+    """A config's name in cells and tables: ``atc_ippo``, or ``atc_ippo+<label>`` for an alternative (``--set``)."""
+    return f"{name}+{label}" if label else name
+
+
+def cell_file(name: str, seed: int, root: str, scenario: str | None, label: str | None = None) -> Path:
     """Where a finished run's result is kept (``scenario`` None: the config's own)."""
     scenario = scenario or _config(name, seed, None).env.id.split("/", 1)[1]
-    return Path(root) / f"{name}_{scenario}_s{seed}.json"
+    return Path(root) / f"{run_name(name, label)}_{scenario}_s{seed}.json"
 
 
-def run_one(name: str, seed: int, root: str, episodes: int, scenario: str | None = None) -> RunResult:
+def run_one(name: str, seed: int, root: str, episodes: int, scenario: str | None = None,
+            overrides: list[str] = (), label: str | None = None) -> RunResult:
     """One training run (resumable benchmark: a finished cell is read back from ``<root>/<cell>.json``)."""
-    config = _config(name, seed, scenario)
+    config = _config(name, seed, scenario, overrides)
     scenario = config.env.id.split("/", 1)[1]
-    cell = cell_file(name, seed, root, scenario)
+    cell = cell_file(name, seed, root, scenario, label)
     if cell.exists():
         return RunResult(**json.loads(cell.read_text()))
-    config.name, config.output.root = f"{name}_{scenario}_s{seed}", root
+    config.name, config.output.root = f"{run_name(name, label)}_{scenario}_s{seed}", root
     config.output.plots, config.output.save_buffer = False, False
     start = time.perf_counter()
     pop, _, run_dir = run_experiment(config, overwrite=True, verbose=False)
@@ -123,7 +133,7 @@ def run_one(name: str, seed: int, root: str, episodes: int, scenario: str | None
     env = make_vec_env(config.env.id, num_envs=episodes, seed=999, **config.env.kwargs)
     ev = evaluate_population([member], env, config.training.eval_steps, seed=999)[0]
     seps = ev.episode_metrics.get("min_separation_nm", np.array([np.nan]))
-    result = RunResult(name, scenario, config.algo, seed, config.population_size, solve_steps,
+    result = RunResult(run_name(name, label), scenario, config.algo, seed, config.population_size, solve_steps,
                        solve_wall, member.steps[-1], wall, reason, ev.fitness,
                        float(np.mean(seps < SEPARATION_NM)), ev.metrics.get("waypoint_fraction", float("nan")),
                        float(np.nanmin(seps)))
@@ -171,7 +181,12 @@ def main() -> None:
     parser.add_argument("--root", default="populations/bench_atc")
     parser.add_argument("--report-only", action="store_true",
                         help="write the table from the finished cells in --root; train nothing")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="change every config the same way (repeatable; needs --label)")
+    parser.add_argument("--label", default=None, help="name of the alternative that --set makes (runs: CONFIG+LABEL)")
     args = parser.parse_args()
+    if bool(args.overrides) != bool(args.label):
+        parser.error("--set and --label go together: --label names the alternative that --set makes")
     torch.set_num_threads(1)
     results = []
     for name in args.configs:
@@ -179,16 +194,19 @@ def main() -> None:
             print(f"{name}: no configs/{name}.yaml, skipped", flush=True)
             continue
         for scenario, seed in [(sc, sd) for sc in (args.scenarios or [None]) for sd in args.seeds]:
-            if args.report_only and not cell_file(name, seed, args.root, scenario).exists():
+            if args.report_only and not cell_file(name, seed, args.root, scenario, args.label).exists():
                 continue
-            r = run_one(name, seed, args.root, args.episodes, scenario)
+            r = run_one(name, seed, args.root, args.episodes, scenario, args.overrides, args.label)
             results.append(r)
-            print(f"{name} {r.scenario} seed {seed}: solved at {r.solve_steps} steps ({r.solve_wall} s); final return "
+            print(f"{r.config} {r.scenario} seed {seed}: solved at {r.solve_steps} steps ({r.solve_wall} s); final return "
                   f"{r.final_return:.2f}, LoS risk {r.los_risk:.2f}, waypoints {r.waypoint_fraction:.2f} "
                   f"({r.wall:.0f} s)", flush=True)
     command = "python benchmarks/bench_atc_learning.py --configs " + " ".join(args.configs) + \
         (" --scenarios " + " ".join(args.scenarios) if args.scenarios else "") + \
-        " --seeds " + " ".join(map(str, args.seeds)) + f" --episodes {args.episodes}"
+        " --seeds " + " ".join(map(str, args.seeds)) + f" --episodes {args.episodes}" + \
+        "".join(f" --set {o}" for o in args.overrides) + (f" --label {args.label}" if args.label else "") + \
+        (f" --root {args.root}" if args.root != parser.get_default("root") else "") + \
+        (f" --out {args.out}" if args.out != parser.get_default("out") else "")
     lines = ["# ATC learning: env steps and wall time until a population solves each scenario", "",
              f"Measured {date.today()} on {platform.machine()} with 2 shared CPU cores (torch 1 thread) with",
              f"`{command}`.", "",
