@@ -15,7 +15,7 @@ A **cell** is one (task, method, seed). Every method gets the same total budget 
   each trial may use up to ``training.max_steps`` and the median pruner stops trials that fall behind.
 * ``default``: the population at the config's own hyperparameters, no selection, no mutation.
 * ``tuned``: the population at the config's own hyperparameters, then tournament selection and mutation
-  (the shipped recipe as a user runs it; not one of the issue's methods, reported beside them).
+  (the shipped recipe's hyperparameters; not one of the issue's methods, reported beside them).
 
 Each cell records the best-so-far score against total env steps and stops at the first *solve* (see
 ``hpo_tasks.py`` for each task's test; stochastic tasks confirm a candidate on fresh episodes). Its result is
@@ -65,7 +65,7 @@ METHOD_OVERRIDES: dict[str, list[str]] = {
     "random": ["hp_init=sampled", "selection.strategy=none"],
     "default": ["hp_init=fixed", "selection.strategy=none"],
     "optuna": ["hp_init=fixed", "selection.strategy=none"],  # each trial: one member at the suggested values
-    # what a user of the shipped recipe runs: the config's hyperparameters to start, then tournament + mutation
+    # the config's hyperparameters to start, then tournament + mutation (whatever selection the config names)
     "tuned": ["hp_init=fixed", "selection.strategy=tournament"],
 }
 

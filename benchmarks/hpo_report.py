@@ -13,7 +13,7 @@ import numpy as np
 from hpo_tasks import TASKS
 from results_file import write_results
 
-LABELS = {"tuned": "(f) evolution from the default config", "tournament": "(a) evolution, tournament", "mfpbt": "(b) evolution, MF-PBT", "random": "(c) random search",
+LABELS = {"tuned": "(f) evolution from the default config (tournament)", "tournament": "(a) evolution, tournament", "mfpbt": "(b) evolution, MF-PBT", "random": "(c) random search",
           "optuna": "(d) Optuna TPE", "default": "(e) default config"}
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # df -> t
 
