@@ -85,6 +85,7 @@ def diversify_off_policy(pop) -> None:
     pop[3].set_hyperparameter("policy_freq", 2)
     pop[0].set_hyperparameter("reward_scale", 0.5)
     pop[1].set_hyperparameter("target_noise", 0.05)
+    pop[3].set_hyperparameter("action_l2", 0.5)
 
 
 @pytest.mark.parametrize("algo,scenario,share,grouping,expected_pg", [

@@ -60,3 +60,43 @@ def test_huber_loss_is_linear_in_large_td_errors():
 def test_reward_scale_must_be_positive(value):
     with pytest.raises(ConfigError, match="reward_scale"):
         member(REWARD_SCALE=value)
+
+
+def bias_actions(m, bias: float) -> None:
+    """Set the bias of every actor's output layer (bias 2: actions near tanh(2) = 0.96, the bound)."""
+    with torch.no_grad():
+        for group in m.groups:
+            [p for name, p in m.networks[f"actor/{group}"].named_parameters() if name.endswith("bias")][-1].fill_(bias)
+
+
+def policy_actions(m, b) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat(list(m._policy_outputs({a: b["obs"][a] for a in AGENTS}).values()))
+
+
+def test_action_l2_adds_the_policys_mean_squared_action_to_the_actor_loss():
+    b = batch(reward=1.0)
+    plain = member("MADDPG", LR_CRITIC=1e-9, LR_ACTOR=1e-9)
+    penalised = member("MADDPG", LR_CRITIC=1e-9, LR_ACTOR=1e-9, ACTION_L2=2.0)
+    for m in (plain, penalised):  # same seed: same initial actors
+        bias_actions(m, 0.5)
+    mean_square = float((policy_actions(plain, b) ** 2).mean()) * len(AGENTS)  # summed over agents
+    difference = penalised.learn(b)["actor_loss"] - plain.learn(b)["actor_loss"]
+    assert mean_square > 0.1 and difference * len(AGENTS) == pytest.approx(2.0 * mean_square, rel=1e-4)
+
+
+def test_action_l2_pulls_a_saturated_policy_off_its_bounds():
+    b = batch(reward=0.0)
+    def mean_abs_action(**hp) -> float:
+        m = member("MADDPG", LR_ACTOR=1e-2, **hp)
+        bias_actions(m, 2.0)
+        for _ in range(100):
+            m.learn(b)
+        return float(policy_actions(m, b).abs().mean())
+    assert mean_abs_action(ACTION_L2=1.0) < 0.5 < mean_abs_action()
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan")])
+def test_action_l2_must_be_non_negative(value):
+    with pytest.raises(ConfigError, match="action_l2"):
+        member(ACTION_L2=value)

@@ -67,6 +67,8 @@ class MADDPGHyperparameters(Hyperparameters):
                            doc="discrete actions: exact expected policy gradient over every choice of each action "
                                "segment instead of a straight-through Gumbel-softmax sample")
     entropy_coef: float = hp(0.0, 0, 1e3, doc="discrete actions: weight of the policy-entropy bonus (exploration)")
+    action_l2: float = hp(0.0, 0, 1e3, doc="Box actions: weight of the policy's mean squared action (on the [-1, 1] "
+                                            "scale) in the actor loss; keeps a deterministic policy off its bounds")
 
 
 class LossBatch(NamedTuple):
@@ -96,6 +98,7 @@ class LossHparams(NamedTuple):
     noise_clip: Any
     entropy_coef: Any
     expected_pg: bool
+    action_l2: Any = 0.0
 
 
 def td_loss(q: torch.Tensor, target: torch.Tensor, huber_delta: Any) -> torch.Tensor:
@@ -129,7 +132,8 @@ class MADDPG(EvolvableAlgorithm):
     ``huber_delta`` (None for the squared TD error; a positive number for the Huber loss with this threshold,
     robust to rare large TD errors) and ``reward_scale`` (multiplies rewards in the critics' targets; for
     envs whose rewards are large — about 100 per step — 0.01-0.1 keeps the
-    critics' regression well conditioned; acting is unaffected).
+    critics' regression well conditioned; acting is unaffected) and ``action_l2`` (Box actions: penalty on
+    the policy's mean squared action, as in the DDPG of Hindsight Experience Replay; 0 = off).
     """
 
     algo_name = "MADDPG"
@@ -281,7 +285,7 @@ class MADDPG(EvolvableAlgorithm):
     def loss_hparams(self) -> LossHparams:
         """The hyperparameters the losses read (numbers; the batched path passes tensors ``[S]``)."""
         return LossHparams(self.gamma, self.reward_scale, self.huber_delta, self.target_noise, self.noise_clip,
-                           self.entropy_coef, self.expected_pg)
+                           self.entropy_coef, self.expected_pg, self.action_l2)
 
     def _critic_input(self, obs_t, act_t, agent: str) -> torch.Tensor:
         parts = [obs_t[a] for a in self.agent_ids] + [act_t[a] for a in self.agent_ids]
@@ -337,9 +341,10 @@ class MADDPG(EvolvableAlgorithm):
         """Actor loss (minus the first critic's Q of the policy's actions), per member."""
         outputs = self._policy_outputs(batch.obs, nets)
         if hp.expected_pg and any(self.codecs[a].discrete for a in outputs):
-            return self._expected_actor_loss(batch.obs, batch.action, batch.weight, outputs, nets, hp.entropy_coef)
+            return (self._expected_actor_loss(batch.obs, batch.action, batch.weight, outputs, nets, hp.entropy_coef)
+                    + self._action_penalty(outputs, batch.valid, hp.action_l2))
         policy_act = {}
-        regulariser = torch.zeros((), device=self.device)
+        regulariser = self._action_penalty(outputs, batch.valid, hp.action_l2)
         for agent, out in outputs.items():
             codec = self.codecs[agent]
             if codec.discrete:
@@ -355,6 +360,18 @@ class MADDPG(EvolvableAlgorithm):
             weight = batch.weight[agent]
             loss = loss - (weight * q).sum(-1) / weight.sum(-1).clamp(min=1.0)
         return loss
+
+    def _action_penalty(self, outputs: dict[str, torch.Tensor], valid: torch.Tensor | None,
+                        action_l2: Any) -> torch.Tensor:
+        """``action_l2`` x the mean squared Box action of the policy, summed over agents (0 when it is 0)."""
+        penalty = torch.zeros((), device=self.device)
+        if not isinstance(action_l2, torch.Tensor) and action_l2 == 0:
+            return penalty  # the default: no extra work, results as before
+        for agent, out in outputs.items():
+            if not self.codecs[agent].discrete:
+                mean_square = _row_mean(out**2, valid)
+                penalty = penalty + per_member(action_l2, mean_square) * mean_square
+        return penalty
 
     def _expected_actor_loss(self, obs_t, act_t, weights, outputs, nets: Mapping[str, Callable] | None = None,
                              entropy_coef: Any = None) -> torch.Tensor:

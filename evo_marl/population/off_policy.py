@@ -82,7 +82,8 @@ class StackedOffPolicy:
             if any(m.huber_delta is not None for m in population) else None,
             target_noise=column([m.target_noise for m in population]),
             noise_clip=column([m.noise_clip for m in population]),
-            entropy_coef=column([m.entropy_coef for m in population]), expected_pg=self.template.expected_pg)
+            entropy_coef=column([m.entropy_coef for m in population]), expected_pg=self.template.expected_pg,
+            action_l2=column([m.action_l2 for m in population]) if any(m.action_l2 for m in population) else 0.0)
         self.device = device
 
     # ------------------------------------------------------------------ helpers
