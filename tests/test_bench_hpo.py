@@ -46,6 +46,15 @@ def test_each_method_is_a_config_of_the_same_task(tiny, tmp_path, method, strate
     assert not config.training.stopping.criteria and config.training.stopping.target is None
 
 
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_method_builds_a_config_for_every_task(tmp_path, monkeypatch, task):
+    monkeypatch.chdir(ROOT)
+    for method in bench_hpo.METHODS:  # the shipped configs must accept every method's overrides
+        config = bench_hpo.cell_config(TASKS[task], method, 0, tmp_path, 8)
+        assert config.selection.strategy == dict(o.split("=") for o in bench_hpo.METHOD_OVERRIDES[method]
+                                                 )["selection.strategy"]
+
+
 def test_population_cell_spends_the_budget_and_is_cached(tiny, tmp_path, monkeypatch):
     cell = bench_hpo.run_cell(tiny, "mfpbt", 0, tmp_path, 6)
     assert cell["budget"] == 6 * 640 and cell["population"] == 6 and cell["solve"] is None
