@@ -32,6 +32,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -98,7 +99,7 @@ def first_solved_generation(run_dir: Path, scenario: str) -> tuple[int | None, f
     return None, None
 
 
-def _config(name: str, seed: int, scenario: str | None, overrides: list[str] = ()):
+def _config(name: str, seed: int, scenario: str | None, overrides: Sequence[str] = ()):
     scenario_override = [f"env.id=atc/{scenario}"] if scenario else []
     return load_config(Path("configs") / f"{name}.yaml", [*overrides, f"seed={seed}", *scenario_override])
 
@@ -115,7 +116,7 @@ def cell_file(name: str, seed: int, root: str, scenario: str | None, label: str 
 
 
 def run_one(name: str, seed: int, root: str, episodes: int, scenario: str | None = None,
-            overrides: list[str] = (), label: str | None = None) -> RunResult:
+            overrides: Sequence[str] = (), label: str | None = None) -> RunResult:
     """One training run (resumable benchmark: a finished cell is read back from ``<root>/<cell>.json``)."""
     config = _config(name, seed, scenario, overrides)
     scenario = config.env.id.split("/", 1)[1]

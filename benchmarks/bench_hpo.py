@@ -65,7 +65,7 @@ METHOD_OVERRIDES: dict[str, list[str]] = {
     "random": ["hp_init=sampled", "selection.strategy=none"],
     "default": ["hp_init=fixed", "selection.strategy=none"],
     "optuna": ["hp_init=fixed", "selection.strategy=none"],  # each trial: one member at the suggested values
-    # the config's hyperparameters to start, then tournament + mutation (whatever selection the config names)
+    # the config's hyperparameters to start, then tournament selection and mutation
     "tuned": ["hp_init=fixed", "selection.strategy=tournament"],
 }
 

@@ -98,7 +98,7 @@ class LossHparams(NamedTuple):
     noise_clip: Any
     entropy_coef: Any
     expected_pg: bool
-    action_l2: Any = 0.0
+    action_l2: Any
 
 
 def td_loss(q: torch.Tensor, target: torch.Tensor, huber_delta: Any) -> torch.Tensor:
