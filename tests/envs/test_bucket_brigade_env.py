@@ -305,3 +305,39 @@ def test_opponent_seats_are_not_possible_agents():
         assert env.sim.locations[0].tolist()[3] == 3 and env.sim.modes[0, 3] == 0  # always_rest at home
         expected = [burning_owned[0], 1] if burning_owned else [1, 0]  # specialist
         assert [env.sim.locations[0, 1], env.sim.modes[0, 1]] == expected
+
+
+# ---- reward sharing -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("opponents", [{}, {"agent_3": "all_work"}])
+def test_reward_sharing_mixes_in_the_team_mean_and_leaves_metrics_unshared(opponents):
+    """w = 0 is the scenario's own reward; w blends in the mean over all seats (scripted ones too);
+    the dynamics and the episode metrics do not depend on w."""
+    runs = {}
+    for w in (0.0, 0.25, 1.0):
+        env = vec_env("hard", num_envs=16, seed=4, opponents=opponents, reward_sharing=w)
+        env.reset()
+        rng = np.random.default_rng(1)
+        rewards, full = [], []
+        for _ in range(8):
+            acts = {a: rng.integers(0, (10, 2), size=(16, 2)) for a in env.possible_agents}
+            before = env.sim.returns.copy()
+            _, rew, *_ = env.step(acts)
+            full.append(env.sim.returns - before)  # every seat's unshared reward of this night
+            rewards.append(np.stack([rew[a] for a in env.possible_agents], axis=1))
+        runs[w] = (np.array(rewards), np.array(full), env.sim.episode_metrics()["team_return"])
+    own, full, team_return = runs[0.0]
+    seats = env.sim.learner_seats
+    np.testing.assert_allclose(own, full[..., seats], rtol=1e-6)
+    assert not np.allclose(own, runs[1.0][0])  # the test would not notice a no-op
+    for w, (shared, full_w, team_w) in runs.items():
+        np.testing.assert_array_equal(full_w, full)
+        np.testing.assert_array_equal(team_w, team_return)
+        expected = (1 - w) * full[..., seats] + w * full.mean(axis=2, keepdims=True)
+        np.testing.assert_allclose(shared, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "1"])
+def test_reward_sharing_rejects_values_outside_unit_interval(bad):
+    with pytest.raises(ConfigError, match="reward_sharing"):
+        vec_env("default", num_envs=2, reward_sharing=bad)

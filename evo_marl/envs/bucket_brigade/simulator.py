@@ -42,13 +42,17 @@ class BucketBrigadeSimulator(BatchedSimulator):
         opponents: seats played by scripted agents, ``{"agent_3": "free_rider"}`` or ``{3: "hero"}``;
             a value is a policy name of :data:`~.agents.POLICY_NAMES` or 10 θ numbers.
         num_agents, num_houses: override the scenario's N and H.
+        reward_sharing: weight ``w`` in [0, 1] of the team's mean reward in what a learner receives:
+            ``(1 - w) * own + w * mean over all seats`` (scripted ones included). 0 (default) is the
+            scenario's own, selfish reward; 1 makes every learner maximise the team's return, the
+            quantity the scenario tables score. Episode metrics always report the unshared rewards.
     """
 
     metadata = {"render_modes": ["ansi"], "name": "bucket_brigade_v0"}
 
     def __init__(self, num_envs: int, scenario: str | dict | Scenario = "default", *, mode: str = "fast",
                  signal_bit: bool = False, max_nights: int = 100, opponents: Mapping | None = None,
-                 num_agents: int | None = None, num_houses: int | None = None):
+                 num_agents: int | None = None, num_houses: int | None = None, reward_sharing: float = 0.0):
         super().__init__(num_envs)
         self.scenario = load_scenario(scenario, num_agents=num_agents, num_houses=num_houses)
         if mode not in MODES:
@@ -57,7 +61,11 @@ class BucketBrigadeSimulator(BatchedSimulator):
             raise ConfigError("signal_bit", signal_bit, "must be True or False")
         if isinstance(max_nights, bool) or not isinstance(max_nights, (int, np.integer)) or max_nights < 1:
             raise ConfigError("max_nights", max_nights, "must be an integer >= 1")
+        if isinstance(reward_sharing, bool) or not isinstance(reward_sharing, (int, float, np.number)) \
+                or not 0.0 <= float(reward_sharing) <= 1.0:
+            raise ConfigError("reward_sharing", reward_sharing, "must be a number in [0, 1]")
         self.mode, self.signal_bit, self.max_nights = mode, bool(signal_bit), int(max_nights)
+        self.reward_sharing = float(reward_sharing)
         n, h = self.scenario.num_agents, self.scenario.num_houses
         self.num_agents, self.num_houses = n, h
         self.opponents = self._make_opponents(opponents or {})
@@ -195,6 +203,9 @@ class BucketBrigadeSimulator(BatchedSimulator):
         self.returns += reward
         self.work_nights += work.sum(axis=1)
         truncated = (self.night >= self.max_nights) & ~terminated
+        if self.reward_sharing:
+            w = self.reward_sharing
+            reward = (1.0 - w) * reward + w * reward.mean(axis=1, keepdims=True)
         return reward[:, self.learner_seats].astype(np.float32), terminated, truncated, {}
 
     def _build_obs(self, rows=slice(None)) -> np.ndarray:
