@@ -1,0 +1,141 @@
+"""One IPPO population per Bucket Brigade scenario against the best scripted team, on all twelve scenarios.
+
+    python benchmarks/bench_bucket_brigade_scenarios.py [--config bucket_brigade_team_ippo]
+        [--scenarios default easy ...] [--root populations/bench_bb_scenarios] [--jobs 2]
+        [--episodes 1000] [--seed 10000] [--report-only] [--out benchmarks/results/bucket_brigade_scenarios.md]
+
+For every scenario a population is trained with ``evo-marl train CONFIG --set env.id=bucket_brigade/<scenario>``
+in ``ROOT/<scenario>`` (``--jobs`` runs at once, each in its own process; a finished run is reused and an
+interrupted one resumed from its newest checkpoint). Each member of the final generation then plays every
+seat: the best member is *chosen* on 200 episodes (seed ``--seed`` + 1) and *measured* on ``--episodes``
+fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best scripted team on every
+scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only`` evaluates
+whatever the run folders hold without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evo_marl.config import load_config
+from evo_marl.envs.bucket_brigade.baselines import run_cell
+from evo_marl.envs.bucket_brigade.scenarios import list_scenarios
+from evo_marl.league.crossplay import play_lineup
+from evo_marl.training import checkpoint as ckpt
+from bench_bucket_brigade_learning import Interval, verdict
+from results_file import write_results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def train_command(config: str, scenario: str, run_dir: Path) -> list[str]:
+    resume = ["--resume"] if ckpt.latest_generation(run_dir) is not None else []
+    return [sys.executable, "-m", "evo_marl.cli", "train", config, "--set", f"env.id=bucket_brigade/{scenario}",
+            "--run-dir", str(run_dir), "--quiet", *resume]
+
+
+def finished(run_dir: Path, max_steps: int) -> bool:
+    latest = ckpt.latest_generation(run_dir)
+    if latest is None:
+        return False
+    manifest = ckpt.read_manifest(latest)
+    return min(m["steps"][-1] for m in manifest["members"]) >= max_steps or manifest.get("stop_reason") is not None
+
+
+def train_all(config: str, scenarios: list[str], root: Path, jobs: int) -> dict[str, float]:
+    """Train the missing runs, ``jobs`` at a time; returns each started run's wall time in seconds."""
+    max_steps = load_config(REPO / "configs" / f"{config}.yaml").training.max_steps
+    todo = [s for s in scenarios if not finished(root / s, max_steps)]
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    walls: dict[str, float] = {}
+    root.mkdir(parents=True, exist_ok=True)
+    while todo or running:
+        while todo and len(running) < jobs:
+            scenario = todo.pop(0)
+            log = open(root / f"{scenario}.log", "a")
+            running[scenario] = (subprocess.Popen(train_command(config, scenario, root / scenario), cwd=REPO,
+                                                  stdout=log, stderr=subprocess.STDOUT), time.perf_counter())
+            print(f"training {scenario} -> {root / scenario}", flush=True)
+        for scenario, (proc, started) in list(running.items()):
+            if proc.poll() is not None:
+                del running[scenario]
+                walls[scenario] = time.perf_counter() - started
+                status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {scenario}.log)"
+                print(f"{scenario}: {status} after {walls[scenario]:.0f} s", flush=True)
+        time.sleep(2)
+    return walls
+
+
+def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tuple[str, str]:
+    latest = ckpt.latest_generation(run_dir)
+    if latest is None:
+        return f"| {scenario} | not trained | | | | | |", "missing"
+    population, manifest = ckpt.load_population(latest), ckpt.read_manifest(latest)
+    picks = [(Interval.of(play_lineup([m] * 4, scenario, 200, seed + 1, rotate=False).per_night).mean, m)
+             for m in population]
+    member = max(picks, key=lambda p: p[0])[1]
+    result = play_lineup([member] * 4, scenario, episodes, seed, rotate=False)
+    learned = Interval.of(result.per_night)
+    base = run_cell(scenario, "all_work", episodes, seed=seed)
+    best = Interval.of(base["team_reward_per_night"])
+    outcome = verdict(learned, best)
+    steps = min(m["steps"][-1] for m in manifest["members"])
+    wall = float(manifest.get("wall_time", float("nan")))
+    work = float(np.mean(result.work.sum(axis=1) / (result.work.shape[1] * np.maximum(result.nights, 1))))
+    return (f"| {scenario} | {steps:,} | {wall:.0f} | m{member.index} | {learned} | {work:.2f} | "
+            f"{best} | {float(np.mean(base['work_fraction'])):.2f} | {outcome} |"), outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="bucket_brigade_team_ippo")
+    parser.add_argument("--scenarios", nargs="+", default=list_scenarios(), choices=list_scenarios())
+    parser.add_argument("--root", default="populations/bench_bb_scenarios")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=10_000)
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--out", default="benchmarks/results/bucket_brigade_scenarios.md")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    root = Path(args.root).resolve()
+    if not args.report_only:
+        train_all(args.config, args.scenarios, root, args.jobs)
+    lines = ["# Bucket Brigade: one learned population per scenario against `all_work`", "",
+             f"Command: `python benchmarks/bench_bucket_brigade_scenarios.py --config {args.config} "
+             f"--root {args.root} --episodes {args.episodes}`  ",
+             f"Date: {date.today()}  ",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"Python {platform.python_version()}, torch {torch.__version__} (1 thread per run, "
+             f"{args.jobs} runs at once)", "",
+             f"Config `configs/{args.config}.yaml` with `--set env.id=bucket_brigade/<scenario>`. The best member of "
+             f"the final generation (chosen on 200 episodes, seed {args.seed + 1}) plays all four seats; team reward "
+             f"per night over {args.episodes} fresh episodes (seed {args.seed}), mean ± 95% CI half-width, next to "
+             "the homogeneous `all_work` team on the same episodes' seed. Work: share of agent-nights spent working.",
+             "", "| scenario | steps / member | train wall (s) | member | learned | work | all_work | all_work work "
+             "| verdict |", "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+    tally: dict[str, int] = {}
+    for scenario in args.scenarios:
+        row, outcome = scenario_row(scenario, root / scenario, args.episodes, args.seed)
+        tally[outcome] = tally.get(outcome, 0) + 1
+        lines.append(row)
+        print(row, flush=True)
+    good = tally.get("wins", 0) + tally.get("ties", 0)
+    lines += ["", f"Ties or beats `all_work` on **{good} of {len(args.scenarios)}** scenarios "
+                  f"({tally.get('wins', 0)} wins, {tally.get('ties', 0)} ties, {tally.get('loses', 0)} losses"
+                  + (f", {tally['missing']} not trained" if tally.get("missing") else "") + ").", ""]
+    write_results(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()
