@@ -39,7 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def train_command(config: str, scenario: str, run_dir: Path) -> list[str]:
-    resume = ["--resume"] if ckpt.latest_generation(run_dir) is not None else []
+    # resume an interrupted run; start over in a folder that an early interruption left without a checkpoint
+    if ckpt.latest_generation(run_dir) is not None:
+        resume = ["--resume"]
+    else:
+        resume = ["--overwrite"] if run_dir.exists() else []
     return [sys.executable, "-m", "evo_marl.cli", "train", config, "--set", f"env.id=bucket_brigade/{scenario}",
             "--run-dir", str(run_dir), "--quiet", *resume]
 
