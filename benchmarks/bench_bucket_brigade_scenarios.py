@@ -6,11 +6,12 @@
 
 For every scenario a population is trained with ``evo-marl train CONFIG --set env.id=bucket_brigade/<scenario>``
 in ``ROOT/<scenario>`` (``--jobs`` runs at once, each in its own process; a finished run is reused and an
-interrupted one resumed from its newest checkpoint). Each member of the final generation then plays every
-seat: the best member is *chosen* on 200 episodes (seed ``--seed`` + 1) and *measured* on ``--episodes``
-fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best scripted team on every
-scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only`` evaluates
-whatever the run folders hold without training.
+interrupted one resumed from its newest checkpoint). From each final generation two learned teams play: the
+best member in all four seats (homogeneous) and the four best members one per seat, rotated round the seats
+(mixed). The better team on 200 episodes (seed ``--seed`` + 1) is *chosen* and both are *measured* on
+``--episodes`` fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best scripted team
+on every scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only``
+evaluates whatever the run folders hold without training.
 """
 
 from __future__ import annotations
