@@ -9,8 +9,8 @@ in ``ROOT/<scenario>`` (``--jobs`` runs at once, each in its own process; a fini
 interrupted one resumed from its newest checkpoint). From each final generation two learned teams play: the
 best member in all four seats (homogeneous) and the four best members one per seat, rotated round the seats
 (mixed). The better team on 200 episodes (seed ``--seed`` + 1) is *chosen* and both are *measured* on
-``--episodes`` fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best scripted team
-on every scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only``
+``--episodes`` fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best of the shipped
+scripted teams on every scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only``
 evaluates whatever the run folders hold without training.
 """
 
