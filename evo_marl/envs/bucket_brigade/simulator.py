@@ -25,6 +25,7 @@ from evo_marl.envs.bucket_brigade.observation import ObservationLayout
 from evo_marl.envs.bucket_brigade.parity import ParityStreams
 from evo_marl.envs.bucket_brigade.scenarios import Scenario, load_scenario
 from evo_marl.envs.native import BatchedSimulator
+from evo_marl import validation
 from evo_marl.errors import ConfigError, EnvError
 
 MODES = ("fast", "parity")
@@ -61,11 +62,8 @@ class BucketBrigadeSimulator(BatchedSimulator):
             raise ConfigError("signal_bit", signal_bit, "must be True or False")
         if isinstance(max_nights, bool) or not isinstance(max_nights, (int, np.integer)) or max_nights < 1:
             raise ConfigError("max_nights", max_nights, "must be an integer >= 1")
-        if isinstance(reward_sharing, bool) or not isinstance(reward_sharing, (int, float, np.number)) \
-                or not 0.0 <= float(reward_sharing) <= 1.0:
-            raise ConfigError("reward_sharing", reward_sharing, "must be a number in [0, 1]")
+        self.reward_sharing = validation.number("reward_sharing", reward_sharing, 0.0, 1.0)
         self.mode, self.signal_bit, self.max_nights = mode, bool(signal_bit), int(max_nights)
-        self.reward_sharing = float(reward_sharing)
         n, h = self.scenario.num_agents, self.scenario.num_houses
         self.num_agents, self.num_houses = n, h
         self.opponents = self._make_opponents(opponents or {})
