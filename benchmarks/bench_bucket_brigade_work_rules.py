@@ -25,6 +25,7 @@ from datetime import date
 
 import numpy as np
 
+from evo_marl.envs.bucket_brigade.agents import nth_burning_house
 from evo_marl.envs.bucket_brigade.scenarios import list_scenarios
 from evo_marl.envs.bucket_brigade.views import vec_env
 from bench_bucket_brigade_learning import Interval
@@ -33,17 +34,17 @@ from results_file import write_results
 RULES = ("random", "same", "nearest", "ranked")
 
 
-def choose_houses(rule: str, burning: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def choose_houses(rule: str, burning: np.ndarray, num_seats: int, rng: np.random.Generator) -> np.ndarray:
     """House per seat ``int[E, N]`` for burning masks ``bool[E, H]`` (rows with a fire only matter)."""
     num_envs, num_houses = burning.shape
-    seats = np.arange(4)[None, :]
+    seats = np.arange(num_seats)[None, :]
     count = burning.sum(1, keepdims=True)
-    if rule in ("random", "ranked"):
-        j = np.floor(rng.random((num_envs, 4)) * count) if rule == "random" else seats % np.maximum(count, 1)
-        cum = np.cumsum(burning, axis=1)  # the j-th burning house: inverse CDF over the mask
-        return np.minimum((cum[:, None, :] <= j[..., None]).sum(-1), num_houses - 1)
+    if rule == "random":
+        return nth_burning_house(burning, np.floor(rng.random((num_envs, num_seats)) * count).astype(np.int64))
+    if rule == "ranked":
+        return nth_burning_house(burning, seats % np.maximum(count, 1))
     if rule == "same":
-        return np.repeat(np.argmax(burning, axis=1)[:, None], 4, axis=1)
+        return np.repeat(np.argmax(burning, axis=1)[:, None], num_seats, axis=1)
     offset = (np.arange(num_houses)[None, None, :] - seats[..., None]) % num_houses  # from seat s's house s
     distance = 2 * np.minimum(offset, num_houses - offset) + (offset > num_houses // 2)  # ties: clockwise
     return np.argmin(np.where(burning[:, None, :], distance, 10 * num_houses), axis=-1)
@@ -52,8 +53,6 @@ def choose_houses(rule: str, burning: np.ndarray, rng: np.random.Generator) -> n
 def play(scenario: str, rule: str, episodes: int, seed: int) -> Interval:
     env = vec_env(scenario, num_envs=episodes, seed=seed)
     agents, num_agents = env.agents, env.sim.num_agents
-    if num_agents != 4:
-        raise SystemExit(f"{scenario}: the rules are written for 4 seats, not {num_agents}")
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     done, total, nights = np.zeros(episodes, bool), np.zeros(episodes), np.zeros(episodes)
@@ -61,7 +60,7 @@ def play(scenario: str, rule: str, episodes: int, seed: int) -> Interval:
     for _ in range(env.sim.max_nights + 1):
         burning = env.sim.houses == 1
         fire = burning.any(1, keepdims=True)
-        house = np.where(fire, choose_houses(rule, burning, rng), home)
+        house = np.where(fire, choose_houses(rule, burning, num_agents, rng), home)
         mode = np.repeat(fire, num_agents, axis=1).astype(np.int64)
         _, rewards, _, _, info = env.step({a: np.stack([house[:, i], mode[:, i]], 1) for i, a in enumerate(agents)})
         live = ~done

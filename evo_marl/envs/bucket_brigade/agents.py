@@ -132,6 +132,13 @@ class Specialist(ScriptedPolicy):
         return actions, actions[..., 1].copy()
 
 
+def nth_burning_house(burning: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """House index ``int[E, S]`` of the ``j[e, s]``-th burning house (0-based) of each ``bool[E, H]`` mask row:
+    an inverse CDF over the mask (the last house where ``j`` is not below the row's count of fires)."""
+    cum = np.cumsum(burning, axis=-1)  # [E, H]
+    return np.minimum((cum[:, None, :] <= j[..., None]).sum(-1), burning.shape[-1] - 1)
+
+
 class AllWork(ScriptedPolicy):
     name = "all_work"
 
@@ -139,13 +146,11 @@ class AllWork(ScriptedPolicy):
         burning = state.houses == 1
         num_envs, s = burning.shape[0], self.seats.size
         count = burning.sum(-1)  # [E]
-        # the j-th burning house, j uniform in [0, count): inverse CDF over the burning mask
-        j = np.floor(rng.random((num_envs, s)) * count[:, None]).astype(np.int64)
-        cum = np.cumsum(burning, axis=-1)  # [E, H]
-        house = (cum[:, None, :] <= j[..., None]).sum(-1)
+        j = np.floor(rng.random((num_envs, s)) * count[:, None]).astype(np.int64)  # uniform in [0, count)
+        house = nth_burning_house(burning, j)
         work = count[:, None] > 0
         actions = self._rest_at_home(num_envs)
-        actions[..., 0] = np.where(work, np.minimum(house, self.num_houses - 1), self.home)
+        actions[..., 0] = np.where(work, house, self.home)
         actions[..., 1] = work
         return actions, actions[..., 1].copy()
 
