@@ -91,13 +91,15 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
     if latest is None:
         return f"| {scenario} | not trained |" + " |" * 8, "missing"
     population, manifest = ckpt.load_population(latest), ckpt.read_manifest(latest)
-    homogeneous = sorted(population, key=lambda m: -play_lineup([m] * 4, scenario, 200, seed + 1,
-                                                                rotate=False).per_night.mean())
-    mixed = homogeneous[:4]  # the four best members, one per seat, rotated round the seats
-    lineups = {f"m{homogeneous[0].index} x 4": ([homogeneous[0]] * 4, False),
+    def choosing_score(lineup: list, rotate: bool) -> float:
+        return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate).per_night.mean())
+
+    scored = sorted(((choosing_score([m] * 4, False), m) for m in population), key=lambda p: -p[0])
+    mixed = [m for _, m in scored[:4]]  # the four best members, one per seat, rotated round the seats
+    lineups = {f"m{mixed[0].index} x 4": ([mixed[0]] * 4, False),
                "mixed " + ",".join(f"m{m.index}" for m in mixed): (mixed, True)}
-    choice = max(lineups, key=lambda name: play_lineup(lineups[name][0], scenario, 200, seed + 1,
-                                                       rotate=lineups[name][1]).per_night.mean())
+    scores = dict(zip(lineups, (scored[0][0], choosing_score(mixed, True))))
+    choice = max(scores, key=scores.get)
     results = {name: play_lineup(lineup, scenario, episodes, seed, rotate=rotate)
                for name, (lineup, rotate) in lineups.items()}
     measured = {name: Interval.of(r.per_night) for name, r in results.items()}
