@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from datetime import date
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -35,9 +37,10 @@ from evo_marl import (MultiAgentReplayBuffer, Mutations, TournamentSelection, cr
 from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 from results_file import write_results
 
-NET_CONFIG = {"encoder_config": {"hidden_size": [64], "layer_norm": False}, "latent_dim": 64,
-              "head_config": {"hidden_size": [64], "layer_norm": False}}
-BATCH, LEARN_STEP, NUM_ENVS = 64, 16, 8
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peer"))
+from sides import NET_CONFIG, Setting  # noqa: E402  (the side-by-side benchmark's settings)
+
+BATCH, LEARN_STEP, NUM_ENVS = Setting.batch_size, Setting.learn_step, Setting.num_envs
 
 
 def matmul_gflops(shape: tuple[int, int, int, int], repeats: int) -> float:
