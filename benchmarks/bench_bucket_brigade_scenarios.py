@@ -61,7 +61,7 @@ def train_all(config: str, scenarios: list[str], root: Path, jobs: int) -> dict[
     """Train the missing runs, ``jobs`` at a time; returns each started run's wall time in seconds."""
     max_steps = load_config(REPO / "configs" / f"{config}.yaml").training.max_steps
     todo = [s for s in scenarios if not finished(root / s, max_steps)]
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    running: dict[str, tuple[subprocess.Popen, float, object]] = {}
     walls: dict[str, float] = {}
     root.mkdir(parents=True, exist_ok=True)
     while todo or running:
@@ -69,10 +69,11 @@ def train_all(config: str, scenarios: list[str], root: Path, jobs: int) -> dict[
             scenario = todo.pop(0)
             log = open(root / f"{scenario}.log", "a")
             running[scenario] = (subprocess.Popen(train_command(config, scenario, root / scenario), cwd=REPO,
-                                                  stdout=log, stderr=subprocess.STDOUT), time.perf_counter())
+                                                  stdout=log, stderr=subprocess.STDOUT), time.perf_counter(), log)
             print(f"training {scenario} -> {root / scenario}", flush=True)
-        for scenario, (proc, started) in list(running.items()):
+        for scenario, (proc, started, log) in list(running.items()):
             if proc.poll() is not None:
+                log.close()
                 del running[scenario]
                 walls[scenario] = time.perf_counter() - started
                 status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {scenario}.log)"
