@@ -31,22 +31,57 @@ def _one_by_one(population, env, seed):
     return results
 
 
+def _diversify(population) -> None:
+    """Members of different widths and depths: the stacked path must pad or split them."""
+    rng = np.random.default_rng(0)
+    group = list(population[0].groups)[0]
+    population[1].mutate_architecture(f"actor/{group}", "add_node", rng)
+    population[2].mutate_architecture(f"actor/{group}", "add_layer", rng)
+
+
+@pytest.mark.parametrize("stacked", [False, True])
 @pytest.mark.parametrize("env_id, algo", [("atc/random", "MADDPG"), ("atc/canonical_crossing", "IPPO"),
-                                          ("mpe2/simple_speaker_listener_v4", "MATD3")])
-def test_population_in_one_env_equals_one_member_after_another(env_id, algo):
+                                          ("mpe2/simple_speaker_listener_v4", "MATD3"),
+                                          ("mpe2/simple_speaker_listener_v4", "IPPO")])
+def test_population_in_one_env_equals_one_member_after_another(env_id, algo, stacked, monkeypatch):
     env = make_vec_env(env_id, num_envs=5, seed=0)
     population = _population(env, algo)
+    _diversify(population)
     assert env.replicated(len(population)) is not None
-    together = evaluation.evaluate_population(population, env, seed=7)
+    calls = []
+    for member in population:  # count the members' own get_action calls
+        own = member.get_action
+        monkeypatch.setattr(member, "get_action", lambda *a, _own=own, **k: calls.append(1) or _own(*a, **k))
+    together = evaluation.evaluate_population(population, env, seed=7, stacked=stacked)
+    assert bool(calls) != stacked, "stacked: one forward for all members, no member's own get_action"
     alone = _one_by_one(population, env, seed=7)
     assert len({r.fitness for r in together}) == len(population), "members differ, so the check can fail"
+    # member by member the results are exact; batched matmuls may round differently in the last bits
+    check = np.testing.assert_array_equal if not stacked else \
+        (lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6))
     for t, a, member in zip(together, alone, population):
-        np.testing.assert_array_equal(t.returns, a.returns)
-        assert t.fitness == float(np.mean(a.returns)) == member.fitness[-1]
+        check(t.returns, a.returns)
+        assert t.fitness == member.fitness[-1]
+        check(t.fitness, float(np.mean(a.returns)))
         assert t.episode_metrics.keys() == a.metrics.keys()
         for name, values in a.metrics.items():
-            np.testing.assert_array_equal(t.episode_metrics[name], values)
+            check(t.episode_metrics[name], values)
     assert all(m.training for m in population), "training mode is restored"
+
+
+def test_stacked_evaluation_that_raises_continues_member_by_member(caplog, monkeypatch):
+    env = make_vec_env("atc/random", num_envs=4, seed=0)
+    population = _population(env, "MADDPG")
+    alone = _one_by_one(population, env, seed=5)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("stack broke")
+
+    monkeypatch.setattr(evaluation.StackedGreedyPolicy, "act", broken)
+    together = evaluation.evaluate_population(population, env, seed=5)
+    assert "stacked evaluation failed (RuntimeError: stack broke); members act one by one" in caplog.text
+    for t, a in zip(together, alone):
+        np.testing.assert_array_equal(t.returns, a.returns)
 
 
 def test_replicated_env_starts_every_block_in_the_same_episodes():
@@ -77,7 +112,7 @@ def test_member_that_raises_is_ranked_last_and_the_others_are_unchanged(caplog):
         raise RuntimeError("broken actor")
 
     population[1].get_action = broken
-    together = evaluation.evaluate_population(population, env, seed=2)
+    together = evaluation.evaluate_population(population, env, seed=2, stacked=False)
     assert math.isnan(together[1].fitness) and population[1].failed
     assert "member 1 failed during evaluation" in caplog.text
     for k in (0, 2):

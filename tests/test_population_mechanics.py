@@ -126,7 +126,7 @@ def test_fixed_validation_episodes_are_the_same_every_generation(tmp_path, monke
     seeds = []
     original = evaluation_module.evaluate_population
     monkeypatch.setattr(evaluation_module, "evaluate_population",
-                        lambda pop, env, steps, seed: seeds.append(seed) or original(pop, env, steps, seed=seed))
+                        lambda pop, env, steps, seed, **kw: seeds.append(seed) or original(pop, env, steps, seed=seed, **kw))
     env, pop, memory, hp = make_tiny_population("MADDPG", pop_size=2, num_envs=2)
     train_multi_agent_off_policy(env, "tiny", "MADDPG", pop, memory, INIT_HP=hp, max_steps=300, evo_steps=100,
                                  eval_loop=2, eval_set=eval_set, seed=0, run_dir=tmp_path, verbose=False)

@@ -62,12 +62,13 @@ class Layout:
 
 @dataclass
 class StackEntry:
-    """What one member contributes to a stack: its network, extra parameters, target network and optimizer."""
+    """What one member contributes to a stack: its network, extra parameters, target network and optimizer
+    (None for a stack that only acts: it has no Adam state and cannot take a step)."""
 
     net: EvolvableMLP
     extras: list[Tensor]
     target: EvolvableMLP | None
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
 
     def params(self) -> list[Tensor]:
         return list(self.net.parameters()) + list(self.extras)
@@ -126,7 +127,7 @@ class ParamStack:
         hparams = []
         for r, entry in enumerate(entries):
             params = entry.params()
-            states = [entry.optimizer.state.get(p) for p in params]
+            states = [None if entry.optimizer is None else entry.optimizer.state.get(p) for p in params]
             stepped = [bool(s) for s in states]
             if any(stepped) and not all(stepped):
                 raise ConfigError("optimizer.state", f"{sum(stepped)} of {len(params)} parameters",
@@ -144,11 +145,11 @@ class ParamStack:
             for store, tensors in sources:
                 for i, tensor in enumerate(tensors):
                     self._block(store, r, i, tensor.shape).copy_(tensor.detach())
-            hparams.append(_adam_hparams(entry.optimizer))
+            hparams.append(None if entry.optimizer is None else _adam_hparams(entry.optimizer))
             if entry.target is not None and entry.extras:
                 raise ConfigError("extras", len(entry.extras), "networks with extra parameters have no target networks")
         self.mask = None if bool(mask.all()) else mask
-        self.adam = hparams  # per row: (lr, beta1, beta2, eps)
+        self.adam = hparams  # per row: (lr, beta1, beta2, eps), None without an optimizer
         self.fused = device.type in ("cpu", "cuda")  # as EvolvableAlgorithm builds its optimizers
         self._row_state: list[tuple | None] = [None] * rows
 

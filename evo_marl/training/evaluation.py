@@ -11,6 +11,7 @@ import numpy as np
 from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, episode_over, run_episodes,
                                     team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
+from evo_marl.population.greedy import StackedGreedyPolicy
 from evo_marl.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
@@ -29,14 +30,17 @@ class MemberEvaluation:
 
 
 def evaluate_population(population: Sequence, env, max_steps: int | None = None,
-                        seed: int | None = None) -> list[MemberEvaluation]:
+                        seed: int | None = None, stacked: bool = True,
+                        grouping: str = "auto") -> list[MemberEvaluation]:
     """Evaluate every member on the same episodes (same ``seed``), without exploration noise.
 
     ``env`` has one sub-env per evaluation episode. Where it can be replicated
     (:meth:`~evo_marl.envs.vector.VectorEnv.replicated`), the whole population plays in one env of
     ``population x episodes`` sub-envs, one env step for all members, with exactly the results of playing
-    one member after another. Each member's fitness (mean team return) is appended to ``member.fitness``;
-    a member whose evaluation raised, or returned a non-finite value, gets NaN.
+    one member after another; with ``stacked`` (the default), MADDPG / MATD3 / IPPO members also act as
+    one stack (:class:`~evo_marl.population.greedy.StackedGreedyPolicy`, ``grouping`` as in training), one
+    forward per actor network for the whole population. Each member's fitness (mean team return) is
+    appended to ``member.fitness``; a member whose evaluation raised, or returned a non-finite value, gets NaN.
     """
     modes = [m.training for m in population]
     for member in population:
@@ -46,7 +50,8 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
         if replica is None:
             outcomes = [_play_alone(member, env, max_steps, seed) for member in population]
         else:
-            outcomes = _play_together(population, replica, env.num_envs, max_steps, seed)
+            policy = _stacked_policy(population, grouping) if stacked else None
+            outcomes = _play_together(population, replica, env.num_envs, max_steps, seed, policy)
     finally:
         for member, mode in zip(population, modes):
             member.set_training_mode(mode)
@@ -78,6 +83,15 @@ def _replica(env, copies: int):
         return None
 
 
+def _stacked_policy(population: Sequence, grouping: str) -> StackedGreedyPolicy | None:
+    """The population's actors as one stack, or None (members then act one by one) where they cannot be stacked."""
+    try:
+        return StackedGreedyPolicy(population, grouping)
+    except Exception as err:
+        logger.debug("evaluation acts member by member (%s: %s)", type(err).__name__, err)
+        return None
+
+
 def _report_failure(member, err: Exception) -> None:
     """Log why a member's evaluation failed (a failing member must not stop the run: it is ranked last)."""
     if isinstance(err, EnvError):  # the env's own failure, already described: no traceback
@@ -104,12 +118,14 @@ def _rows_of(value, rows: slice, num_envs: int):
     return value
 
 
-def _play_together(population: Sequence, env, block: int, max_steps: int | None,
-                   seed: int | None) -> list[EpisodeResults | None]:
+def _play_together(population: Sequence, env, block: int, max_steps: int | None, seed: int | None,
+                   policy: StackedGreedyPolicy | None = None) -> list[EpisodeResults | None]:
     """Every member's episodes in the replicated ``env``: member ``k`` plays sub-envs ``[k*block, (k+1)*block)``.
 
-    Members act on their own rows as they would alone; a member stops acting when its episodes are over or
-    it failed (its rows then repeat their last actions, which only move finished or discarded episodes).
+    Members act on their own rows as they would alone (all at once through ``policy`` where given; if it
+    raises, one by one from then on, so that a failure is pinned on its member); a member stops acting when
+    its episodes are over or it failed (its rows then repeat their last actions, which only move finished
+    or discarded episodes).
     """
     n = env.num_envs
     rows = [slice(k * block, (k + 1) * block) for k in range(len(population))]
@@ -119,18 +135,29 @@ def _play_together(population: Sequence, env, block: int, max_steps: int | None,
     actions: dict[str, np.ndarray] | None = None
     cap = max_steps if max_steps is not None else DEFAULT_EVAL_CAP
     steps = 0
+    def place(own: dict[str, np.ndarray], where) -> None:
+        nonlocal actions
+        if actions is None:  # every block starts with the first acting member's actions: valid for any sub-env
+            actions = {a: np.repeat(np.asarray(v)[:block], len(population), axis=0) for a, v in own.items()}
+        for agent, value in own.items():
+            actions[agent][where] = value
+
     while not tally.done.all() and steps < cap:
-        for k, member in enumerate(population):
-            if failed[k] or tally.done[rows[k]].all():
-                continue
+        acting = [k for k in range(len(population)) if not failed[k] and not tally.done[rows[k]].all()]
+        if policy is not None and acting:
+            where = np.concatenate([np.arange(n)[rows[k]] for k in acting])
             try:
-                own = member.get_action(_rows_of(obs, rows[k], n), _rows_of(infos, rows[k], n))[0]
-                if actions is None:  # every block starts with this member's actions: valid for any sub-env
-                    actions = {a: np.repeat(np.asarray(v), len(population), axis=0) for a, v in own.items()}
-                for agent, value in own.items():
-                    actions[agent][rows[k]] = value
+                place(policy.act(acting, _rows_of(obs, where, n), _rows_of(infos, where, n)), where)
+                acting = []
             except Exception as err:
-                _report_failure(member, err)
+                logger.warning("stacked evaluation failed (%s: %s); members act one by one",
+                               type(err).__name__, err)
+                policy = None
+        for k in acting:
+            try:
+                place(population[k].get_action(_rows_of(obs, rows[k], n), _rows_of(infos, rows[k], n))[0], rows[k])
+            except Exception as err:
+                _report_failure(population[k], err)
                 failed[k] = True
         if actions is None:  # no member could act
             break
@@ -158,4 +185,5 @@ def evaluate_generation(population: Sequence, env, settings, entropy: int, gener
             logger.warning("member %s has non-finite weights; it is ranked last", member.index)
             member.failed = True
     key = 0 if settings.eval_set == "fixed" else generation
-    return evaluate_population(population, env, settings.eval_steps, seed=derived_seed(entropy, 2, key))
+    return evaluate_population(population, env, settings.eval_steps, seed=derived_seed(entropy, 2, key),
+                               stacked=settings.batched_learning, grouping=settings.stack_grouping)
