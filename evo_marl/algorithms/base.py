@@ -12,7 +12,6 @@ checks its range and updates what depends on it (e.g. the optimizers' learning r
 
 from __future__ import annotations
 
-import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -34,6 +33,18 @@ from evo_marl.seeding import SeedLike, numpy_rng, seed_sequence, torch_generator
 
 logger = logging.getLogger(__name__)
 ARCHITECTURE_OPS = ("add_layer", "remove_layer", "add_node", "remove_node")
+
+
+def _clone_tensors(tree: Any) -> Any:
+    """A copy of nested dicts, lists and tuples with every tensor cloned (other leaves as they are): a much
+    cheaper ``copy.deepcopy`` for state dicts."""
+    if isinstance(tree, torch.Tensor):
+        return tree.clone()
+    if isinstance(tree, dict):
+        return {k: _clone_tensors(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_clone_tensors(v) for v in tree)
+    return tree
 
 
 def _as_dict(values: Sequence | dict, agent_ids: list[str], name: str) -> dict[str, spaces.Space]:
@@ -371,17 +382,19 @@ class EvolvableAlgorithm(ABC):
                 raise CheckpointError(f"{key}={state[key]!r}: does not match this member's {mine}")
         try:
             self.hp = self.Hyperparameters.build(None, **state["hyperparameters"])
+            rebuilt = False  # networks of the saved architecture are loaded in place (a clone's fresh ones)
             for name, init in state["architectures"].items():
-                net = EvolvableMLP(**init, generator=self.torch_gen, device=self.device)
-                net.load_state_dict(state["networks"][name])
-                self.networks[name] = net
-                if name in state["targets"]:
-                    target = EvolvableMLP(**init, generator=self.torch_gen, device=self.device)
-                    target.load_state_dict(state["targets"][name])
-                    self.targets[name] = target
-            optimizer_states = copy.deepcopy(state["optimizers"])  # Adam keeps the given moment tensors
+                for nets, weights in ((self.networks, state["networks"]), (self.targets, state["targets"])):
+                    if name not in weights:
+                        continue
+                    if name not in nets or nets[name].init_dict != init:
+                        nets[name] = EvolvableMLP(**init, generator=self.torch_gen, device=self.device)
+                        rebuilt = True
+                    nets[name].load_state_dict(weights[name])
+            optimizer_states = _clone_tensors(state["optimizers"])  # Adam keeps the given moment tensors
             for name in self._optimizer_spec:
-                self._build_optimizer(name)
+                if rebuilt or name not in self.optimizers:
+                    self._build_optimizer(name)
                 self.optimizers[name].load_state_dict(optimizer_states[name])
             self.hp_config = HyperparameterConfig.from_dict(state["hp_config"])
             meta = state["meta"]
