@@ -96,7 +96,8 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
         return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate).per_night.mean())
 
     scored = sorted(((choosing_score([m] * 4, False), m) for m in population), key=lambda p: -p[0])
-    mixed = [m for _, m in scored[:4]]  # the four best members, one per seat, rotated round the seats
+    ranked = [m for _, m in scored]  # the four best members, one per seat, rotated round the seats
+    mixed = [ranked[i % len(ranked)] for i in range(4)]  # (a population of 2-3 fills the seats in turn)
     lineups = {f"m{mixed[0].index} x 4": ([mixed[0]] * 4, False),
                "mixed " + ",".join(f"m{m.index}" for m in mixed): (mixed, True)}
     scores = dict(zip(lineups, (scored[0][0], choosing_score(mixed, True))))
