@@ -18,7 +18,7 @@ from evo_marl.algorithms.ippo import IPPO
 from evo_marl.algorithms.maddpg import MADDPG
 from evo_marl.errors import ConfigError
 from evo_marl.population.network import StackedNetwork
-from evo_marl.population.off_policy import check_uniform
+from evo_marl.population.off_policy import check_uniform, masked_logits
 from evo_marl.population.stack import StackEntry
 
 
@@ -58,11 +58,7 @@ class StackedGreedyPolicy:
         for agent, out in outputs.items():
             codec = template.codecs[agent]
             if codec.discrete:
-                mask = (infos or {}).get(agent, {}).get("action_mask") if isinstance(infos, dict) else None
-                if mask is not None:
-                    out = out.masked_fill(torch.as_tensor(np.asarray(mask).reshape(out.shape) == 0,
-                                                          device=out.device), -1e9)
-                out = codec.one_hot_argmax(out)
+                out = codec.one_hot_argmax(masked_logits(out, infos, agent))
             raw = out.cpu().numpy()
             env_actions[agent] = codec.to_env(raw.reshape(-1, raw.shape[-1]))
         return env_actions

@@ -44,6 +44,14 @@ def check_uniform(population: list, cls: type) -> None:
             raise ConfigError("population", m.index, "batched learning needs equal agents, spaces, groups and device")
 
 
+def masked_logits(out: Tensor, infos: dict | None, agent: str) -> Tensor:
+    """Discrete actor outputs with the actions that ``infos[agent]["action_mask"]`` rules out (0) set to -1e9."""
+    mask = (infos or {}).get(agent, {}).get("action_mask") if isinstance(infos, dict) else None
+    if mask is None:
+        return out
+    return out.masked_fill(torch.as_tensor(np.asarray(mask).reshape(out.shape) == 0, device=out.device), -1e9)
+
+
 def optimizer_of(member, name: str) -> torch.optim.Optimizer:
     """The optimizer that trains network ``name`` of ``member``."""
     for opt_name, (net_names, _) in member._optimizer_spec.items():
@@ -112,10 +120,7 @@ class StackedOffPolicy:
         for agent, out in outputs.items():
             codec = template.codecs[agent]
             if codec.discrete:
-                mask = (infos or {}).get(agent, {}).get("action_mask") if isinstance(infos, dict) else None
-                if mask is not None:
-                    out = out.masked_fill(torch.as_tensor(np.asarray(mask).reshape(out.shape) == 0,
-                                                          device=out.device), -1e9)
+                out = masked_logits(out, infos, agent)
                 noise = StackedNoise([self.generators[k] for k in sel], out.device)
                 raw = codec.gumbel_softmax(out, uniform=noise.uniform(out.shape)).cpu().numpy()
             else:
