@@ -13,7 +13,6 @@ member (with one warning).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -21,15 +20,11 @@ import torch
 from evo_marl.buffers.rollout import RolloutBuffer
 from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 from evo_marl.population.on_policy import StackedPPO
+from evo_marl.population.transfer import member_rows
 from evo_marl.training.off_policy import OffPolicyPhase
 from evo_marl.training.on_policy import OnPolicyPhase
 
 logger = logging.getLogger(__name__)
-
-
-def _rows(sel: Sequence[int], num_envs: int) -> np.ndarray:
-    """Sub-env rows of members ``sel``."""
-    return np.concatenate([np.arange(k * num_envs, (k + 1) * num_envs) for k in sel] or [np.zeros(0, np.int64)])
 
 
 def _member_rows(values: dict, rows: np.ndarray | None) -> dict:
@@ -57,7 +52,7 @@ class _Batched:
     def _acting(self, population: list) -> tuple[list[int], np.ndarray | None]:
         """Members that act as a stack (not failed), and their rows (None: every row)."""
         sel = [k for k, m in enumerate(population) if not m.failed]
-        return sel, None if len(sel) == len(population) else _rows(sel, self.num_envs)
+        return sel, None if len(sel) == len(population) else member_rows(sel, self.num_envs)
 
     def _stop(self, population: list, last_losses: list | None, stage: str, err: Exception) -> None:
         logger.warning("batched %s failed (%s: %s); the members continue one by one for the rest of this generation",
@@ -179,7 +174,7 @@ class BatchedOnPolicyPhase(_Batched, OnPolicyPhase):
                            trunc: np.ndarray) -> dict[int, np.ndarray]:
         if self.learner is None or not members:
             return super()._truncation_values(population, members, final_obs, term, trunc)
-        rows = _rows(members, self.num_envs)
+        rows = member_rows(members, self.num_envs)
         values = self.learner.truncation_values(members, _member_rows(final_obs, rows), term[rows], trunc[rows])
         e = self.num_envs
         return {k: values[i * e:(i + 1) * e] for i, k in enumerate(members)}

@@ -31,3 +31,8 @@ def index_tensor(values: Sequence[int] | Sequence[bool], device: torch.device, d
                  ) -> torch.Tensor:
     """A small tensor of ``values`` on ``device`` (made once per distinct value tuple and device; do not modify)."""
     return _cached(tuple(values), dtype, torch.device(device))
+
+
+def member_rows(sel: Sequence[int], num_envs: int) -> np.ndarray:
+    """Sub-env rows ``[k*num_envs, (k+1)*num_envs)`` of members ``sel``, in that order."""
+    return np.concatenate([np.arange(k * num_envs, (k + 1) * num_envs) for k in sel] or [np.zeros(0, np.int64)])

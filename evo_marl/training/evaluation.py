@@ -12,6 +12,7 @@ from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTal
                                     team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
 from evo_marl.population.greedy import StackedGreedyPolicy
+from evo_marl.population.transfer import member_rows
 from evo_marl.seeding import derived_seed
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def _play_together(population: Sequence, env, block: int, max_steps: int | None,
     actions: dict[str, np.ndarray] | None = None
     cap = max_steps if max_steps is not None else DEFAULT_EVAL_CAP
     steps = 0
+
     def place(own: dict[str, np.ndarray], where) -> None:
         nonlocal actions
         if actions is None:  # every block starts with the first acting member's actions: valid for any sub-env
@@ -145,7 +147,7 @@ def _play_together(population: Sequence, env, block: int, max_steps: int | None,
     while not tally.done.all() and steps < cap:
         acting = [k for k in range(len(population)) if not failed[k] and not tally.done[rows[k]].all()]
         if policy is not None and acting:
-            where = np.concatenate([np.arange(n)[rows[k]] for k in acting])
+            where = member_rows(acting, block)
             try:
                 place(policy.act(acting, _rows_of(obs, where, n), _rows_of(infos, where, n)), where)
                 acting = []
