@@ -51,6 +51,7 @@ class Setting:
     learn_step: int = 16  # off-policy: transitions per learning step; IPPO: transitions per rollout
     seed: int = 0
     extra_hp: dict = field(default_factory=dict)
+    env_kwargs: dict = field(default_factory=dict)  # env options, both sides (e.g. {"batched": false} for mpe2)
 
     @property
     def on_policy(self) -> bool:
@@ -84,7 +85,7 @@ def run_agilerl(s: Setting) -> dict:
 
     import evo_marl
 
-    env = AsyncPettingZooVecEnv([lambda: evo_marl.make_env(s.env) for _ in range(s.num_envs)])
+    env = AsyncPettingZooVecEnv([lambda: evo_marl.make_env(s.env, **s.env_kwargs) for _ in range(s.num_envs)])
     env.reset(seed=s.seed)
     agents = list(env.agents)
     hp = {**s.init_hp(), "AGENT_IDS": agents}
@@ -119,7 +120,7 @@ def run_evo_marl(s: Setting) -> dict:
     from evo_marl import (HyperparameterConfig, MultiAgentReplayBuffer, Mutations, RLParameter, TournamentSelection,
                           create_population, make_vec_env, train_multi_agent_off_policy, train_multi_agent_on_policy)
 
-    env = make_vec_env(s.env, num_envs=s.num_envs, seed=s.seed)
+    env = make_vec_env(s.env, num_envs=s.num_envs, seed=s.seed, **s.env_kwargs)
     agents = list(env.agents)
     hp = {**s.init_hp(), "AGENT_IDS": agents}
     hp_config = HyperparameterConfig(**{n: RLParameter(min=1e-4, max=1e-2) for n in s.lr_names()})

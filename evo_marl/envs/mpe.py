@@ -6,6 +6,10 @@ as a ``ParallelEnv`` without PettingZoo's wrapper layers, with the same observat
 infos as ``mpe2.<task>.parallel_env`` at about half the cost per step (the wrappers' attribute forwarding and
 ``last()``, which computes an observation it throws away, were half of the step). ``lean=False`` builds the
 PettingZoo wrapper stack instead.
+
+Vector envs of a task with a batched NumPy port (:mod:`.mpe_batched`: ``simple_speaker_listener_v4``) run
+the port, which returns exactly what mpe2 returns for the same seeds and actions at a fraction of the cost;
+``batched=False`` keeps mpe2's own env there.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import AECEnv, ParallelEnv
 
+from evo_marl import validation
+from evo_marl.envs.mpe_batched import PORTED_OPTIONS, PORTS
 from evo_marl.envs.registry import EnvFamily, register_family
+from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
 from evo_marl.errors import EnvError
+from evo_marl.seeding import SeedLike
 
 KNOWN_TASKS = [
     "simple_v3", "simple_adversary_v3", "simple_crypto_v3", "simple_push_v3", "simple_reference_v3",
@@ -97,8 +105,11 @@ class CycleParallelEnv(ParallelEnv):
         return self.aec.unwrapped
 
 
-def parallel_env(task: str, continuous_actions: bool = True, lean: bool = True, **kwargs) -> ParallelEnv:
-    """An ``mpe2`` task as a PettingZoo ``ParallelEnv`` (``lean``: see the module docstring)."""
+def parallel_env(task: str, continuous_actions: bool = True, lean: bool = True, batched: bool = True,
+                 **kwargs) -> ParallelEnv:
+    """An ``mpe2`` task as a PettingZoo ``ParallelEnv`` (``lean``: see the module docstring; ``batched``
+    concerns vector envs only and is accepted here so that one set of env options serves both)."""
+    validation.flag("batched", batched)
     try:
         module = importlib.import_module(f"mpe2.{task}")
     except ImportError as err:
@@ -108,4 +119,14 @@ def parallel_env(task: str, continuous_actions: bool = True, lean: bool = True, 
     return module.parallel_env(continuous_actions=continuous_actions, **kwargs)
 
 
-register_family(EnvFamily("mpe2", parallel_env, lambda: list(KNOWN_TASKS), open_ended=True))
+def vec_env(task: str, num_envs: int, seed: SeedLike = None, batched: bool = True, **kwargs) -> VectorEnv:
+    """``num_envs`` sub-envs of an ``mpe2`` task: its batched port where it has one and ``batched`` (and the
+    options are ones the port models), else :class:`SyncParallelVecEnv` over :func:`parallel_env`."""
+    port = PORTS.get(task)
+    if validation.flag("batched", batched) and port is not None and set(kwargs) <= PORTED_OPTIONS:
+        options = {k: v for k, v in kwargs.items() if k != "dynamic_rescaling"}
+        return port(num_envs, seed=seed, **options)
+    return SyncParallelVecEnv(lambda: parallel_env(task, **kwargs), num_envs, seed=seed)
+
+
+register_family(EnvFamily("mpe2", parallel_env, lambda: list(KNOWN_TASKS), make_vec_env=vec_env, open_ended=True))

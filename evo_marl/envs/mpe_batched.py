@@ -1,0 +1,216 @@
+"""Batched NumPy ports of mpe2 tasks: one array step for every sub-env, the same episodes as mpe2.
+
+``make_vec_env("mpe2/simple_speaker_listener_v4", n)`` runs the port; ``batched=False`` (or an option the
+port does not model, such as ``render_mode``) runs mpe2's own env in :class:`~evo_marl.envs.vector.SyncParallelVecEnv`.
+A port returns exactly what that wrapper returns over mpe2 for the same seed and actions: the same reset
+seed per sub-env (drawn as the wrapper draws them), the same draws from each episode's generator
+(gymnasium's ``np_random(seed)``, which mpe2's ``reset(seed=...)`` builds), the same float64 physics and the
+same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by step). It needs NumPy only,
+not the mpe2 package.
+
+Ported: ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`). A port subclasses
+:class:`BatchedMPEVecEnv` and implements the task's reset draws, physics and observations on arrays.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils.seeding import np_random
+
+from evo_marl import validation
+from evo_marl.envs.vector import ArrayDict, VectorEnv, episode_seeds
+from evo_marl.errors import EnvError
+from evo_marl.seeding import SeedLike, int_seed, seed_sequence
+
+DT, DAMPING, SENSITIVITY = 0.1, 0.25, 5.0  # mpe2's World.dt, World.damping, the default action sensitivity
+
+
+class BatchedMPEVecEnv(VectorEnv):
+    """Seeding, auto-reset and the vector-env contract shared by the mpe2 ports.
+
+    Subclasses set ``task``, ``possible_agents``, ``_obs_spaces`` and ``_act_spaces`` in ``__init__`` and
+    implement :meth:`_reset_rows`, :meth:`_advance` and :meth:`_observe`.
+    """
+
+    task: str
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True):
+        self.num_envs = validation.positive_int("num_envs", num_envs, error=EnvError)
+        self.max_cycles = validation.positive_int("max_cycles", max_cycles, error=EnvError)
+        self.continuous_actions = validation.flag("continuous_actions", continuous_actions)
+        self.metadata = {"name": self.task, "render_modes": [], "is_parallelizable": True}
+        self._rng = np.random.default_rng(seed_sequence(seed))
+        self._block = self.num_envs  # sub-envs per block of same episodes (see replicated)
+        self._cycles = np.zeros(self.num_envs, np.int64)
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ task hooks
+    @abstractmethod
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        """Start episode ``seeds[k]`` in sub-env ``rows[k]`` (drawing as mpe2's ``reset_world`` does)."""
+
+    @abstractmethod
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        """One world step of every sub-env; returns the rewards ``float64[N, A]``."""
+
+    @abstractmethod
+    def _observe(self) -> ArrayDict:
+        """Observations ``agent -> float32[N, obs_dim]`` of the current states."""
+
+    # ------------------------------------------------------------------ VectorEnv
+    def single_observation_space(self, agent: str) -> spaces.Space:
+        return self._obs_spaces[agent]
+
+    def single_action_space(self, agent: str) -> spaces.Space:
+        return self._act_spaces[agent]
+
+    def _options(self) -> dict[str, Any]:
+        return {"max_cycles": self.max_cycles, "continuous_actions": self.continuous_actions}
+
+    def spawn(self, num_envs: int, seed: SeedLike = None) -> BatchedMPEVecEnv:
+        return type(self)(num_envs, seed=seed, **self._options())
+
+    def _replicate(self, copies: int) -> BatchedMPEVecEnv:
+        env = self.spawn(self.num_envs * copies)  # every episode is a function of its reset seed only
+        env._block = self.num_envs
+        return env
+
+    def _start(self, rows: np.ndarray, seeds: list[int]) -> None:
+        self._cycles[rows] = 0
+        self._reset_rows(rows, seeds)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
+        if seed is not None:
+            seeds, stream = episode_seeds(seed, self.num_envs, self._block)
+            self._rng = np.random.default_rng(stream)
+        else:
+            seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
+        self._start(np.arange(self.num_envs), seeds)
+        self._needs_reset = False
+        obs = self._observe()
+        return obs, self._infos(obs, np.zeros(self.num_envs, bool))
+
+    def step(self, actions: ArrayDict) -> tuple[ArrayDict, ArrayDict, ArrayDict, ArrayDict, dict]:
+        if self._needs_reset:
+            raise EnvError("step() was called before reset(): call reset() first")
+        missing = [a for a in self.possible_agents if a not in actions]
+        if missing:
+            raise EnvError(f"actions: missing agents {missing}; expected one array per agent in {self.possible_agents}")
+        rewards = self._advance(actions).astype(np.float32)
+        self._cycles += 1
+        done = self._cycles >= self.max_cycles  # mpe2 tasks end by their time limit only
+        final_obs = self._observe()
+        obs = final_obs
+        if done.any():
+            rows = np.flatnonzero(done)
+            self._start(rows, [int_seed(self._rng) for _ in rows])
+            obs = self._observe()
+        never = np.zeros(self.num_envs, bool)
+        return (obs, {a: rewards[:, i] for i, a in enumerate(self.possible_agents)},
+                {a: never.copy() for a in self.possible_agents}, {a: done.copy() for a in self.possible_agents},
+                self._infos(final_obs, done))
+
+    def _infos(self, final_obs: ArrayDict, final_mask: np.ndarray) -> dict:
+        infos: dict[str, Any] = {a: {} for a in self.possible_agents}
+        infos.update(active_mask={a: np.ones(self.num_envs, bool) for a in self.possible_agents},
+                     final_mask=final_mask, final_observation=final_obs, episode={})
+        return infos
+
+    def _clipped(self, agent: str, actions: ArrayDict) -> np.ndarray:
+        """Box actions ``float32[N, k]`` clipped to their space, as the wrapper and mpe2 clip them."""
+        space = self._act_spaces[agent]
+        return np.clip(np.asarray(actions[agent], np.float32).reshape(self.num_envs, -1), space.low, space.high)
+
+    def _choices(self, agent: str, actions: ArrayDict) -> np.ndarray:
+        """Discrete actions ``int64[N]``; EnvError for one outside the space (as the wrapper raises)."""
+        n = int(self._act_spaces[agent].n)
+        choice = np.asarray(actions[agent]).reshape(self.num_envs, -1)[:, 0].astype(np.int64)
+        bad = (choice < 0) | (choice >= n)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise EnvError(f"action {int(choice[row])} of agent {agent!r} in sub-env {row} is outside its space "
+                           f"Discrete({n})")
+        return choice
+
+
+def _episode_generators(seeds: list[int]) -> list[np.random.Generator]:
+    """One generator per episode, built as mpe2's ``reset(seed=...)`` builds it."""
+    return [np_random(int(seed))[0] for seed in seeds]
+
+
+class SpeakerListenerVecEnv(BatchedMPEVecEnv):
+    """``simple_speaker_listener_v4``: a speaker that sees the goal landmark's colour and talks (3 channels),
+    a listener that hears it and moves to the goal; both are rewarded ``-|listener - goal|^2`` every step.
+
+    Args:
+        num_envs: sub-envs.
+        seed: seed of the stream that seeds sub-envs on automatic resets (``reset(seed=...)`` re-seeds).
+        max_cycles: steps per episode (mpe2's default 25).
+        continuous_actions: Box actions (evo-marl's default) or Discrete ones, as mpe2's option.
+    """
+
+    task = "simple_speaker_listener_v4"
+    possible_agents = ["speaker_0", "listener_0"]
+    NUM_LANDMARKS, DIM_C = 3, 3
+    LANDMARK_COLOURS = np.array([[0.65, 0.15, 0.15], [0.15, 0.65, 0.15], [0.15, 0.15, 0.65]])
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.possible_agents = list(type(self).possible_agents)
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {"speaker_0": spaces.Box(shape=(3,), **unbounded),
+                            "listener_0": spaces.Box(shape=(2 + 2 * self.NUM_LANDMARKS + self.DIM_C,), **unbounded)}
+        if continuous_actions:
+            self._act_spaces = {"speaker_0": spaces.Box(low=0, high=1, shape=(self.DIM_C,)),
+                                "listener_0": spaces.Box(low=0, high=1, shape=(5,))}
+        else:
+            self._act_spaces = {"speaker_0": spaces.Discrete(self.DIM_C), "listener_0": spaces.Discrete(5)}
+        n = self.num_envs
+        self.goal = np.zeros(n, np.int64)
+        self.speaker_pos = np.zeros((n, 2))  # drawn (mpe2 draws it) but never moves or shows
+        self.listener_pos = np.zeros((n, 2))
+        self.listener_vel = np.zeros((n, 2))
+        self.landmark_pos = np.zeros((n, self.NUM_LANDMARKS, 2))
+        self.message = np.zeros((n, self.DIM_C), np.float32)  # the speaker's communication state
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.goal[row] = int(rng.integers(self.NUM_LANDMARKS))
+            self.speaker_pos[row] = rng.uniform(-1, +1, 2)
+            self.listener_pos[row] = rng.uniform(-1, +1, 2)
+            for k in range(self.NUM_LANDMARKS):
+                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+        self.listener_vel[rows] = 0.0
+        self.message[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        if self.continuous_actions:
+            self.message = self._clipped("speaker_0", actions)
+            move = self._clipped("listener_0", actions)
+            force = np.stack([move[:, 2] - move[:, 1], move[:, 4] - move[:, 3]], axis=1).astype(np.float64)
+        else:
+            self.message = np.eye(self.DIM_C, dtype=np.float32)[self._choices("speaker_0", actions)]
+            force = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])[
+                self._choices("listener_0", actions)]
+        force = force * SENSITIVITY
+        # mpe2's World.integrate_state, in its order of float64 operations (mass 1, no speed limit)
+        self.listener_pos += self.listener_vel * DT
+        self.listener_vel = self.listener_vel * (1 - DAMPING)
+        self.listener_vel += (force / 1.0) * DT
+        goal_pos = self.landmark_pos[np.arange(self.num_envs), self.goal]
+        reward = -np.sum(np.square(self.listener_pos - goal_pos), axis=1)
+        return np.repeat(reward[:, None], 2, axis=1)
+
+    def _observe(self) -> ArrayDict:
+        relative = (self.landmark_pos - self.listener_pos[:, None, :]).reshape(self.num_envs, -1)
+        listener = np.concatenate([self.listener_vel, relative, self.message.astype(np.float64)], axis=1)
+        return {"speaker_0": self.LANDMARK_COLOURS[self.goal].astype(np.float32),
+                "listener_0": listener.astype(np.float32)}
+
+
+PORTS: dict[str, type[BatchedMPEVecEnv]] = {SpeakerListenerVecEnv.task: SpeakerListenerVecEnv}
+PORTED_OPTIONS = frozenset({"max_cycles", "continuous_actions", "dynamic_rescaling"})  # rescaling: rendering only
