@@ -7,7 +7,7 @@ infos as ``mpe2.<task>.parallel_env`` at about half the cost per step (the wrapp
 ``last()``, which computes an observation it throws away, were half of the step). ``lean=False`` builds the
 PettingZoo wrapper stack instead.
 
-Vector envs of a task with a batched NumPy port (:mod:`.mpe_batched`: ``simple_speaker_listener_v4``) run
+Vector envs of a task with a batched NumPy port (:mod:`.mpe_batched`: ``simple_speaker_listener_v4``, ``simple_spread_v3``) run
 the port, which returns exactly what mpe2 returns for the same seeds and actions at a fraction of the cost;
 ``batched=False`` keeps mpe2's own env there.
 """
@@ -23,7 +23,7 @@ from gymnasium import spaces
 from pettingzoo import AECEnv, ParallelEnv
 
 from evo_marl import validation
-from evo_marl.envs.mpe_batched import PORTED_OPTIONS, PORTS
+from evo_marl.envs.mpe_batched import IGNORED_OPTIONS, PORTS, port_options
 from evo_marl.envs.registry import EnvFamily, register_family
 from evo_marl.envs.vector import SyncParallelVecEnv, VectorEnv
 from evo_marl.errors import EnvError
@@ -123,8 +123,8 @@ def vec_env(task: str, num_envs: int, seed: SeedLike = None, batched: bool = Tru
     """``num_envs`` sub-envs of an ``mpe2`` task: its batched port where it has one and ``batched`` (and the
     options are ones the port models), else :class:`SyncParallelVecEnv` over :func:`parallel_env`."""
     port = PORTS.get(task)
-    if validation.flag("batched", batched) and port is not None and set(kwargs) <= PORTED_OPTIONS:
-        options = {k: v for k, v in kwargs.items() if k != "dynamic_rescaling"}
+    if validation.flag("batched", batched) and port is not None and set(kwargs) <= port_options(port):
+        options = {k: v for k, v in kwargs.items() if k not in IGNORED_OPTIONS}
         return port(num_envs, seed=seed, **options)
     return SyncParallelVecEnv(lambda: parallel_env(task, **kwargs), num_envs, seed=seed)
 

@@ -8,12 +8,15 @@ seed per sub-env (drawn as the wrapper draws them), the same draws from each epi
 same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by step). It needs NumPy only,
 not the mpe2 package.
 
-Ported: ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`). A port subclasses
-:class:`BatchedMPEVecEnv` and implements the task's reset draws, physics and observations on arrays.
+Ported: ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`) and ``simple_spread_v3``
+(:class:`SpreadVecEnv`; its options ``N`` and ``local_ratio``, not its curriculum, early termination or
+partial observability). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
+physics and observations on arrays.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import abstractmethod
 from typing import Any
 
@@ -27,6 +30,8 @@ from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
 
 DT, DAMPING, SENSITIVITY = 0.1, 0.25, 5.0  # mpe2's World.dt, World.damping, the default action sensitivity
+CONTACT_FORCE, CONTACT_MARGIN = 1e2, 1e-3  # mpe2's World.contact_force, World.contact_margin
+MOVES = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])  # Discrete(5): none, -x, +x, -y, +y
 
 
 class BatchedMPEVecEnv(VectorEnv):
@@ -125,6 +130,15 @@ class BatchedMPEVecEnv(VectorEnv):
         space = self._act_spaces[agent]
         return np.clip(np.asarray(actions[agent], np.float32).reshape(self.num_envs, -1), space.low, space.high)
 
+    def _move_force(self, agent: str, actions: ArrayDict) -> np.ndarray:
+        """The force ``float64[N, 2]`` a movable agent's action applies (mpe2's ``_set_action``)."""
+        if self.continuous_actions:
+            move = self._clipped(agent, actions)
+            force = np.stack([move[:, 2] - move[:, 1], move[:, 4] - move[:, 3]], axis=1).astype(np.float64)
+        else:
+            force = MOVES[self._choices(agent, actions)]
+        return force * SENSITIVITY
+
     def _choices(self, agent: str, actions: ArrayDict) -> np.ndarray:
         """Discrete actions ``int64[N]``; EnvError for one outside the space (as the wrapper raises)."""
         n = int(self._act_spaces[agent].n)
@@ -140,6 +154,18 @@ class BatchedMPEVecEnv(VectorEnv):
 def _episode_generators(seeds: list[int]) -> list[np.random.Generator]:
     """One generator per episode, built as mpe2's ``reset(seed=...)`` builds it."""
     return [np_random(int(seed))[0] for seed in seeds]
+
+
+def _integrate(pos: np.ndarray, vel: np.ndarray, force: np.ndarray) -> None:
+    """mpe2's ``World.integrate_state`` in place, in its order of float64 operations (mass 1, no speed limit)."""
+    pos += vel * DT
+    vel *= 1 - DAMPING
+    vel += (force / 1.0) * DT
+
+
+def _distance(delta: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis, as mpe2 computes it (``sqrt(sum(square))``)."""
+    return np.sqrt(np.sum(np.square(delta), axis=-1))
 
 
 class SpeakerListenerVecEnv(BatchedMPEVecEnv):
@@ -190,17 +216,9 @@ class SpeakerListenerVecEnv(BatchedMPEVecEnv):
     def _advance(self, actions: ArrayDict) -> np.ndarray:
         if self.continuous_actions:
             self.message = self._clipped("speaker_0", actions)
-            move = self._clipped("listener_0", actions)
-            force = np.stack([move[:, 2] - move[:, 1], move[:, 4] - move[:, 3]], axis=1).astype(np.float64)
         else:
             self.message = np.eye(self.DIM_C, dtype=np.float32)[self._choices("speaker_0", actions)]
-            force = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])[
-                self._choices("listener_0", actions)]
-        force = force * SENSITIVITY
-        # mpe2's World.integrate_state, in its order of float64 operations (mass 1, no speed limit)
-        self.listener_pos += self.listener_vel * DT
-        self.listener_vel = self.listener_vel * (1 - DAMPING)
-        self.listener_vel += (force / 1.0) * DT
+        _integrate(self.listener_pos, self.listener_vel, self._move_force("listener_0", actions))
         goal_pos = self.landmark_pos[np.arange(self.num_envs), self.goal]
         reward = -np.sum(np.square(self.listener_pos - goal_pos), axis=1)
         return np.repeat(reward[:, None], 2, axis=1)
@@ -212,5 +230,91 @@ class SpeakerListenerVecEnv(BatchedMPEVecEnv):
                 "listener_0": listener.astype(np.float32)}
 
 
-PORTS: dict[str, type[BatchedMPEVecEnv]] = {SpeakerListenerVecEnv.task: SpeakerListenerVecEnv}
-PORTED_OPTIONS = frozenset({"max_cycles", "continuous_actions", "dynamic_rescaling"})  # rescaling: rendering only
+class SpreadVecEnv(BatchedMPEVecEnv):
+    """``simple_spread_v3``: ``N`` agents cover ``N`` landmarks. Each agent's reward mixes the team's
+    ``-sum over landmarks of the nearest agent's distance`` (weight ``1 - local_ratio``) with ``-1`` per agent
+    it overlaps (weight ``local_ratio``); overlapping agents push each other apart (mpe2's soft contact force).
+
+    Args:
+        num_envs, seed, max_cycles, continuous_actions: as :class:`SpeakerListenerVecEnv`.
+        N: agents and landmarks (mpe2's default 3).
+        local_ratio: weight of the agent's own collision term, in [0, 1] (mpe2's default 0.5).
+    """
+
+    task = "simple_spread_v3"
+    AGENT_SIZE, DIM_C = 0.15, 2
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True,
+                 N: int = 3, local_ratio: float = 0.5):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.N = validation.positive_int("N", N, error=EnvError)
+        self.local_ratio = validation.number("local_ratio", local_ratio, 0.0, 1.0)
+        n_agents = self.N
+        self.possible_agents = [f"agent_{i}" for i in range(n_agents)]
+        obs_dim = 4 + 2 * n_agents + 2 * (n_agents - 1) + self.DIM_C * (n_agents - 1)
+        space = spaces.Box(low=-np.float32(np.inf), high=np.float32(np.inf), shape=(obs_dim,), dtype=np.float32)
+        action = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
+        self._obs_spaces = {a: space for a in self.possible_agents}
+        self._act_spaces = {a: action for a in self.possible_agents}
+        self.pos = np.zeros((self.num_envs, n_agents, 2))
+        self.vel = np.zeros((self.num_envs, n_agents, 2))
+        self.landmark_pos = np.zeros((self.num_envs, n_agents, 2))
+        self._pairs = [(a, b) for a in range(n_agents) for b in range(a + 1, n_agents)]  # mpe2's loop order
+        self._others = [[j for j in range(n_agents) if j != i] for i in range(n_agents)]
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "N": self.N, "local_ratio": self.local_ratio}
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        n_agents = self.N
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            for i in range(n_agents):
+                self.pos[row, i] = rng.uniform(-1, +1, 2)
+            for k in range(n_agents):
+                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+        self.vel[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
+        contact_distance = 2 * self.AGENT_SIZE
+        for a, b in self._pairs:  # mpe2's soft contact between overlapping agents, summed in its order
+            delta = self.pos[:, a] - self.pos[:, b]
+            dist = _distance(delta)[:, None]
+            penetration = np.logaddexp(0, -(dist - contact_distance) / CONTACT_MARGIN) * CONTACT_MARGIN
+            push = CONTACT_FORCE * delta / dist * penetration
+            force[:, a] = push + force[:, a]
+            force[:, b] = -push + force[:, b]
+        for i in range(self.N):
+            _integrate(self.pos[:, i], self.vel[:, i], force[:, i])  # views: updated in place
+        # team term: 0 - d_1 - d_2 - ... over landmarks (mpe2 subtracts them one after another)
+        nearest = _distance(self.pos[:, :, None, :] - self.landmark_pos[:, None, :, :]).min(axis=1)  # [N, landmarks]
+        team = np.zeros(self.num_envs)
+        for k in range(self.N):
+            team = team - nearest[:, k]
+        overlap = _distance(self.pos[:, :, None, :] - self.pos[:, None, :, :]) < contact_distance
+        overlap[:, np.arange(self.N), np.arange(self.N)] = False
+        own = -overlap.sum(axis=2).astype(np.float64)
+        return team[:, None] * (1 - self.local_ratio) + own * self.local_ratio
+
+    def _observe(self) -> ArrayDict:
+        n_agents = self.N
+        comm = np.zeros((self.num_envs, self.DIM_C * (n_agents - 1)))  # the agents are silent
+        obs = {}
+        for i, agent in enumerate(self.possible_agents):
+            pos = self.pos[:, i]
+            parts = [self.vel[:, i], pos, (self.landmark_pos - pos[:, None]).reshape(self.num_envs, -1),
+                     (self.pos[:, self._others[i]] - pos[:, None]).reshape(self.num_envs, -1), comm]
+            obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
+        return obs
+
+
+PORTS: dict[str, type[BatchedMPEVecEnv]] = {SpeakerListenerVecEnv.task: SpeakerListenerVecEnv,
+                                            SpreadVecEnv.task: SpreadVecEnv}
+# options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
+IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
+
+
+def port_options(port: type[BatchedMPEVecEnv]) -> frozenset[str]:
+    """The env options ``port`` takes (its constructor's keywords besides ``num_envs`` and ``seed``)."""
+    names = inspect.signature(port.__init__).parameters
+    return frozenset(names) - {"self", "num_envs", "seed"} | IGNORED_OPTIONS

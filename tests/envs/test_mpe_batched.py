@@ -10,7 +10,7 @@ pytest.importorskip("mpe2")
 
 from evo_marl import make_vec_env  # noqa: E402
 from evo_marl.envs.mpe import parallel_env  # noqa: E402
-from evo_marl.envs.mpe_batched import PORTS, SpeakerListenerVecEnv  # noqa: E402
+from evo_marl.envs.mpe_batched import PORTS, SpeakerListenerVecEnv, SpreadVecEnv  # noqa: E402
 from evo_marl.envs.vector import SyncParallelVecEnv  # noqa: E402
 from evo_marl.errors import ConfigError, EnvError  # noqa: E402
 
@@ -39,21 +39,30 @@ def _assert_same(got, want) -> None:
             np.testing.assert_array_equal(got_info[key][agent], want_info[key][agent], err_msg=key)
 
 
-@pytest.mark.parametrize("task", sorted(PORTS))
+CASES = [("simple_speaker_listener_v4", {}), ("simple_spread_v3", {}),
+         ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0})]
+
+
+@pytest.mark.parametrize("task, extra", CASES)
 @pytest.mark.parametrize("continuous", [True, False])
-def test_port_equals_mpe2_step_for_step(task, continuous):
-    num_envs, options = 6, dict(continuous_actions=continuous, max_cycles=7)
+def test_port_equals_mpe2_step_for_step(task, extra, continuous):
+    num_envs, options = 6, dict(continuous_actions=continuous, max_cycles=7, **extra)
     want_env = SyncParallelVecEnv(lambda: parallel_env(task, **options), num_envs, seed=11)
     got_env = PORTS[task](num_envs, seed=11, **options)
     for agent in want_env.agents:
         assert got_env.single_observation_space(agent) == want_env.single_observation_space(agent)
         assert got_env.single_action_space(agent) == want_env.single_action_space(agent)
     rng = np.random.default_rng(0)
+    crowded = []
     for seed in (3, None):  # a seeded reset, then one drawn from the auto-reset stream
         _assert_same(got_env.reset(seed=seed), want_env.reset(seed=seed))
         for _ in range(3 * options["max_cycles"] + 2):  # across several automatic resets
             actions = _actions(want_env, rng)
             _assert_same(got_env.step(actions), want_env.step(actions))
+            if task == "simple_spread_v3":  # agents in contact (the soft contact force acts)
+                crowded.append(np.any(np.linalg.norm(got_env.pos[:, :, None] - got_env.pos[:, None], axis=-1)
+                                      + np.eye(got_env.N) * 9 < 0.3))
+    assert task != "simple_spread_v3" or extra.get("N") == 1 or any(crowded), "no contact: the check is incomplete"
 
 
 def test_make_vec_env_runs_the_port_unless_asked_not_to():
@@ -62,7 +71,9 @@ def test_make_vec_env_runs_the_port_unless_asked_not_to():
     assert isinstance(make_vec_env(env_id, 4, seed=0, max_cycles=10, dynamic_rescaling=False), SpeakerListenerVecEnv)
     assert isinstance(make_vec_env(env_id, 4, seed=0, batched=False), SyncParallelVecEnv)
     assert isinstance(make_vec_env(env_id, 4, seed=0, benchmark_data=True), SyncParallelVecEnv)  # not modelled
-    assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0), SyncParallelVecEnv)  # no port
+    assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, N=4), SpreadVecEnv)
+    assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, curriculum=True), SyncParallelVecEnv)
+    assert isinstance(make_vec_env("mpe2/simple_push_v3", 4, seed=0), SyncParallelVecEnv)  # no port
     with pytest.raises(ConfigError, match="batched"):
         make_vec_env(env_id, 4, batched="yes")
 
@@ -88,6 +99,8 @@ def test_bad_actions_and_options_are_named_errors():
         env.step({"speaker_0": np.zeros(2, int)})
     with pytest.raises(EnvError, match="max_cycles"):
         SpeakerListenerVecEnv(2, max_cycles=0)
+    with pytest.raises(ConfigError, match="local_ratio"):
+        SpreadVecEnv(2, local_ratio=1.5)
 
 
 @pytest.mark.parametrize("algo", ["MATD3", "IPPO"])
@@ -118,3 +131,7 @@ def test_training_on_the_port_equals_training_on_mpe2(algo, tmp_path):
     for got, want in zip(port_weights, mpe2_weights):
         for name in want:
             assert torch.equal(got[name], want[name]), name
+
+
+def test_every_port_is_checked_against_mpe2():
+    assert {task for task, _ in CASES} == set(PORTS)
