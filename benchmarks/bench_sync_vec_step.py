@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--env", default="mpe2/simple_speaker_listener_v4")
     parser.add_argument("--num-envs", type=int, default=32)
     args = parser.parse_args(argv)
-    env = evo_marl.make_vec_env(args.env, num_envs=args.num_envs, seed=0)
+    options = {"batched": False} if args.env.startswith("mpe2/") else {}  # mpe2's own env, not the batched port
+    env = evo_marl.make_vec_env(args.env, num_envs=args.num_envs, seed=0, **options)
     if not isinstance(env, SyncParallelVecEnv):
         raise SystemExit(f"{args.env} is not stepped by SyncParallelVecEnv ({type(env).__name__})")
     env.reset(seed=0)
