@@ -2,7 +2,7 @@
 
     python benchmarks/bench_bucket_brigade_scenarios.py [--config bucket_brigade_team_ippo]
         [--scenarios default easy ...] [--root populations/bench_bb_scenarios] [--jobs 2]
-        [--episodes 1000] [--seed 10000] [--report-only] [--out benchmarks/results/bucket_brigade_scenarios.md]
+        [--episodes 1000] [--seed 10000] [--report-only] [--out benchmarks/results/bucket_brigade_scenarios[_<config>].md]
 
 For every scenario a population is trained with ``evo-marl train CONFIG --set env.id=bucket_brigade/<scenario>``
 in ``ROOT/<scenario>`` (``--jobs`` runs at once, each in its own process; a finished run is reused and an
@@ -37,6 +37,7 @@ from bench_bucket_brigade_learning import Interval, verdict
 from results_file import write_results
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = "bucket_brigade_team_ippo"
 
 
 def train_command(config: str, scenario: str, run_dir: Path) -> list[str]:
@@ -118,15 +119,20 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="bucket_brigade_team_ippo")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--scenarios", nargs="+", default=list_scenarios(), choices=list_scenarios())
     parser.add_argument("--root", default="populations/bench_bb_scenarios")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=10_000)
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--out", default="benchmarks/results/bucket_brigade_scenarios.md")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/bucket_brigade_scenarios.md for the "
+                        "default config, bucket_brigade_scenarios_<config without 'bucket_brigade_'>.md for any other "
+                        "(so a run of another config never overwrites the default config's table)")
     args = parser.parse_args()
+    if args.out is None:
+        suffix = "" if args.config == DEFAULT_CONFIG else "_" + args.config.removeprefix("bucket_brigade_")
+        args.out = f"benchmarks/results/bucket_brigade_scenarios{suffix}.md"
     torch.set_num_threads(1)
     root = Path(args.root).resolve()
     if not args.report_only:
