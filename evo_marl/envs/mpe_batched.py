@@ -8,9 +8,9 @@ seed per sub-env (drawn as the wrapper draws them), the same draws from each epi
 same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by step). It needs NumPy only,
 not the mpe2 package.
 
-Ported: ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`) and ``simple_spread_v3``
-(:class:`SpreadVecEnv`; its options ``N`` and ``local_ratio``, not its curriculum, early termination or
-partial observability). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
+Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
+``simple_reference_v3`` (:class:`ReferenceVecEnv`) and ``simple_spread_v3`` (:class:`SpreadVecEnv`; its options
+``N`` and ``local_ratio``, not its curriculum, early termination or partial observability). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
 physics and observations on arrays.
 """
 
@@ -230,6 +230,112 @@ class SpeakerListenerVecEnv(BatchedMPEVecEnv):
                 "listener_0": listener.astype(np.float32)}
 
 
+class SimpleVecEnv(BatchedMPEVecEnv):
+    """``simple_v3``: one agent moves to one landmark, rewarded ``-|agent - landmark|^2`` every step.
+
+    Args: as :class:`SpeakerListenerVecEnv`.
+    """
+
+    task = "simple_v3"
+    possible_agents = ["agent_0"]
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.possible_agents = list(type(self).possible_agents)
+        self._obs_spaces = {"agent_0": spaces.Box(low=-np.float32(np.inf), high=np.float32(np.inf), shape=(4,),
+                                                  dtype=np.float32)}
+        self._act_spaces = {"agent_0": spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions
+                            else spaces.Discrete(5)}
+        self.pos = np.zeros((self.num_envs, 2))
+        self.vel = np.zeros((self.num_envs, 2))
+        self.landmark_pos = np.zeros((self.num_envs, 2))
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.pos[row] = rng.uniform(-1, +1, 2)
+            self.landmark_pos[row] = rng.uniform(-1, +1, 2)
+        self.vel[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        _integrate(self.pos, self.vel, self._move_force("agent_0", actions))
+        return -np.sum(np.square(self.pos - self.landmark_pos), axis=1)[:, None]
+
+    def _observe(self) -> ArrayDict:
+        return {"agent_0": np.concatenate([self.vel, self.landmark_pos - self.pos], axis=1).astype(np.float32)}
+
+
+class ReferenceVecEnv(BatchedMPEVecEnv):
+    """``simple_reference_v3``: two agents that move and talk (10 channels); each knows the landmark the other
+    must reach (of three, by colour) and is rewarded for the other's distance to it, mixed with the team's mean
+    (weight ``1 - local_ratio``).
+
+    Args:
+        num_envs, seed, max_cycles, continuous_actions: as :class:`SpeakerListenerVecEnv`.
+        local_ratio: weight of the agent's own term, in [0, 1] (mpe2's default 0.5).
+    """
+
+    task = "simple_reference_v3"
+    possible_agents = ["agent_0", "agent_1"]
+    NUM_LANDMARKS, DIM_C = 3, 10
+    LANDMARK_COLOURS = np.array([[0.75, 0.25, 0.25], [0.25, 0.75, 0.25], [0.25, 0.25, 0.75]])
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True,
+                 local_ratio: float = 0.5):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.local_ratio = validation.number("local_ratio", local_ratio, 0.0, 1.0)
+        self.possible_agents = list(type(self).possible_agents)
+        obs = spaces.Box(low=-np.float32(np.inf), high=np.float32(np.inf), shape=(2 + 6 + 3 + self.DIM_C,),
+                         dtype=np.float32)
+        act = spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions else spaces.Discrete(5 * self.DIM_C)
+        self._obs_spaces = {a: obs for a in self.possible_agents}
+        self._act_spaces = {a: act for a in self.possible_agents}
+        n = self.num_envs
+        self.goal = np.zeros((n, 2), np.int64)  # agent i knows landmark goal[:, i], which the other must reach
+        self.pos = np.zeros((n, 2, 2))
+        self.vel = np.zeros((n, 2, 2))
+        self.landmark_pos = np.zeros((n, self.NUM_LANDMARKS, 2))
+        self.message = np.zeros((n, 2, self.DIM_C))
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "local_ratio": self.local_ratio}
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            for i in range(2):
+                self.goal[row, i] = int(rng.integers(self.NUM_LANDMARKS))
+            for i in range(2):
+                self.pos[row, i] = rng.uniform(-1, +1, 2)
+            for k in range(self.NUM_LANDMARKS):
+                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+        self.vel[rows] = 0.0
+        self.message[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        for i, agent in enumerate(self.possible_agents):
+            if self.continuous_actions:
+                self.message[:, i] = self._clipped(agent, actions)[:, 5:]
+                force = self._move_force(agent, actions)
+            else:
+                choice = self._choices(agent, actions)
+                self.message[:, i] = np.eye(self.DIM_C)[choice // 5]
+                force = MOVES[choice % 5] * SENSITIVITY
+            _integrate(self.pos[:, i], self.vel[:, i], force)
+        rows = np.arange(self.num_envs)
+        # agent i is rewarded for the other agent's distance to the landmark agent i knows
+        own = np.stack([-_distance(self.pos[:, 1 - i] - self.landmark_pos[rows, self.goal[:, i]]) for i in range(2)],
+                       axis=1)
+        team = (0 + own[:, 0] + own[:, 1]) / 2
+        return team[:, None] * (1 - self.local_ratio) + own * self.local_ratio
+
+    def _observe(self) -> ArrayDict:
+        obs = {}
+        for i, agent in enumerate(self.possible_agents):
+            relative = (self.landmark_pos - self.pos[:, i, None]).reshape(self.num_envs, -1)
+            parts = [self.vel[:, i], relative, self.LANDMARK_COLOURS[self.goal[:, i]], self.message[:, 1 - i]]
+            obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
+        return obs
+
+
 class SpreadVecEnv(BatchedMPEVecEnv):
     """``simple_spread_v3``: ``N`` agents cover ``N`` landmarks. Each agent's reward mixes the team's
     ``-sum over landmarks of the nearest agent's distance`` (weight ``1 - local_ratio``) with ``-1`` per agent
@@ -308,8 +414,8 @@ class SpreadVecEnv(BatchedMPEVecEnv):
         return obs
 
 
-PORTS: dict[str, type[BatchedMPEVecEnv]] = {SpeakerListenerVecEnv.task: SpeakerListenerVecEnv,
-                                            SpreadVecEnv.task: SpreadVecEnv}
+PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
+    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 

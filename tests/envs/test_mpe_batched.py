@@ -39,7 +39,8 @@ def _assert_same(got, want) -> None:
             np.testing.assert_array_equal(got_info[key][agent], want_info[key][agent], err_msg=key)
 
 
-CASES = [("simple_speaker_listener_v4", {}), ("simple_spread_v3", {}),
+CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_reference_v3", {}),
+         ("simple_reference_v3", {"local_ratio": 0.9}), ("simple_spread_v3", {}),
          ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0})]
 
 
