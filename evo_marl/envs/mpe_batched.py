@@ -9,8 +9,9 @@ same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by ste
 not the mpe2 package.
 
 Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
-``simple_reference_v3`` (:class:`ReferenceVecEnv`) and ``simple_spread_v3`` (:class:`SpreadVecEnv`; its options
-``N`` and ``local_ratio``, not its curriculum, early termination or partial observability). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
+``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`) and
+``simple_tag_v3`` (:class:`TagVecEnv`), with their size and reward options but not the curriculum, early
+termination or partial observability of spread and tag (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
 physics and observations on arrays.
 """
 
@@ -130,14 +131,15 @@ class BatchedMPEVecEnv(VectorEnv):
         space = self._act_spaces[agent]
         return np.clip(np.asarray(actions[agent], np.float32).reshape(self.num_envs, -1), space.low, space.high)
 
-    def _move_force(self, agent: str, actions: ArrayDict) -> np.ndarray:
-        """The force ``float64[N, 2]`` a movable agent's action applies (mpe2's ``_set_action``)."""
+    def _move_force(self, agent: str, actions: ArrayDict, accel: float = SENSITIVITY) -> np.ndarray:
+        """The force ``float64[N, 2]`` a movable agent's action applies (mpe2's ``_set_action``; ``accel``: the
+        agent's acceleration, mpe2's sensitivity 5 where it sets none)."""
         if self.continuous_actions:
             move = self._clipped(agent, actions)
             force = np.stack([move[:, 2] - move[:, 1], move[:, 4] - move[:, 3]], axis=1).astype(np.float64)
         else:
             force = MOVES[self._choices(agent, actions)]
-        return force * SENSITIVITY
+        return force * accel
 
     def _choices(self, agent: str, actions: ArrayDict) -> np.ndarray:
         """Discrete actions ``int64[N]``; EnvError for one outside the space (as the wrapper raises)."""
@@ -156,11 +158,34 @@ def _episode_generators(seeds: list[int]) -> list[np.random.Generator]:
     return [np_random(int(seed))[0] for seed in seeds]
 
 
-def _integrate(pos: np.ndarray, vel: np.ndarray, force: np.ndarray) -> None:
-    """mpe2's ``World.integrate_state`` in place, in its order of float64 operations (mass 1, no speed limit)."""
+def _integrate(pos: np.ndarray, vel: np.ndarray, force: np.ndarray, max_speed: np.ndarray | None = None) -> None:
+    """mpe2's ``World.integrate_state`` in place, in its order of float64 operations (mass 1), for positions,
+    velocities and forces ``[..., 2]``; ``max_speed`` (broadcast against ``[...]``) caps the speed as mpe2 does."""
     pos += vel * DT
     vel *= 1 - DAMPING
     vel += (force / 1.0) * DT
+    if max_speed is not None:
+        speed = np.sqrt(np.square(vel[..., 0]) + np.square(vel[..., 1]))
+        fast = speed > max_speed
+        if fast.any():
+            limit = np.broadcast_to(max_speed, speed.shape)[fast]
+            vel[fast] = vel[fast] / speed[fast][:, None] * limit[:, None]
+
+
+def _add_contact_forces(force: np.ndarray, pos: np.ndarray, sizes: list[float], num_movable: int) -> None:
+    """Add mpe2's soft contact forces (``World.get_collision_force``) between every pair of colliding entities,
+    in mpe2's loop order, to ``force [N, num_movable, 2]``. ``pos [N, C, 2]`` and ``sizes`` hold the colliding
+    entities in mpe2's order (agents, then landmarks); the first ``num_movable`` are the movable ones."""
+    for a in range(len(sizes)):
+        for b in range(a + 1, len(sizes)):
+            delta = pos[:, a] - pos[:, b]
+            dist = _distance(delta)[:, None]
+            penetration = np.logaddexp(0, -(dist - (sizes[a] + sizes[b])) / CONTACT_MARGIN) * CONTACT_MARGIN
+            push = CONTACT_FORCE * delta / dist * penetration
+            if a < num_movable:
+                force[:, a] = push + force[:, a]
+            if b < num_movable:
+                force[:, b] = -push + force[:, b]
 
 
 def _distance(delta: np.ndarray) -> np.ndarray:
@@ -365,7 +390,6 @@ class SpreadVecEnv(BatchedMPEVecEnv):
         self.pos = np.zeros((self.num_envs, n_agents, 2))
         self.vel = np.zeros((self.num_envs, n_agents, 2))
         self.landmark_pos = np.zeros((self.num_envs, n_agents, 2))
-        self._pairs = [(a, b) for a in range(n_agents) for b in range(a + 1, n_agents)]  # mpe2's loop order
         self._others = [[j for j in range(n_agents) if j != i] for i in range(n_agents)]
 
     def _options(self) -> dict[str, Any]:
@@ -382,16 +406,9 @@ class SpreadVecEnv(BatchedMPEVecEnv):
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:
         force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
-        contact_distance = 2 * self.AGENT_SIZE
-        for a, b in self._pairs:  # mpe2's soft contact between overlapping agents, summed in its order
-            delta = self.pos[:, a] - self.pos[:, b]
-            dist = _distance(delta)[:, None]
-            penetration = np.logaddexp(0, -(dist - contact_distance) / CONTACT_MARGIN) * CONTACT_MARGIN
-            push = CONTACT_FORCE * delta / dist * penetration
-            force[:, a] = push + force[:, a]
-            force[:, b] = -push + force[:, b]
-        for i in range(self.N):
-            _integrate(self.pos[:, i], self.vel[:, i], force[:, i])  # views: updated in place
+        _add_contact_forces(force, self.pos, [self.AGENT_SIZE] * self.N, self.N)
+        _integrate(self.pos, self.vel, force)
+        contact_distance = self.AGENT_SIZE + self.AGENT_SIZE
         # team term: 0 - d_1 - d_2 - ... over landmarks (mpe2 subtracts them one after another)
         nearest = _distance(self.pos[:, :, None, :] - self.landmark_pos[:, None, :, :]).min(axis=1)  # [N, landmarks]
         team = np.zeros(self.num_envs)
@@ -414,8 +431,90 @@ class SpreadVecEnv(BatchedMPEVecEnv):
         return obs
 
 
+class TagVecEnv(BatchedMPEVecEnv):
+    """``simple_tag_v3``: slower adversaries (predators) chase faster good agents (prey) among obstacles. Every
+    adversary gets +10 per adversary-prey contact; a prey gets -10 per adversary touching it and a penalty for
+    leaving the unit square; bodies push each other apart (mpe2's soft contact force).
+
+    Args:
+        num_envs, seed, max_cycles, continuous_actions: as :class:`SpeakerListenerVecEnv`.
+        num_good, num_adversaries, num_obstacles: mpe2's options (defaults 1, 3, 2).
+    """
+
+    task = "simple_tag_v3"
+    ADVERSARY = {"size": 0.075, "accel": 3.0, "max_speed": 1.0}
+    GOOD = {"size": 0.05, "accel": 4.0, "max_speed": 1.3}
+    OBSTACLE_SIZE = 0.2
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True,
+                 num_good: int = 1, num_adversaries: int = 3, num_obstacles: int = 2):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.num_good = validation.positive_int("num_good", num_good, error=EnvError)
+        self.num_adversaries = validation.positive_int("num_adversaries", num_adversaries, error=EnvError)
+        self.num_obstacles = validation.positive_int("num_obstacles", num_obstacles, low=0, error=EnvError)
+        adversaries, good = self.num_adversaries, self.num_good
+        self.possible_agents = [f"adversary_{i}" for i in range(adversaries)] + [f"agent_{i}" for i in range(good)]
+        roles = [self.ADVERSARY] * adversaries + [self.GOOD] * good
+        self.sizes = [r["size"] for r in roles] + [self.OBSTACLE_SIZE] * self.num_obstacles
+        self.accels = [r["accel"] for r in roles]
+        self.max_speeds = np.array([r["max_speed"] for r in roles])
+        count = adversaries + good
+        seen = 4 + 2 * self.num_obstacles + 2 * (count - 1)
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {a: spaces.Box(shape=(seen + 2 * (good - (i >= adversaries)),), **unbounded)
+                            for i, a in enumerate(self.possible_agents)}  # + the velocities of the other prey
+        action = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
+        self._act_spaces = {a: action for a in self.possible_agents}
+        self.pos = np.zeros((self.num_envs, count, 2))
+        self.vel = np.zeros((self.num_envs, count, 2))
+        self.obstacle_pos = np.zeros((self.num_envs, self.num_obstacles, 2))
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "num_good": self.num_good, "num_adversaries": self.num_adversaries,
+                "num_obstacles": self.num_obstacles}
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            for i in range(self.pos.shape[1]):
+                self.pos[row, i] = rng.uniform(-1, +1, 2)
+            for k in range(self.num_obstacles):
+                self.obstacle_pos[row, k] = rng.uniform(-0.9, +0.9, 2)
+        self.vel[rows] = 0.0
+
+    def _caught(self) -> np.ndarray:
+        """``bool[N, adversaries, good]``: adversary touching prey (mpe2's ``is_collision``)."""
+        adversaries = self.num_adversaries
+        reach = self.ADVERSARY["size"] + self.GOOD["size"]
+        return _distance(self.pos[:, :adversaries, None] - self.pos[:, None, adversaries:]) < reach
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        force = np.stack([self._move_force(a, actions, accel) for a, accel in zip(self.possible_agents, self.accels)],
+                         axis=1)
+        _add_contact_forces(force, np.concatenate([self.pos, self.obstacle_pos], axis=1), self.sizes, len(self.accels))
+        _integrate(self.pos, self.vel, force, self.max_speeds)
+        caught = self._caught()
+        predator = 10.0 * caught.sum(axis=(1, 2))  # every adversary: +10 per contact of any adversary
+        prey = -10.0 * caught.sum(axis=1)  # [N, good]
+        x = np.abs(self.pos[:, self.num_adversaries:])  # leaving the square: 0 below 0.9, then steeply more
+        bound = np.where(x < 0.9, 0.0, np.where(x < 1.0, (x - 0.9) * 10, np.minimum(np.exp(2 * x - 2), 10)))
+        for p in range(2):
+            prey = prey - bound[..., p]
+        return np.concatenate([np.repeat(predator[:, None], self.num_adversaries, axis=1), prey], axis=1)
+
+    def _observe(self) -> ArrayDict:
+        obs, count, n = {}, self.pos.shape[1], self.num_envs
+        for i, agent in enumerate(self.possible_agents):
+            pos = self.pos[:, i]
+            others = [j for j in range(count) if j != i]
+            prey = [j for j in others if j >= self.num_adversaries]
+            parts = [self.vel[:, i], pos, (self.obstacle_pos - pos[:, None]).reshape(n, -1),
+                     (self.pos[:, others] - pos[:, None]).reshape(n, -1), self.vel[:, prey].reshape(n, -1)]
+            obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
+        return obs
+
+
 PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
-    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv)}
+    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 

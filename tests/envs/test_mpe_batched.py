@@ -41,7 +41,8 @@ def _assert_same(got, want) -> None:
 
 CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_reference_v3", {}),
          ("simple_reference_v3", {"local_ratio": 0.9}), ("simple_spread_v3", {}),
-         ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0})]
+         ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0}),
+         ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3})]
 
 
 @pytest.mark.parametrize("task, extra", CASES)
@@ -54,16 +55,23 @@ def test_port_equals_mpe2_step_for_step(task, extra, continuous):
         assert got_env.single_observation_space(agent) == want_env.single_observation_space(agent)
         assert got_env.single_action_space(agent) == want_env.single_action_space(agent)
     rng = np.random.default_rng(0)
-    crowded = []
+    crowded, limits = [], []
     for seed in (3, None):  # a seeded reset, then one drawn from the auto-reset stream
         _assert_same(got_env.reset(seed=seed), want_env.reset(seed=seed))
         for _ in range(3 * options["max_cycles"] + 2):  # across several automatic resets
             actions = _actions(want_env, rng)
             _assert_same(got_env.step(actions), want_env.step(actions))
-            if task == "simple_spread_v3":  # agents in contact (the soft contact force acts)
-                crowded.append(np.any(np.linalg.norm(got_env.pos[:, :, None] - got_env.pos[:, None], axis=-1)
-                                      + np.eye(got_env.N) * 9 < 0.3))
-    assert task != "simple_spread_v3" or extra.get("N") == 1 or any(crowded), "no contact: the check is incomplete"
+            if hasattr(got_env, "pos") and got_env.pos.ndim == 3:  # bodies in contact (the contact force acts)
+                count = got_env.pos.shape[1]
+                gaps = np.linalg.norm(got_env.pos[:, :, None] - got_env.pos[:, None], axis=-1) + np.eye(count) * 9
+                crowded.append(np.any(gaps < 0.15))
+            if task == "simple_tag_v3":  # the speed cap and the prey's boundary penalty act too
+                speed = np.linalg.norm(got_env.vel, axis=-1)
+                limits.append((np.any(np.isclose(speed, got_env.max_speeds)),
+                               np.any(np.abs(got_env.pos[:, got_env.num_adversaries:]) > 0.9)))
+    assert task not in ("simple_spread_v3", "simple_tag_v3") or extra.get("N") == 1 or any(crowded), \
+        "no contact: the check is incomplete"
+    assert task != "simple_tag_v3" or np.all(np.any(limits, axis=0)), "speed cap or boundary never reached"
 
 
 def test_make_vec_env_runs_the_port_unless_asked_not_to():
