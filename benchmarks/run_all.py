@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "atc_env": ["bench_atc_env.py", "--seconds", "3", "--repeats", "5", "--write", "results/atc_env.md"],
     "bucket_brigade_env": ["bench_bucket_brigade_env.py", "--seconds", "5", "--markdown", "results/bucket_brigade_env.md"],
     "throughput": ["bench_off_policy_throughput.py", "--out", "results/off_policy_throughput.md"],
+    "mpe_ports": ["bench_mpe_ports.py", "--out", "results/mpe_ports.md"],
     "mpe_learning": ["bench_mpe_learning.py", "--out", "results/mpe_learning.md"],
     "atc_learning": ["bench_atc_learning.py", "--seeds", "0", "1", "2", "--out", "results/atc_learning.md"],
     "atc_learning_other_scenarios": ["bench_atc_learning.py", "--configs", "atc_t_formation_matd3",
