@@ -9,9 +9,9 @@ same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by ste
 not the mpe2 package.
 
 Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
-``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`) and
-``simple_tag_v3`` (:class:`TagVecEnv`), with their size and reward options but not the curriculum, early
-termination or partial observability of spread and tag (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
+``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`),
+``simple_tag_v3`` (:class:`TagVecEnv`) and ``simple_adversary_v3`` (:class:`AdversaryVecEnv`), with their size and reward options but not the curriculum, early
+termination or partial observability of spread, tag and adversary (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
 physics and observations on arrays.
 """
 
@@ -513,8 +513,70 @@ class TagVecEnv(BatchedMPEVecEnv):
         return obs
 
 
+class AdversaryVecEnv(BatchedMPEVecEnv):
+    """``simple_adversary_v3`` (physical deception): ``N`` good agents know which of ``N`` landmarks is the goal,
+    the adversary does not. Good agents get ``-(the nearest good agent's distance to the goal)`` plus the
+    adversary's distance to it; the adversary gets minus its own distance.
+
+    Args:
+        num_envs, seed, max_cycles, continuous_actions: as :class:`SpeakerListenerVecEnv`.
+        N: good agents and landmarks (mpe2's default 2).
+    """
+
+    task = "simple_adversary_v3"
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True,
+                 N: int = 2):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.N = validation.positive_int("N", N, error=EnvError)
+        self.possible_agents = ["adversary_0"] + [f"agent_{i}" for i in range(self.N)]
+        seen = 2 * self.N + 2 * self.N  # landmarks, then the other agents
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {a: spaces.Box(shape=(seen + 2 * (i > 0),), **unbounded)  # good agents: + the goal
+                            for i, a in enumerate(self.possible_agents)}
+        action = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
+        self._act_spaces = {a: action for a in self.possible_agents}
+        self.goal = np.zeros(self.num_envs, np.int64)
+        self.pos = np.zeros((self.num_envs, self.N + 1, 2))
+        self.vel = np.zeros((self.num_envs, self.N + 1, 2))
+        self.landmark_pos = np.zeros((self.num_envs, self.N, 2))
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "N": self.N}
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.goal[row] = int(rng.integers(self.N))
+            for i in range(self.N + 1):
+                self.pos[row, i] = rng.uniform(-1, +1, 2)
+            for k in range(self.N):
+                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+        self.vel[rows] = 0.0
+
+    def _goal_pos(self) -> np.ndarray:
+        return self.landmark_pos[np.arange(self.num_envs), self.goal]
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
+        _integrate(self.pos, self.vel, force)
+        to_goal = _distance(self.pos - self._goal_pos()[:, None])  # [N, agents]
+        good = -to_goal[:, 1:].min(axis=1) + (0 + to_goal[:, 0])
+        return np.concatenate([-to_goal[:, :1], np.repeat(good[:, None], self.N, axis=1)], axis=1)
+
+    def _observe(self) -> ArrayDict:
+        obs, n = {}, self.num_envs
+        for i, agent in enumerate(self.possible_agents):
+            pos = self.pos[:, i]
+            others = [j for j in range(self.N + 1) if j != i]
+            parts = [(self.landmark_pos - pos[:, None]).reshape(n, -1), (self.pos[:, others] - pos[:, None]).reshape(n, -1)]
+            if i > 0:
+                parts.insert(0, self._goal_pos() - pos)
+            obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
+        return obs
+
+
 PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
-    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv)}
+    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 

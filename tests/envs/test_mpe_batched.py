@@ -42,7 +42,8 @@ def _assert_same(got, want) -> None:
 CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_reference_v3", {}),
          ("simple_reference_v3", {"local_ratio": 0.9}), ("simple_spread_v3", {}),
          ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0}),
-         ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3})]
+         ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3}),
+         ("simple_adversary_v3", {}), ("simple_adversary_v3", {"N": 3})]
 
 
 @pytest.mark.parametrize("task, extra", CASES)
