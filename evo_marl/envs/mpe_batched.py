@@ -10,7 +10,8 @@ not the mpe2 package.
 
 Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
 ``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`),
-``simple_tag_v3`` (:class:`TagVecEnv`) and ``simple_adversary_v3`` (:class:`AdversaryVecEnv`), with their size and reward options but not the curriculum, early
+``simple_tag_v3`` (:class:`TagVecEnv`), ``simple_adversary_v3`` (:class:`AdversaryVecEnv`) and
+``simple_push_v3`` (:class:`PushVecEnv`), with their size and reward options but not the curriculum, early
 termination or partial observability of spread, tag and adversary (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
 physics and observations on arrays.
 """
@@ -575,8 +576,70 @@ class AdversaryVecEnv(BatchedMPEVecEnv):
         return obs
 
 
+class PushVecEnv(BatchedMPEVecEnv):
+    """``simple_push_v3``: a good agent, which knows which of two landmarks is its goal (by colour), is rewarded
+    ``-(its distance to the goal)``; the adversary, which does not know it, is rewarded for keeping it away
+    (the good agent's distance minus its own). The two bodies push each other apart.
+
+    Args: as :class:`SpeakerListenerVecEnv`.
+    """
+
+    task = "simple_push_v3"
+    possible_agents = ["adversary_0", "agent_0"]
+    SIZE = 0.050  # mpe2's default entity size
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.possible_agents = list(type(self).possible_agents)
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {"adversary_0": spaces.Box(shape=(8,), **unbounded),
+                            "agent_0": spaces.Box(shape=(19,), **unbounded)}
+        action = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
+        self._act_spaces = {a: action for a in self.possible_agents}
+        landmark_colours = np.full((2, 3), 0.1)
+        landmark_colours[[0, 1], [1, 2]] += 0.8
+        self.landmark_colours = landmark_colours.reshape(-1)
+        self.agent_colours = np.full((2, 3), 0.25)  # the good agent's colour names its goal
+        self.agent_colours[[0, 1], [1, 2]] += 0.5
+        self.goal = np.zeros(self.num_envs, np.int64)
+        self.pos = np.zeros((self.num_envs, 2, 2))
+        self.vel = np.zeros((self.num_envs, 2, 2))
+        self.landmark_pos = np.zeros((self.num_envs, 2, 2))
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.goal[row] = int(rng.integers(2))
+            for i in range(2):
+                self.pos[row, i] = rng.uniform(-1, +1, 2)
+            for k in range(2):
+                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+        self.vel[rows] = 0.0
+
+    def _goal_pos(self) -> np.ndarray:
+        return self.landmark_pos[np.arange(self.num_envs), self.goal]
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
+        _add_contact_forces(force, self.pos, [self.SIZE, self.SIZE], 2)
+        _integrate(self.pos, self.vel, force)
+        goal = self._goal_pos()
+        good = _distance(self.pos[:, 1] - goal)
+        adversary = good - _distance(goal - self.pos[:, 0])
+        return np.stack([adversary, -good], axis=1)
+
+    def _observe(self) -> ArrayDict:
+        n = self.num_envs
+        adv_pos, pos = self.pos[:, 0], self.pos[:, 1]
+        adversary = [self.vel[:, 0], (self.landmark_pos - adv_pos[:, None]).reshape(n, -1), pos - adv_pos]
+        good = [self.vel[:, 1], self._goal_pos() - pos, self.agent_colours[self.goal],
+                (self.landmark_pos - pos[:, None]).reshape(n, -1), np.broadcast_to(self.landmark_colours, (n, 6)),
+                adv_pos - pos]
+        return {"adversary_0": np.concatenate(adversary, axis=1).astype(np.float32),
+                "agent_0": np.concatenate(good, axis=1).astype(np.float32)}
+
+
 PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
-    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv)}
+    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv, PushVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 
