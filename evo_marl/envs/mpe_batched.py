@@ -10,8 +10,8 @@ not the mpe2 package.
 
 Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
 ``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`),
-``simple_tag_v3`` (:class:`TagVecEnv`), ``simple_adversary_v3`` (:class:`AdversaryVecEnv`) and
-``simple_push_v3`` (:class:`PushVecEnv`), with their size and reward options but not the curriculum, early
+``simple_tag_v3`` (:class:`TagVecEnv`), ``simple_adversary_v3`` (:class:`AdversaryVecEnv`),
+``simple_push_v3`` (:class:`PushVecEnv`) and ``simple_crypto_v3`` (:class:`CryptoVecEnv`), with their size and reward options but not the curriculum, early
 termination or partial observability of spread, tag and adversary (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
 physics and observations on arrays.
 """
@@ -638,8 +638,64 @@ class PushVecEnv(BatchedMPEVecEnv):
                 "agent_0": np.concatenate(good, axis=1).astype(np.float32)}
 
 
+class CryptoVecEnv(BatchedMPEVecEnv):
+    """``simple_crypto_v3``: Alice (the speaker) sees the goal of two and a key and talks (4 channels); Bob sees
+    the key and hears her; Eve hears her only. Bob and Alice get Eve's squared error minus Bob's in reproducing
+    the goal, Eve minus her own (an agent that says all zeros is not scored). Nobody moves.
+
+    Args: as :class:`SpeakerListenerVecEnv`.
+    """
+
+    task = "simple_crypto_v3"
+    possible_agents = ["eve_0", "bob_0", "alice_0"]
+    DIM_C = 4
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.possible_agents = list(type(self).possible_agents)
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {"eve_0": spaces.Box(shape=(self.DIM_C,), **unbounded),
+                            "bob_0": spaces.Box(shape=(2 * self.DIM_C,), **unbounded),
+                            "alice_0": spaces.Box(shape=(2 * self.DIM_C,), **unbounded)}
+        action = spaces.Box(low=0, high=1, shape=(self.DIM_C,)) if continuous_actions else spaces.Discrete(self.DIM_C)
+        self._act_spaces = {a: action for a in self.possible_agents}
+        self.colours = np.eye(2, self.DIM_C)  # landmark i's colour: one-hot i in the message space
+        self.goal = np.zeros(self.num_envs, np.int64)
+        self.key = np.zeros(self.num_envs, np.int64)
+        self.positions = np.zeros((self.num_envs, 5, 2))  # drawn as mpe2 draws them; nothing moves or shows them
+        self.message = np.zeros((self.num_envs, 3, self.DIM_C))
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.goal[row] = int(rng.integers(2))
+            self.key[row] = int(rng.integers(2))
+            for k in range(5):
+                self.positions[row, k] = rng.uniform(-1, +1, 2)
+        self.message[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        for i, agent in enumerate(self.possible_agents):
+            if self.continuous_actions:
+                self.message[:, i] = self._clipped(agent, actions)
+            else:
+                self.message[:, i] = np.eye(self.DIM_C)[self._choices(agent, actions)]
+        goal = self.colours[self.goal]
+        # squared error of Eve (0) and Bob (1) reproducing the goal; 0 for one who says nothing
+        error = np.sum(np.square(self.message[:, :2] - goal[:, None]), axis=2)
+        error = np.where(np.any(self.message[:, :2] != 0, axis=2), error, 0.0)
+        good = (0 + error[:, 0]) + (0 - error[:, 1])
+        return np.stack([0 - error[:, 0], good, good], axis=1)
+
+    def _observe(self) -> ArrayDict:
+        key, alice = self.colours[self.key], self.message[:, 2]
+        return {"eve_0": alice.astype(np.float32),
+                "bob_0": np.concatenate([key, alice], axis=1).astype(np.float32),
+                "alice_0": np.concatenate([self.colours[self.goal], key], axis=1).astype(np.float32)}
+
+
 PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
-    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv, PushVecEnv)}
+    SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv, PushVecEnv,
+    CryptoVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 

@@ -21,8 +21,10 @@ def _actions(env, rng) -> dict:
         space = env.single_action_space(agent)
         if hasattr(space, "n"):
             out[agent] = rng.integers(space.n, size=env.num_envs)
-        else:  # a third of them outside [0, 1]: both must clip them the same way
-            out[agent] = rng.uniform(-0.3, 1.3, (env.num_envs, *space.shape)).astype(np.float32)
+        else:  # a third of them outside [0, 1] (both must clip them the same way), a fifth all zero (silence)
+            action = rng.uniform(-0.3, 1.3, (env.num_envs, *space.shape)).astype(np.float32)
+            action[rng.random(env.num_envs) < 0.2] = 0.0
+            out[agent] = action
     return out
 
 
@@ -43,7 +45,8 @@ CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_referen
          ("simple_reference_v3", {"local_ratio": 0.9}), ("simple_spread_v3", {}),
          ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0}),
          ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3}),
-         ("simple_adversary_v3", {}), ("simple_adversary_v3", {"N": 3}), ("simple_push_v3", {})]
+         ("simple_adversary_v3", {}), ("simple_adversary_v3", {"N": 3}), ("simple_push_v3", {}),
+         ("simple_crypto_v3", {})]
 
 
 @pytest.mark.parametrize("task, extra", CASES)
@@ -84,7 +87,7 @@ def test_make_vec_env_runs_the_port_unless_asked_not_to():
     assert isinstance(make_vec_env(env_id, 4, seed=0, benchmark_data=True), SyncParallelVecEnv)  # not modelled
     assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, N=4), SpreadVecEnv)
     assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, curriculum=True), SyncParallelVecEnv)
-    assert isinstance(make_vec_env("mpe2/simple_world_comm_v3", 4, seed=0), SyncParallelVecEnv)  # no port
+    assert isinstance(make_vec_env("mpe2/simple_world_comm_v3", 4, seed=0), SyncParallelVecEnv)  # not ported (yet)
     with pytest.raises(ConfigError, match="batched"):
         make_vec_env(env_id, 4, batched="yes")
 
