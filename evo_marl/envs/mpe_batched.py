@@ -27,7 +27,7 @@ from gymnasium import spaces
 from gymnasium.utils.seeding import np_random
 
 from evo_marl import validation
-from evo_marl.envs.vector import ArrayDict, VectorEnv, episode_seeds
+from evo_marl.envs.vector import ArrayDict, VectorEnv, reset_seeds
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike, int_seed, seed_sequence
 
@@ -91,22 +91,14 @@ class BatchedMPEVecEnv(VectorEnv):
         self._reset_rows(rows, seeds)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
-        if seed is not None:
-            seeds, stream = episode_seeds(seed, self.num_envs, self._block)
-            self._rng = np.random.default_rng(stream)
-        else:
-            seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
+        seeds, self._rng = reset_seeds(seed, self._rng, self.num_envs, self._block)
         self._start(np.arange(self.num_envs), seeds)
         self._needs_reset = False
         obs = self._observe()
         return obs, self._infos(obs, np.zeros(self.num_envs, bool))
 
     def step(self, actions: ArrayDict) -> tuple[ArrayDict, ArrayDict, ArrayDict, ArrayDict, dict]:
-        if self._needs_reset:
-            raise EnvError("step() was called before reset(): call reset() first")
-        missing = [a for a in self.possible_agents if a not in actions]
-        if missing:
-            raise EnvError(f"actions: missing agents {missing}; expected one array per agent in {self.possible_agents}")
+        self._check_step(actions)
         rewards = self._advance(actions).astype(np.float32)
         self._cycles += 1
         done = self._cycles >= self.max_cycles  # mpe2 tasks end by their time limit only
@@ -157,6 +149,17 @@ class BatchedMPEVecEnv(VectorEnv):
 def _episode_generators(seeds: list[int]) -> list[np.random.Generator]:
     """One generator per episode, built as mpe2's ``reset(seed=...)`` builds it."""
     return [np_random(int(seed))[0] for seed in seeds]
+
+
+def _points(rng: np.random.Generator, count: int, bound: float = 1.0) -> np.ndarray:
+    """``count`` points ``[count, 2]`` uniform in ``[-bound, bound]^2``, drawn one after another as mpe2 draws
+    its entities' positions (one ``uniform(-bound, bound, 2)`` call each)."""
+    return np.stack([rng.uniform(-bound, +bound, 2) for _ in range(count)]) if count else np.zeros((0, 2))
+
+
+def _pick(points: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Row ``n`` of ``points[n, index[n]]``: each sub-env's chosen point ``[N, 2]`` of ``[N, K, 2]``."""
+    return points[np.arange(len(index)), index]
 
 
 def _integrate(pos: np.ndarray, vel: np.ndarray, force: np.ndarray, max_speed: np.ndarray | None = None) -> None:
@@ -232,10 +235,8 @@ class SpeakerListenerVecEnv(BatchedMPEVecEnv):
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         for row, rng in zip(rows, _episode_generators(seeds)):
             self.goal[row] = int(rng.integers(self.NUM_LANDMARKS))
-            self.speaker_pos[row] = rng.uniform(-1, +1, 2)
-            self.listener_pos[row] = rng.uniform(-1, +1, 2)
-            for k in range(self.NUM_LANDMARKS):
-                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+            self.speaker_pos[row], self.listener_pos[row] = _points(rng, 2)
+            self.landmark_pos[row] = _points(rng, self.NUM_LANDMARKS)
         self.listener_vel[rows] = 0.0
         self.message[rows] = 0.0
 
@@ -245,7 +246,7 @@ class SpeakerListenerVecEnv(BatchedMPEVecEnv):
         else:
             self.message = np.eye(self.DIM_C, dtype=np.float32)[self._choices("speaker_0", actions)]
         _integrate(self.listener_pos, self.listener_vel, self._move_force("listener_0", actions))
-        goal_pos = self.landmark_pos[np.arange(self.num_envs), self.goal]
+        goal_pos = _pick(self.landmark_pos, self.goal)
         reward = -np.sum(np.square(self.listener_pos - goal_pos), axis=1)
         return np.repeat(reward[:, None], 2, axis=1)
 
@@ -278,8 +279,7 @@ class SimpleVecEnv(BatchedMPEVecEnv):
 
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         for row, rng in zip(rows, _episode_generators(seeds)):
-            self.pos[row] = rng.uniform(-1, +1, 2)
-            self.landmark_pos[row] = rng.uniform(-1, +1, 2)
+            self.pos[row], self.landmark_pos[row] = _points(rng, 2)
         self.vel[rows] = 0.0
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:
@@ -329,10 +329,8 @@ class ReferenceVecEnv(BatchedMPEVecEnv):
         for row, rng in zip(rows, _episode_generators(seeds)):
             for i in range(2):
                 self.goal[row, i] = int(rng.integers(self.NUM_LANDMARKS))
-            for i in range(2):
-                self.pos[row, i] = rng.uniform(-1, +1, 2)
-            for k in range(self.NUM_LANDMARKS):
-                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+            self.pos[row] = _points(rng, 2)
+            self.landmark_pos[row] = _points(rng, self.NUM_LANDMARKS)
         self.vel[rows] = 0.0
         self.message[rows] = 0.0
 
@@ -346,9 +344,8 @@ class ReferenceVecEnv(BatchedMPEVecEnv):
                 self.message[:, i] = np.eye(self.DIM_C)[choice // 5]
                 force = MOVES[choice % 5] * SENSITIVITY
             _integrate(self.pos[:, i], self.vel[:, i], force)
-        rows = np.arange(self.num_envs)
         # agent i is rewarded for the other agent's distance to the landmark agent i knows
-        own = np.stack([-_distance(self.pos[:, 1 - i] - self.landmark_pos[rows, self.goal[:, i]]) for i in range(2)],
+        own = np.stack([-_distance(self.pos[:, 1 - i] - _pick(self.landmark_pos, self.goal[:, i])) for i in range(2)],
                        axis=1)
         team = (0 + own[:, 0] + own[:, 1]) / 2
         return team[:, None] * (1 - self.local_ratio) + own * self.local_ratio
@@ -399,10 +396,8 @@ class SpreadVecEnv(BatchedMPEVecEnv):
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         n_agents = self.N
         for row, rng in zip(rows, _episode_generators(seeds)):
-            for i in range(n_agents):
-                self.pos[row, i] = rng.uniform(-1, +1, 2)
-            for k in range(n_agents):
-                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+            self.pos[row] = _points(rng, n_agents)
+            self.landmark_pos[row] = _points(rng, n_agents)
         self.vel[rows] = 0.0
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:
@@ -476,10 +471,8 @@ class TagVecEnv(BatchedMPEVecEnv):
 
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         for row, rng in zip(rows, _episode_generators(seeds)):
-            for i in range(self.pos.shape[1]):
-                self.pos[row, i] = rng.uniform(-1, +1, 2)
-            for k in range(self.num_obstacles):
-                self.obstacle_pos[row, k] = rng.uniform(-0.9, +0.9, 2)
+            self.pos[row] = _points(rng, self.pos.shape[1])
+            self.obstacle_pos[row] = _points(rng, self.num_obstacles, bound=0.9)
         self.vel[rows] = 0.0
 
     def _caught(self) -> np.ndarray:
@@ -548,19 +541,14 @@ class AdversaryVecEnv(BatchedMPEVecEnv):
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         for row, rng in zip(rows, _episode_generators(seeds)):
             self.goal[row] = int(rng.integers(self.N))
-            for i in range(self.N + 1):
-                self.pos[row, i] = rng.uniform(-1, +1, 2)
-            for k in range(self.N):
-                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+            self.pos[row] = _points(rng, self.N + 1)
+            self.landmark_pos[row] = _points(rng, self.N)
         self.vel[rows] = 0.0
-
-    def _goal_pos(self) -> np.ndarray:
-        return self.landmark_pos[np.arange(self.num_envs), self.goal]
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:
         force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
         _integrate(self.pos, self.vel, force)
-        to_goal = _distance(self.pos - self._goal_pos()[:, None])  # [N, agents]
+        to_goal = _distance(self.pos - _pick(self.landmark_pos, self.goal)[:, None])  # [N, agents]
         good = -to_goal[:, 1:].min(axis=1) + (0 + to_goal[:, 0])
         return np.concatenate([-to_goal[:, :1], np.repeat(good[:, None], self.N, axis=1)], axis=1)
 
@@ -571,7 +559,7 @@ class AdversaryVecEnv(BatchedMPEVecEnv):
             others = [j for j in range(self.N + 1) if j != i]
             parts = [(self.landmark_pos - pos[:, None]).reshape(n, -1), (self.pos[:, others] - pos[:, None]).reshape(n, -1)]
             if i > 0:
-                parts.insert(0, self._goal_pos() - pos)
+                parts.insert(0, _pick(self.landmark_pos, self.goal) - pos)
             obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
         return obs
 
@@ -609,20 +597,15 @@ class PushVecEnv(BatchedMPEVecEnv):
     def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
         for row, rng in zip(rows, _episode_generators(seeds)):
             self.goal[row] = int(rng.integers(2))
-            for i in range(2):
-                self.pos[row, i] = rng.uniform(-1, +1, 2)
-            for k in range(2):
-                self.landmark_pos[row, k] = rng.uniform(-1, +1, 2)
+            self.pos[row] = _points(rng, 2)
+            self.landmark_pos[row] = _points(rng, 2)
         self.vel[rows] = 0.0
-
-    def _goal_pos(self) -> np.ndarray:
-        return self.landmark_pos[np.arange(self.num_envs), self.goal]
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:
         force = np.stack([self._move_force(a, actions) for a in self.possible_agents], axis=1)
         _add_contact_forces(force, self.pos, [self.SIZE, self.SIZE], 2)
         _integrate(self.pos, self.vel, force)
-        goal = self._goal_pos()
+        goal = _pick(self.landmark_pos, self.goal)
         good = _distance(self.pos[:, 1] - goal)
         adversary = good - _distance(goal - self.pos[:, 0])
         return np.stack([adversary, -good], axis=1)
@@ -631,7 +614,7 @@ class PushVecEnv(BatchedMPEVecEnv):
         n = self.num_envs
         adv_pos, pos = self.pos[:, 0], self.pos[:, 1]
         adversary = [self.vel[:, 0], (self.landmark_pos - adv_pos[:, None]).reshape(n, -1), pos - adv_pos]
-        good = [self.vel[:, 1], self._goal_pos() - pos, self.agent_colours[self.goal],
+        good = [self.vel[:, 1], _pick(self.landmark_pos, self.goal) - pos, self.agent_colours[self.goal],
                 (self.landmark_pos - pos[:, None]).reshape(n, -1), np.broadcast_to(self.landmark_colours, (n, 6)),
                 adv_pos - pos]
         return {"adversary_0": np.concatenate(adversary, axis=1).astype(np.float32),
@@ -669,8 +652,7 @@ class CryptoVecEnv(BatchedMPEVecEnv):
         for row, rng in zip(rows, _episode_generators(seeds)):
             self.goal[row] = int(rng.integers(2))
             self.key[row] = int(rng.integers(2))
-            for k in range(5):
-                self.positions[row, k] = rng.uniform(-1, +1, 2)
+            self.positions[row] = _points(rng, 5)
         self.message[rows] = 0.0
 
     def _advance(self, actions: ArrayDict) -> np.ndarray:

@@ -135,11 +135,7 @@ class NativeVecEnv(VectorEnv):
         return obs, infos
 
     def step(self, actions: ArrayDict) -> tuple[ArrayDict, ArrayDict, ArrayDict, ArrayDict, dict]:
-        if self._needs_reset:
-            raise EnvError("step() was called before reset(): call reset() first")
-        missing = [a for a in self.possible_agents if a not in actions]
-        if missing:
-            raise EnvError(f"actions: missing agents {missing}; expected one array per agent in {self.possible_agents}")
+        self._check_step(actions)
         rewards, terminated, truncated, raw_infos = self.sim.step(actions, self._rng)
         final_obs_stacked = self.sim.observe()
         done = terminated | truncated

@@ -100,6 +100,14 @@ class VectorEnv(ABC):
         """Hook of :meth:`replicated` (default: not replicable)."""
         return None
 
+    def _check_step(self, actions: ArrayDict) -> None:
+        """EnvError unless the env was reset (``self._needs_reset`` False) and ``actions`` names every agent."""
+        if getattr(self, "_needs_reset", False):
+            raise EnvError("step() was called before reset(): call reset() first")
+        missing = [a for a in self.possible_agents if a not in actions]
+        if missing:
+            raise EnvError(f"actions: missing agents {missing}; expected one array per agent in {self.possible_agents}")
+
     # Convenience aliases so code written for PettingZoo's single envs also works.
     def observation_space(self, agent: str) -> spaces.Space:
         return self.single_observation_space(agent)
@@ -124,6 +132,16 @@ def episode_seeds(seed: int, num_envs: int, block: int | None = None) -> tuple[l
     children = np.random.SeedSequence(seed).spawn(block + 1)
     seeds = [int(c.generate_state(1)[0] & 0x7FFFFFFF) for c in children[:-1]]
     return seeds * (num_envs // block), children[-1]
+
+
+def reset_seeds(seed: int | None, rng: np.random.Generator, num_envs: int, block: int | None = None
+                ) -> tuple[list[int], np.random.Generator]:
+    """The reset seed of every sub-env for ``reset(seed)`` and the auto-reset stream from then on: with a seed,
+    :func:`episode_seeds` and a fresh stream; without one, seeds drawn from ``rng``, which goes on."""
+    if seed is None:
+        return [int_seed(rng) for _ in range(num_envs)], rng
+    seeds, stream = episode_seeds(seed, num_envs, block)
+    return seeds, np.random.default_rng(stream)
 
 
 def convert_action(space: spaces.Space, action: np.ndarray) -> Any:
@@ -214,11 +232,7 @@ class SyncParallelVecEnv(VectorEnv):
             active[agent][i] = agent in env.agents
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[ArrayDict, dict]:
-        if seed is not None:
-            seeds, stream = episode_seeds(seed, self.num_envs, self._block)
-            self._rng = np.random.default_rng(stream)
-        else:
-            seeds = [int_seed(self._rng) for _ in range(self.num_envs)]
+        seeds, self._rng = reset_seeds(seed, self._rng, self.num_envs, self._block)
         obs, active = self._empty()
         per_agent: dict[str, dict[str, list]] = {a: {} for a in self.possible_agents}
         for i, env in enumerate(self.envs):
