@@ -9,7 +9,7 @@ PettingZoo wrapper stack instead.
 
 Vector envs of a task with a batched NumPy port (:mod:`.mpe_batched`: ``simple_v3``, ``simple_speaker_listener_v4``,
 ``simple_reference_v3``, ``simple_spread_v3``, ``simple_tag_v3``,
-``simple_adversary_v3``, ``simple_push_v3``, ``simple_crypto_v3``) run
+``simple_adversary_v3``, ``simple_push_v3``, ``simple_crypto_v3``, ``simple_world_comm_v3``: every task) run
 the port, which returns exactly what mpe2 returns for the same seeds and actions at a fraction of the cost;
 ``batched=False`` keeps mpe2's own env there.
 """

@@ -1,19 +1,21 @@
 """Batched NumPy ports of mpe2 tasks: one array step for every sub-env, the same episodes as mpe2.
 
 ``make_vec_env("mpe2/simple_speaker_listener_v4", n)`` runs the port; ``batched=False`` (or an option the
-port does not model, such as ``render_mode``) runs mpe2's own env in :class:`~evo_marl.envs.vector.SyncParallelVecEnv`.
+port does not model, such as ``render_mode``) runs mpe2's own env in
+:class:`~evo_marl.envs.vector.SyncParallelVecEnv`.
 A port returns exactly what that wrapper returns over mpe2 for the same seed and actions: the same reset
 seed per sub-env (drawn as the wrapper draws them), the same draws from each episode's generator
 (gymnasium's ``np_random(seed)``, which mpe2's ``reset(seed=...)`` builds), the same float64 physics and the
 same float32 casts (``tests/envs/test_mpe_batched.py`` compares them step by step). It needs NumPy only,
 not the mpe2 package.
 
-Ported: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4`` (:class:`SpeakerListenerVecEnv`),
-``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3`` (:class:`SpreadVecEnv`),
-``simple_tag_v3`` (:class:`TagVecEnv`), ``simple_adversary_v3`` (:class:`AdversaryVecEnv`),
-``simple_push_v3`` (:class:`PushVecEnv`) and ``simple_crypto_v3`` (:class:`CryptoVecEnv`), with their size and reward options but not the curriculum, early
-termination or partial observability of spread, tag and adversary (those run mpe2's env). A port subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws,
-physics and observations on arrays.
+Ported — every mpe2 task: ``simple_v3`` (:class:`SimpleVecEnv`), ``simple_speaker_listener_v4``
+(:class:`SpeakerListenerVecEnv`), ``simple_reference_v3`` (:class:`ReferenceVecEnv`), ``simple_spread_v3``
+(:class:`SpreadVecEnv`), ``simple_tag_v3`` (:class:`TagVecEnv`), ``simple_adversary_v3`` (:class:`AdversaryVecEnv`),
+``simple_push_v3`` (:class:`PushVecEnv`), ``simple_crypto_v3`` (:class:`CryptoVecEnv`) and ``simple_world_comm_v3``
+(:class:`WorldCommVecEnv`), with their size and reward options; the curriculum, early termination and partial
+observability of spread, tag and adversary are not modelled (with those options mpe2's env runs). A port
+subclasses :class:`BatchedMPEVecEnv` and implements the task's reset draws, physics and observations on arrays.
 """
 
 from __future__ import annotations
@@ -675,9 +677,136 @@ class CryptoVecEnv(BatchedMPEVecEnv):
                 "alice_0": np.concatenate([self.colours[self.goal], key], axis=1).astype(np.float32)}
 
 
+class WorldCommVecEnv(BatchedMPEVecEnv):
+    """``simple_world_comm_v3``: ``simple_tag`` with food, forests and a leader. Prey (good agents) earn +2 per
+    food they touch and ``-0.05 x`` their distance to the nearest food, lose 5 per adversary touching them and
+    twice tag's boundary penalty; adversaries get ``-0.1 x`` their distance to the nearest prey and +5 per
+    contact of any adversary. Inside a forest an agent sees only the agents in the same forest (outside, only
+    those outside every forest); the leader adversary sees everyone and talks (4 channels) to its team.
+
+    Args:
+        num_envs, seed, max_cycles, continuous_actions: as :class:`SpeakerListenerVecEnv`.
+        num_good, num_adversaries, num_obstacles, num_food, num_forests: mpe2's options (2, 4, 1, 2, 2).
+    """
+
+    task = "simple_world_comm_v3"
+    ADVERSARY = {"size": 0.075, "accel": 3.0, "max_speed": 1.0}
+    GOOD = {"size": 0.045, "accel": 4.0, "max_speed": 1.3}
+    OBSTACLE_SIZE, FOOD_SIZE, FOREST_SIZE, DIM_C = 0.2, 0.03, 0.3, 4
+
+    def __init__(self, num_envs: int, seed: SeedLike = None, max_cycles: int = 25, continuous_actions: bool = True,
+                 num_good: int = 2, num_adversaries: int = 4, num_obstacles: int = 1, num_food: int = 2,
+                 num_forests: int = 2):
+        super().__init__(num_envs, seed, max_cycles, continuous_actions)
+        self.num_good = validation.positive_int("num_good", num_good, error=EnvError)
+        self.num_adversaries = validation.positive_int("num_adversaries", num_adversaries, error=EnvError)
+        self.num_obstacles = validation.positive_int("num_obstacles", num_obstacles, low=0, error=EnvError)
+        self.num_food = validation.positive_int("num_food", num_food, error=EnvError)
+        self.num_forests = validation.positive_int("num_forests", num_forests, low=0, error=EnvError)
+        adversaries, good = self.num_adversaries, self.num_good
+        self.possible_agents = (["leadadversary_0"] + [f"adversary_{i}" for i in range(adversaries - 1)]
+                                + [f"agent_{i}" for i in range(good)])
+        roles = [self.ADVERSARY] * adversaries + [self.GOOD] * good
+        self.agent_sizes = np.array([r["size"] for r in roles])
+        self.accels = [r["accel"] for r in roles]
+        self.max_speeds = np.array([r["max_speed"] for r in roles])
+        count = adversaries + good
+        landmarks = self.num_obstacles + self.num_food + self.num_forests
+        seen = 4 + 2 * landmarks + 2 * (count - 1) + self.num_forests
+        unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
+        self._obs_spaces = {a: spaces.Box(shape=(seen + (2 * good + self.DIM_C if i < adversaries else 2 * (good - 1)),),
+                                          **unbounded) for i, a in enumerate(self.possible_agents)}
+        move = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
+        talk = spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions else spaces.Discrete(5 * self.DIM_C)
+        self._act_spaces = {a: talk if i == 0 else move for i, a in enumerate(self.possible_agents)}
+        n = self.num_envs
+        self.pos = np.zeros((n, count, 2))
+        self.vel = np.zeros((n, count, 2))
+        self.obstacle_pos = np.zeros((n, self.num_obstacles, 2))
+        self.food_pos = np.zeros((n, self.num_food, 2))
+        self.forest_pos = np.zeros((n, self.num_forests, 2))
+        self.message = np.zeros((n, self.DIM_C))  # the leader's
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "num_good": self.num_good, "num_adversaries": self.num_adversaries,
+                "num_obstacles": self.num_obstacles, "num_food": self.num_food, "num_forests": self.num_forests}
+
+    def _reset_rows(self, rows: np.ndarray, seeds: list[int]) -> None:
+        for row, rng in zip(rows, _episode_generators(seeds)):
+            self.pos[row] = _points(rng, self.pos.shape[1])
+            # mpe2 places every landmark (obstacles, food, forests), then food and forests once more
+            self.obstacle_pos[row] = _points(rng, self.num_obstacles + self.num_food + self.num_forests,
+                                             bound=0.9)[:self.num_obstacles]
+            self.food_pos[row] = _points(rng, self.num_food, bound=0.9)
+            self.forest_pos[row] = _points(rng, self.num_forests, bound=0.9)
+        self.vel[rows] = 0.0
+        self.message[rows] = 0.0
+
+    def _advance(self, actions: ArrayDict) -> np.ndarray:
+        forces = []
+        for i, (agent, accel) in enumerate(zip(self.possible_agents, self.accels)):
+            if i == 0 and self.continuous_actions:
+                self.message = self._clipped(agent, actions)[:, 5:].astype(np.float64)
+            elif i == 0:
+                choice = self._choices(agent, actions)
+                self.message = np.eye(self.DIM_C)[choice // 5]
+                forces.append(MOVES[choice % 5] * accel)
+                continue
+            forces.append(self._move_force(agent, actions, accel))
+        force = np.stack(forces, axis=1)
+        sizes = list(self.agent_sizes) + [self.OBSTACLE_SIZE] * self.num_obstacles
+        _add_contact_forces(force, np.concatenate([self.pos, self.obstacle_pos], axis=1), sizes, len(self.accels))
+        _integrate(self.pos, self.vel, force, self.max_speeds)
+
+        adversaries = self.num_adversaries
+        prey_pos = self.pos[:, adversaries:]
+        reach = self.ADVERSARY["size"] + self.GOOD["size"]
+        caught = _distance(self.pos[:, :adversaries, None] - prey_pos[:, None]) < reach  # [N, adversaries, prey]
+        rewards = np.zeros((self.num_envs, len(self.accels)))
+        nearest_prey = _distance(prey_pos[:, None] - self.pos[:, :adversaries, None]).min(axis=2)  # [N, adversaries]
+        hunter = 0 - 0.1 * nearest_prey
+        for g in range(self.num_good):  # +5 per contact, added one after another as mpe2 adds them
+            for a in range(adversaries):
+                hunter = hunter + np.where(caught[:, a, g], 5.0, 0.0)[:, None]
+        rewards[:, :adversaries] = hunter
+        x = np.abs(prey_pos)
+        bound = np.where(x < 0.9, 0.0, np.where(x < 1.0, (x - 0.9) * 10, np.minimum(np.exp(2 * x - 2), 10)))
+        prey = -5.0 * caught.sum(axis=1)
+        for p in range(2):
+            prey = prey - 2 * bound[..., p]
+        eating = _distance(prey_pos[:, :, None] - self.food_pos[:, None]) < self.GOOD["size"] + self.FOOD_SIZE
+        for f in range(self.num_food):
+            prey = prey + np.where(eating[:, :, f], 2.0, 0.0)
+        prey = prey - 0.05 * _distance(self.food_pos[:, None] - prey_pos[:, :, None]).min(axis=2)
+        rewards[:, adversaries:] = prey
+        return rewards
+
+    def _observe(self) -> ArrayDict:
+        n, count, adversaries = self.num_envs, self.pos.shape[1], self.num_adversaries
+        landmarks = np.concatenate([self.obstacle_pos, self.food_pos, self.forest_pos], axis=1)
+        in_forest = (_distance(self.pos[:, :, None] - self.forest_pos[:, None])
+                     < self.agent_sizes[None, :, None] + self.FOREST_SIZE)  # [N, agents, forests]
+        hidden = in_forest.any(axis=2)
+        obs = {}
+        for i, agent in enumerate(self.possible_agents):
+            pos = self.pos[:, i]
+            others = [j for j in range(count) if j != i]
+            together = np.stack([(in_forest[:, i] & in_forest[:, j]).any(axis=1) | (~hidden[:, i] & ~hidden[:, j])
+                                 for j in others], axis=1)
+            seen = together | (i == 0)  # the leader sees everyone
+            rel = np.where(seen[..., None], self.pos[:, others] - pos[:, None], 0.0).reshape(n, -1)
+            prey = [k for k, j in enumerate(others) if j >= adversaries]
+            vel = np.where(seen[:, prey, None], self.vel[:, [others[k] for k in prey]], 0.0).reshape(n, -1)
+            forest_flags = np.where(in_forest[:, i], 1.0, -1.0)
+            head = [self.vel[:, i], pos, (landmarks - pos[:, None]).reshape(n, -1), rel]
+            parts = head + ([vel, forest_flags, self.message] if i < adversaries else [forest_flags, vel])
+            obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
+        return obs
+
+
 PORTS: dict[str, type[BatchedMPEVecEnv]] = {port.task: port for port in (
     SimpleVecEnv, SpeakerListenerVecEnv, ReferenceVecEnv, SpreadVecEnv, TagVecEnv, AdversaryVecEnv, PushVecEnv,
-    CryptoVecEnv)}
+    CryptoVecEnv, WorldCommVecEnv)}
 # options a port models besides its own constructor's (dynamic_rescaling concerns rendering only)
 IGNORED_OPTIONS = frozenset({"dynamic_rescaling"})
 

@@ -46,7 +46,8 @@ CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_referen
          ("simple_spread_v3", {"N": 4, "local_ratio": 0.2}), ("simple_spread_v3", {"N": 1, "local_ratio": 1.0}),
          ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3}),
          ("simple_adversary_v3", {}), ("simple_adversary_v3", {"N": 3}), ("simple_push_v3", {}),
-         ("simple_crypto_v3", {})]
+         ("simple_crypto_v3", {}), ("simple_world_comm_v3", {}),
+         ("simple_world_comm_v3", {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3, "num_forests": 1})]
 
 
 @pytest.mark.parametrize("task, extra", CASES)
@@ -87,7 +88,7 @@ def test_make_vec_env_runs_the_port_unless_asked_not_to():
     assert isinstance(make_vec_env(env_id, 4, seed=0, benchmark_data=True), SyncParallelVecEnv)  # not modelled
     assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, N=4), SpreadVecEnv)
     assert isinstance(make_vec_env("mpe2/simple_spread_v3", 4, seed=0, curriculum=True), SyncParallelVecEnv)
-    assert isinstance(make_vec_env("mpe2/simple_world_comm_v3", 4, seed=0), SyncParallelVecEnv)  # not ported (yet)
+    assert isinstance(make_vec_env("mpe2/simple_tag_v3", 4, seed=0, render_mode="rgb_array"), SyncParallelVecEnv)
     with pytest.raises(ConfigError, match="batched"):
         make_vec_env(env_id, 4, batched="yes")
 
