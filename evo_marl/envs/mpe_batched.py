@@ -314,7 +314,8 @@ class ReferenceVecEnv(BatchedMPEVecEnv):
         self.possible_agents = list(type(self).possible_agents)
         obs = spaces.Box(low=-np.float32(np.inf), high=np.float32(np.inf), shape=(2 + 6 + 3 + self.DIM_C,),
                          dtype=np.float32)
-        act = spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions else spaces.Discrete(5 * self.DIM_C)
+        act = (spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions
+               else spaces.Discrete(5 * self.DIM_C))
         self._obs_spaces = {a: obs for a in self.possible_agents}
         self._act_spaces = {a: act for a in self.possible_agents}
         n = self.num_envs
@@ -559,7 +560,8 @@ class AdversaryVecEnv(BatchedMPEVecEnv):
         for i, agent in enumerate(self.possible_agents):
             pos = self.pos[:, i]
             others = [j for j in range(self.N + 1) if j != i]
-            parts = [(self.landmark_pos - pos[:, None]).reshape(n, -1), (self.pos[:, others] - pos[:, None]).reshape(n, -1)]
+            parts = [(self.landmark_pos - pos[:, None]).reshape(n, -1),
+                     (self.pos[:, others] - pos[:, None]).reshape(n, -1)]
             if i > 0:
                 parts.insert(0, _pick(self.landmark_pos, self.goal) - pos)
             obs[agent] = np.concatenate(parts, axis=1).astype(np.float32)
@@ -714,10 +716,11 @@ class WorldCommVecEnv(BatchedMPEVecEnv):
         landmarks = self.num_obstacles + self.num_food + self.num_forests
         seen = 4 + 2 * landmarks + 2 * (count - 1) + self.num_forests
         unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
-        self._obs_spaces = {a: spaces.Box(shape=(seen + (2 * good + self.DIM_C if i < adversaries else 2 * (good - 1)),),
-                                          **unbounded) for i, a in enumerate(self.possible_agents)}
+        extra = [2 * good + self.DIM_C if i < adversaries else 2 * (good - 1) for i in range(count)]  # prey velocities
+        self._obs_spaces = {a: spaces.Box(shape=(seen + extra[i],), **unbounded) for i, a in enumerate(self.possible_agents)}
         move = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
-        talk = spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions else spaces.Discrete(5 * self.DIM_C)
+        talk = (spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions
+                else spaces.Discrete(5 * self.DIM_C))
         self._act_spaces = {a: talk if i == 0 else move for i, a in enumerate(self.possible_agents)}
         n = self.num_envs
         self.pos = np.zeros((n, count, 2))

@@ -47,7 +47,8 @@ CASES = [("simple_v3", {}), ("simple_speaker_listener_v4", {}), ("simple_referen
          ("simple_tag_v3", {}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 4, "num_obstacles": 3}),
          ("simple_adversary_v3", {}), ("simple_adversary_v3", {"N": 3}), ("simple_push_v3", {}),
          ("simple_crypto_v3", {}), ("simple_world_comm_v3", {}),
-         ("simple_world_comm_v3", {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3, "num_forests": 1})]
+         ("simple_world_comm_v3", {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3,
+                                   "num_forests": 1})]
 
 
 @pytest.mark.parametrize("task, extra", CASES)
@@ -108,7 +109,8 @@ def test_bad_actions_and_options_are_named_errors():
     with pytest.raises(EnvError, match="step.. was called before reset"):
         env.step({"speaker_0": np.zeros(2, int), "listener_0": np.zeros(2, int)})
     env.reset(seed=0)
-    with pytest.raises(EnvError, match=r"action 5 of agent 'listener_0' in sub-env 1 is outside its space Discrete\(5\)"):
+    outside = r"action 5 of agent 'listener_0' in sub-env 1 is outside its space Discrete\(5\)"
+    with pytest.raises(EnvError, match=outside):
         env.step({"speaker_0": np.zeros(2, int), "listener_0": np.array([0, 5])})
     with pytest.raises(EnvError, match=r"missing agents \['listener_0'\]"):
         env.step({"speaker_0": np.zeros(2, int)})
