@@ -716,8 +716,10 @@ class WorldCommVecEnv(BatchedMPEVecEnv):
         landmarks = self.num_obstacles + self.num_food + self.num_forests
         seen = 4 + 2 * landmarks + 2 * (count - 1) + self.num_forests
         unbounded = dict(low=-np.float32(np.inf), high=np.float32(np.inf), dtype=np.float32)
-        extra = [2 * good + self.DIM_C if i < adversaries else 2 * (good - 1) for i in range(count)]  # prey velocities
-        self._obs_spaces = {a: spaces.Box(shape=(seen + extra[i],), **unbounded) for i, a in enumerate(self.possible_agents)}
+        # adversaries also see every prey's velocity and the leader's message, prey the other prey's velocities
+        extra = [2 * good + self.DIM_C if i < adversaries else 2 * (good - 1) for i in range(count)]
+        self._obs_spaces = {a: spaces.Box(shape=(seen + extra[i],), **unbounded)
+                            for i, a in enumerate(self.possible_agents)}
         move = spaces.Box(low=0, high=1, shape=(5,)) if continuous_actions else spaces.Discrete(5)
         talk = (spaces.Box(low=0, high=1, shape=(5 + self.DIM_C,)) if continuous_actions
                 else spaces.Discrete(5 * self.DIM_C))
