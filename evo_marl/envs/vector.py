@@ -53,6 +53,7 @@ class VectorEnv(ABC):
     possible_agents: list[str]
     num_envs: int
     metadata: dict[str, Any] = {}
+    _needs_reset: bool = False  # envs that must be reset before their first step set it until they are
 
     @property
     def agents(self) -> list[str]:
@@ -102,7 +103,7 @@ class VectorEnv(ABC):
 
     def _check_step(self, actions: ArrayDict) -> None:
         """EnvError unless the env was reset (``self._needs_reset`` False) and ``actions`` names every agent."""
-        if getattr(self, "_needs_reset", False):
+        if self._needs_reset:
             raise EnvError("step() was called before reset(): call reset() first")
         missing = [a for a in self.possible_agents if a not in actions]
         if missing:

@@ -176,6 +176,13 @@ def add_contact_forces(force: np.ndarray, pos: np.ndarray, sizes: list[float], n
                 force[:, b] = -push + force[:, b]
 
 
+def boundary_penalty(pos: np.ndarray) -> np.ndarray:
+    """mpe2 tag's penalty for leaving the unit square, per coordinate of ``pos``: 0 below 0.9, then
+    ``10 (|x| - 0.9)`` up to 1, then ``min(exp(2 |x| - 2), 10)``."""
+    x = np.abs(pos)
+    return np.where(x < 0.9, 0.0, np.where(x < 1.0, (x - 0.9) * 10, np.minimum(np.exp(2 * x - 2), 10)))
+
+
 def distance(delta: np.ndarray) -> np.ndarray:
     """Euclidean norm over the last axis, as mpe2 computes it (``sqrt(sum(square))``)."""
     return np.sqrt(np.sum(np.square(delta), axis=-1))

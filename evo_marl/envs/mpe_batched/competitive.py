@@ -8,8 +8,8 @@ import numpy as np
 from gymnasium import spaces
 
 from evo_marl import validation
-from evo_marl.envs.mpe_batched.base import (MOVES, BatchedMPEVecEnv, add_contact_forces, distance, episode_generators,
-                                            integrate, pick, points)
+from evo_marl.envs.mpe_batched.base import (MOVES, BatchedMPEVecEnv, add_contact_forces, boundary_penalty, distance,
+                                            episode_generators, integrate, pick, points)
 from evo_marl.envs.vector import ArrayDict
 from evo_marl.errors import EnvError
 from evo_marl.seeding import SeedLike
@@ -76,8 +76,7 @@ class TagVecEnv(BatchedMPEVecEnv):
         caught = self._caught()
         predator = 10.0 * caught.sum(axis=(1, 2))  # every adversary: +10 per contact of any adversary
         prey = -10.0 * caught.sum(axis=1)  # [N, good]
-        x = np.abs(self.pos[:, self.num_adversaries:])  # leaving the square: 0 below 0.9, then steeply more
-        bound = np.where(x < 0.9, 0.0, np.where(x < 1.0, (x - 0.9) * 10, np.minimum(np.exp(2 * x - 2), 10)))
+        bound = boundary_penalty(self.pos[:, self.num_adversaries:])
         for p in range(2):
             prey = prey - bound[..., p]
         return np.concatenate([np.repeat(predator[:, None], self.num_adversaries, axis=1), prey], axis=1)
@@ -358,8 +357,7 @@ class WorldCommVecEnv(BatchedMPEVecEnv):
             for a in range(adversaries):
                 hunter = hunter + np.where(caught[:, a, g], 5.0, 0.0)[:, None]
         rewards[:, :adversaries] = hunter
-        x = np.abs(prey_pos)
-        bound = np.where(x < 0.9, 0.0, np.where(x < 1.0, (x - 0.9) * 10, np.minimum(np.exp(2 * x - 2), 10)))
+        bound = boundary_penalty(prey_pos)
         prey = -5.0 * caught.sum(axis=1)
         for p in range(2):
             prey = prey - 2 * bound[..., p]
@@ -376,13 +374,14 @@ class WorldCommVecEnv(BatchedMPEVecEnv):
         in_forest = (distance(self.pos[:, :, None] - self.forest_pos[:, None])
                      < self.agent_sizes[None, :, None] + self.FOREST_SIZE)  # [N, agents, forests]
         hidden = in_forest.any(axis=2)
+        # [N, observer, other]: both in one forest, or both outside every forest
+        together = ((in_forest[:, :, None] & in_forest[:, None]).any(axis=3)
+                    | (~hidden[:, :, None] & ~hidden[:, None]))
         obs = {}
         for i, agent in enumerate(self.possible_agents):
             pos = self.pos[:, i]
             others = [j for j in range(count) if j != i]
-            together = np.stack([(in_forest[:, i] & in_forest[:, j]).any(axis=1) | (~hidden[:, i] & ~hidden[:, j])
-                                 for j in others], axis=1)
-            seen = together | (i == 0)  # the leader sees everyone
+            seen = together[:, i, others] | (i == 0)  # the leader sees everyone
             rel = np.where(seen[..., None], self.pos[:, others] - pos[:, None], 0.0).reshape(n, -1)
             prey = [k for k, j in enumerate(others) if j >= adversaries]
             vel = np.where(seen[:, prey, None], self.vel[:, [others[k] for k in prey]], 0.0).reshape(n, -1)
