@@ -2,7 +2,8 @@
 
     python benchmarks/bench_bucket_brigade_scenarios.py [--config bucket_brigade_team_ippo]
         [--scenarios default easy ...] [--root populations/bench_bb_scenarios] [--jobs 2]
-        [--episodes 1000] [--seed 10000] [--report-only] [--out benchmarks/results/bucket_brigade_scenarios[_<config>].md]
+        [--episodes 1000] [--seed 10000] [--set training.max_steps=1200000 ...] [--report-only]
+        [--out benchmarks/results/bucket_brigade_scenarios[_<config>].md]
 
 For every scenario a population is trained with ``evo-marl train CONFIG --set env.id=bucket_brigade/<scenario>``
 in ``ROOT/<scenario>`` (``--jobs`` runs at once, each in its own process; a finished run is reused and an
@@ -11,7 +12,9 @@ best member in all four seats (homogeneous) and the four best members one per se
 (mixed). The better team on 200 episodes (seed ``--seed`` + 1) is *chosen* and both are *measured* on
 ``--episodes`` fresh ones (seed ``--seed``) against the homogeneous ``all_work`` team, the best of the shipped
 scripted teams on every scenario (wins / ties / loses: 95 % intervals above / overlapping / below). ``--report-only``
-evaluates whatever the run folders hold without training.
+evaluates whatever the run folders hold without training. ``--set KEY=VALUE`` (repeatable) overrides a config
+field of every run, as ``evo-marl train --set`` does: ``--set training.max_steps=1200000`` on a root of finished
+600k runs continues them from their last checkpoint to 1.2M env steps per member.
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "bucket_brigade_team_ippo"
 
 
-def train_command(config: str, scenario: str, run_dir: Path) -> list[str]:
+def train_command(config: str, scenario: str, run_dir: Path, overrides: list[str] = ()) -> list[str]:
     # resume an interrupted run; start over in a folder that an early interruption left without a checkpoint
     if ckpt.latest_generation(run_dir) is not None:
         resume = ["--resume"]
     else:
         resume = ["--overwrite"] if run_dir.exists() else []
     return [sys.executable, "-m", "evo_marl.cli", "train", config, "--set", f"env.id=bucket_brigade/{scenario}",
-            "--run-dir", str(run_dir), "--quiet", *resume]
+            *[arg for item in overrides for arg in ("--set", item)], "--run-dir", str(run_dir), "--quiet", *resume]
 
 
 def finished(run_dir: Path, max_steps: int) -> bool:
@@ -58,9 +61,9 @@ def finished(run_dir: Path, max_steps: int) -> bool:
     return min(m["steps"][-1] for m in manifest["members"]) >= max_steps or manifest.get("stop_reason") is not None
 
 
-def train_all(config: str, scenarios: list[str], root: Path, jobs: int) -> dict[str, float]:
+def train_all(config: str, scenarios: list[str], root: Path, jobs: int, overrides: list[str] = ()) -> dict[str, float]:
     """Train the missing runs, ``jobs`` at a time; returns each started run's wall time in seconds."""
-    max_steps = load_config(REPO / "configs" / f"{config}.yaml").training.max_steps
+    max_steps = load_config(REPO / "configs" / f"{config}.yaml", list(overrides)).training.max_steps
     todo = [s for s in scenarios if not finished(root / s, max_steps)]
     running: dict[str, tuple[subprocess.Popen, float, object]] = {}
     walls: dict[str, float] = {}
@@ -69,7 +72,7 @@ def train_all(config: str, scenarios: list[str], root: Path, jobs: int) -> dict[
         while todo and len(running) < jobs:
             scenario = todo.pop(0)
             log = open(root / f"{scenario}.log", "a")
-            running[scenario] = (subprocess.Popen(train_command(config, scenario, root / scenario), cwd=REPO,
+            running[scenario] = (subprocess.Popen(train_command(config, scenario, root / scenario, overrides), cwd=REPO,
                                                   stdout=log, stderr=subprocess.STDOUT), time.perf_counter(), log)
             print(f"training {scenario} -> {root / scenario}", flush=True)
         for scenario, (proc, started, log) in list(running.items()):
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=10_000)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a config field of every run (repeatable), e.g. training.max_steps=1200000")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--out", default=None, help="default: benchmarks/results/bucket_brigade_scenarios.md for the "
                         "default config, bucket_brigade_scenarios_<config without 'bucket_brigade_'>.md for any other "
@@ -136,15 +141,17 @@ def main() -> None:
     torch.set_num_threads(1)
     root = Path(args.root).resolve()
     if not args.report_only:
-        train_all(args.config, args.scenarios, root, args.jobs)
+        train_all(args.config, args.scenarios, root, args.jobs, args.overrides)
     lines = ["# Bucket Brigade: one learned population per scenario against `all_work`", "",
              f"Command: `python benchmarks/bench_bucket_brigade_scenarios.py --config {args.config} "
-             f"--root {args.root} --episodes {args.episodes}`  ",
+             f"--root {args.root} --episodes {args.episodes}"
+             + "".join(f" --set {item}" for item in args.overrides) + "`  ",
              f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"Python {platform.python_version()}, torch {torch.__version__} (1 thread per run, "
              f"{args.jobs} runs at once)", "",
-             f"Config `configs/{args.config}.yaml` with `--set env.id=bucket_brigade/<scenario>`. Two learned teams "
+             f"Config `configs/{args.config}.yaml` with `--set env.id=bucket_brigade/<scenario>`"
+             + "".join(f" `--set {item}`" for item in args.overrides) + ". Two learned teams "
              "per scenario from the final generation: the best member in all four seats (*homogeneous*) and the "
              "four best members one per seat, rotated round the seats (*mixed*; distinct members split the fires "
              f"where one policy in every seat sends everyone to the same house). The better of the two on 200 "

@@ -19,6 +19,12 @@ from evo_marl.league.on_policy import LeagueOnPolicyPhase  # noqa: E402
 from evo_marl.training.settings import RunSettings  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Runs without a ``run_dir`` write to ``populations/`` of the working directory: keep them out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 def bb_population(algo="IPPO", size=4, num_envs=4, seed=0, share=True, **hp):
     env = make_vec_env("bucket_brigade/default", num_envs=num_envs, seed=seed)
     init = ({"LEARN_STEP": 8 * num_envs, "BATCH_SIZE": 32} if algo == "IPPO" else
