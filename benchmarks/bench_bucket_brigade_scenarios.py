@@ -35,6 +35,7 @@ from evo_marl.config import load_config
 from evo_marl.envs.bucket_brigade.baselines import run_cell
 from evo_marl.envs.bucket_brigade.scenarios import list_scenarios
 from evo_marl.league.crossplay import play_lineup
+from evo_marl.league.report import run_play_options
 from evo_marl.training import checkpoint as ckpt
 from bench_bucket_brigade_learning import Interval, verdict
 from results_file import write_results
@@ -96,8 +97,10 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
     if latest is None:
         return f"| {scenario} | not trained |" + " |" * 8, "missing"
     population, manifest = ckpt.load_population(latest), ckpt.read_manifest(latest)
+    options = run_play_options(run_dir)  # e.g. fire_ranks: the members observe what they were trained on
+
     def choosing_score(lineup: list, rotate: bool) -> float:
-        return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate).per_night.mean())
+        return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate, env_kwargs=options).per_night.mean())
 
     scored = sorted(((choosing_score([m] * 4, False), m) for m in population), key=lambda p: -p[0])
     ranked = [m for _, m in scored]  # the four best members, one per seat, rotated round the seats
@@ -106,7 +109,7 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
                "mixed " + ",".join(f"m{m.index}" for m in mixed): (mixed, True)}
     scores = dict(zip(lineups, (scored[0][0], choosing_score(mixed, True))))
     choice = max(scores, key=scores.get)
-    results = {name: play_lineup(lineup, scenario, episodes, seed, rotate=rotate)
+    results = {name: play_lineup(lineup, scenario, episodes, seed, rotate=rotate, env_kwargs=options)
                for name, (lineup, rotate) in lineups.items()}
     measured = {name: Interval.of(r.per_night) for name, r in results.items()}
     base = run_cell(scenario, "all_work", episodes, seed=seed)

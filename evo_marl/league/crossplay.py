@@ -4,7 +4,8 @@ A *lineup* names the player of every seat: a learned member (an evo-marl algorit
 exploration) or a scripted policy name (:data:`~evo_marl.envs.bucket_brigade.agents.POLICY_NAMES`).
 :func:`play_lineup` plays whole episodes of a lineup, rotating it over the seats (seats differ: with 4
 agents and 10 houses seats 0-1 own three houses, seats 2-3 two), and reports per-episode team reward
-per night and, per seat, return and nights worked.
+per night and, per seat, return and nights worked. ``env_kwargs`` are options of the env every lineup plays
+(``fire_ranks``, ``signal_bit``: those the learned members were trained with, see :data:`PLAY_OPTIONS`).
 
 * :func:`crossplay` — rows (usually learned members) in ``row_seats`` seats with a partner in the others:
   ``row_seats=2`` is the cross-play matrix, ``row_seats=1`` the ad-hoc table (one learned agent with three
@@ -17,7 +18,7 @@ per night and, per seat, return and nights worked.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from evo_marl.envs.bucket_brigade.agents import PublicState, make_policy
 from evo_marl.envs.bucket_brigade.baselines import mean_ci
 from evo_marl.errors import ConfigError
 
+PLAY_OPTIONS = ("fire_ranks", "signal_bit")  # env options that change what a member observes or does
 DEFAULT_PARTNERS = ("all_work", "coordinator", "firefighter", "hero", "specialist", "free_rider", "liar", "random")
 
 
@@ -44,21 +46,34 @@ class LineupResult:
     nights: np.ndarray
 
 
+def play_options(env_kwargs: Mapping | None) -> dict:
+    """The :data:`PLAY_OPTIONS` among ``env_kwargs`` (a run's ``env.kwargs``); other options (reward sharing,
+    scripted opponents) belong to training, not to the games a lineup plays."""
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise ConfigError("env_kwargs", env_kwargs, "must be a mapping of env options, e.g. {'fire_ranks': True}")
+    return {k: v for k, v in (env_kwargs or {}).items() if k in PLAY_OPTIONS}
+
+
 def play_lineup(lineup: Sequence, scenario="default", episodes: int = 200, seed: int = 0, rotate: bool = True,
-                max_nights: int = 100) -> LineupResult:
+                max_nights: int = 100, env_kwargs: Mapping | None = None) -> LineupResult:
     """Play ``episodes`` episodes of ``lineup`` (one player per seat) on ``scenario``.
 
     With ``rotate`` the lineup is shifted round the seats (episode block ``r`` puts lineup entry ``i`` in
-    seat ``(i + r) mod S``), splitting the episodes evenly over the ``S`` rotations.
+    seat ``(i + r) mod S``), splitting the episodes evenly over the ``S`` rotations. ``env_kwargs``: the
+    env options of :data:`PLAY_OPTIONS` the learned players were trained with (others are ignored).
     """
     from evo_marl.envs.bucket_brigade.views import vec_env
 
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 2:
         raise ConfigError("episodes", episodes, "must be an integer >= 2")
-    probe = vec_env(scenario, num_envs=1, max_nights=max_nights)
+    options = play_options(env_kwargs)
+    probe = vec_env(scenario, num_envs=1, max_nights=max_nights, **options)
     s = probe.sim.num_agents
     if len(lineup) != s:
         raise ConfigError("lineup", [_label(p) for p in lineup], f"must name one player per seat ({s} seats)")
+    for player in lineup:
+        if not isinstance(player, str):
+            _check_player_fits(player, probe, options)
     shifts = list(range(s)) if rotate else [0]
     sizes = [episodes // len(shifts) + (i < episodes % len(shifts)) for i in range(len(shifts))]
     parts = []
@@ -66,16 +81,29 @@ def play_lineup(lineup: Sequence, scenario="default", episodes: int = 200, seed:
         if size == 0:
             continue
         seats_of = [(i + shift) % s for i in range(s)]  # lineup entry i plays seat seats_of[i]
-        res = _play(lineup, seats_of, scenario, size, seed * 1000 + r, max_nights)
+        res = _play(lineup, seats_of, scenario, size, seed * 1000 + r, max_nights, options)
         parts.append(res)
     return LineupResult(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                           ("per_night", "returns", "work", "nights")))
 
 
-def _play(lineup, seats_of, scenario, episodes, seed, max_nights) -> LineupResult:
+def _check_player_fits(player, env, options: dict) -> None:
+    from evo_marl.algorithms.spaces import space_to_dict
+
+    agent = env.agents[0]
+    for kind, mine, theirs in (("observation", player.observation_spaces, env.single_observation_space(agent)),
+                               ("action", player.action_spaces, env.single_action_space(agent))):
+        space = next(iter(mine.values()))
+        if space_to_dict(space) != space_to_dict(theirs):
+            raise ConfigError("env_kwargs", options, f"give an env whose {kind} space {theirs} differs from member "
+                              f"m{player.index}'s {space}: pass the env options it was trained with "
+                              f"(those of {list(PLAY_OPTIONS)} in its run's env.kwargs)")
+
+
+def _play(lineup, seats_of, scenario, episodes, seed, max_nights, options) -> LineupResult:
     from evo_marl.envs.bucket_brigade.views import vec_env
 
-    env = vec_env(scenario, num_envs=episodes, seed=seed, max_nights=max_nights)
+    env = vec_env(scenario, num_envs=episodes, seed=seed, max_nights=max_nights, **options)
     agents, s, h = env.agents, env.sim.num_agents, env.sim.num_houses
     width = env.single_action_space(agents[0]).shape[0]
     groups: dict[int, tuple] = {}
@@ -173,11 +201,13 @@ class CrossPlay:
 
 
 def crossplay(rows: Sequence, partners: Sequence, scenario="default", row_seats: int = 2, episodes: int = 200,
-              seed: int = 0, free_rider_ratio: float = 0.5, max_nights: int = 100) -> CrossPlay:
+              seed: int = 0, free_rider_ratio: float = 0.5, max_nights: int = 100,
+              env_kwargs: Mapping | None = None) -> CrossPlay:
     """Every row player (member or scripted name) with every partner: see :class:`CrossPlay`.
 
     The row player takes the first ``row_seats`` entries of the lineup, the partner the rest; lineups
-    rotate over the seats. Every cell plays ``episodes`` episodes from the same seeds.
+    rotate over the seats. Every cell plays ``episodes`` episodes from the same seeds (``env_kwargs`` as in
+    :func:`play_lineup`).
     """
     from evo_marl.envs.bucket_brigade.scenarios import load_scenario
 
@@ -191,7 +221,7 @@ def crossplay(rows: Sequence, partners: Sequence, scenario="default", row_seats:
     for i, row in enumerate(rows):
         for j, partner in enumerate(partners):
             res = play_lineup([row] * row_seats + [partner] * (seats - row_seats), scenario, episodes, seed,
-                              max_nights=max_nights)
+                              max_nights=max_nights, env_kwargs=env_kwargs)
             m, lo, hi = mean_ci(res.per_night)
             mean[i, j], half[i, j] = m, (hi - lo) / 2
             team_work, team_return = res.work.sum(), res.returns.sum()
@@ -203,12 +233,13 @@ def crossplay(rows: Sequence, partners: Sequence, scenario="default", row_seats:
 
 
 def self_play(members: Sequence, scenario="default", episodes: int = 200, seed: int = 0,
-              max_nights: int = 100) -> dict[str, tuple[float, float]]:
+              max_nights: int = 100, env_kwargs: Mapping | None = None) -> dict[str, tuple[float, float]]:
     """Each player in every seat: ``label -> (mean, 95% CI half-width)`` of team reward per night."""
     out = {}
     seats = _seats(scenario)
     for member in members:
-        res = play_lineup([member] * seats, scenario, episodes, seed, rotate=False, max_nights=max_nights)
+        res = play_lineup([member] * seats, scenario, episodes, seed, rotate=False, max_nights=max_nights,
+                          env_kwargs=env_kwargs)
         m, lo, hi = mean_ci(res.per_night)
         out[_label(member)] = (m, (hi - lo) / 2)
     return out

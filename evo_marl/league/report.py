@@ -10,19 +10,28 @@ from pathlib import Path
 import yaml
 
 from evo_marl.errors import ConfigError
-from evo_marl.league.crossplay import DEFAULT_PARTNERS, crossplay, self_play
+from evo_marl.league.crossplay import DEFAULT_PARTNERS, crossplay, play_options, self_play
 from evo_marl.league.plots import plot_heatmap
 from evo_marl.training import checkpoint as ckpt
 
 logger = logging.getLogger(__name__)
 
 
-def run_scenario(run_dir: Path) -> str:
-    """The Bucket Brigade scenario a run trained on (from its ``config.yaml``)."""
+def _run_config(run_dir: Path) -> dict:
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise ConfigError("run_dir", str(run_dir), "has no config.yaml: pass the scenario explicitly")
-    config = yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def run_play_options(run_dir: Path) -> dict:
+    """The env options a run's members must play with (``fire_ranks``, ``signal_bit`` of its ``env.kwargs``)."""
+    return play_options((_run_config(run_dir).get("env") or {}).get("kwargs"))
+
+
+def run_scenario(run_dir: Path) -> str:
+    """The Bucket Brigade scenario a run trained on (from its ``config.yaml``)."""
+    config = _run_config(run_dir)
     league = config.get("league") or {}
     if league.get("scenarios"):
         return league["scenarios"][0]
@@ -45,11 +54,14 @@ def crossplay_report(run_dir: str | Path, episodes: int = 1000, partners: Sequen
     out = Path(out_dir) if out_dir else run_dir / "crossplay"
     out.mkdir(parents=True, exist_ok=True)
     partners = list(partners)
-    solo = self_play(members + partners, scenario, episodes, seed)
-    matrix = crossplay(members, members + partners, scenario, row_seats=2, episodes=episodes, seed=seed)
-    adhoc = crossplay(members, partners, scenario, row_seats=1, episodes=episodes, seed=seed)
+    options = run_play_options(run_dir) if (run_dir / "config.yaml").exists() else {}
+    solo = self_play(members + partners, scenario, episodes, seed, env_kwargs=options)
+    matrix = crossplay(members, members + partners, scenario, row_seats=2, episodes=episodes, seed=seed,
+                       env_kwargs=options)
+    adhoc = crossplay(members, partners, scenario, row_seats=1, episodes=episodes, seed=seed, env_kwargs=options)
     lines = [f"# Cross-play of {run_dir} ({latest.name})", "",
-             f"Scenario `{scenario}`, {episodes} episodes a cell (lineups rotated over the seats), seed {seed}. "
+             f"Scenario `{scenario}`" + (f" (env options {options})" if options else "")
+             + f", {episodes} episodes a cell (lineups rotated over the seats), seed {seed}. "
              "Values: team reward per night, mean ± 95% CI half-width.", "", "## Self-play teams (one player in every seat)", "",
              "| player | team reward per night |", "|---|---:|"]
     lines += [f"| {k} | {m:.1f} ± {h:.1f} |" for k, (m, h) in solo.items()]

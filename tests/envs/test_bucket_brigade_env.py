@@ -61,6 +61,8 @@ def test_parallel_api_every_scenario(scenario):
     {"num_agents": 6, "num_houses": 7, "max_nights": 5},
     {"num_agents": 1, "num_houses": 1},
     {"num_agents": 12, "num_houses": 3, "opponents": {"agent_11": "coordinator"}},
+    {"fire_ranks": True, "opponents": {"agent_1": "hero"}},
+    {"fire_ranks": True, "num_agents": 6, "num_houses": 4},
 ])
 def test_parallel_api_variants(kwargs):
     parallel_api_test(parallel_env("hard", **kwargs), num_cycles=200)
@@ -239,6 +241,35 @@ def test_observation_layout_and_decoding():
     assert sl["houses"] == slice(0, 30) and sl["time"].stop == layout.dim == 96
 
 
+def test_fire_ranks_deal_the_burning_houses_to_the_seats_in_turn():
+    fiery = {"rho": 0.15, "min_nights": 20}  # often more fires at once than seats
+    plain = vec_env(fiery, num_envs=64, seed=2)
+    env = vec_env(fiery, num_envs=64, seed=2, fire_ranks=True, opponents={"agent_2": "hero"})
+    layout, sl = env.sim.layout, env.sim.layout.slices["fire_ranks"]
+    assert layout.dim == plain.sim.layout.dim + 40 and sl == slice(96, 136)
+    assert env.single_observation_space("agent_0").shape == (136,)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset()
+    seen_counts = set()
+    for _ in range(30):
+        burning = env.sim.houses == 1
+        for seat, agent in zip((0, 1, 3), env.possible_agents):
+            table = obs[agent][:, sl].reshape(64, 10, 4)
+            np.testing.assert_array_equal(obs[agent][:, :96], plain.sim.layout.build(
+                env.sim.houses, env.sim.signals, env.sim.locations, env.sim.modes, env.sim.night,
+                np.array([seat]))[:, 0])  # the other slices are unchanged
+            for e in range(64):
+                fires = np.flatnonzero(burning[e])
+                seen_counts.add(len(fires))
+                want = np.zeros((10, 4))
+                for j in range(4):  # seat j's share: the (j mod k)-th burning house
+                    if len(fires):
+                        want[fires[j % len(fires)], j] = 1
+                np.testing.assert_array_equal(table[e], want)
+        obs, *_ = env.step({a: rng.integers(0, (10, 2), size=(64, 2)) for a in env.possible_agents})
+    assert {0, 1, 2, 3, 4, 5}.issubset(seen_counts)  # no fire, fewer fires than seats, as many, more
+
+
 def test_signal_bit_is_free_and_default_signal_is_the_mode():
     env = parallel_env("easy", signal_bit=True)
     env.reset(seed=0)
@@ -279,6 +310,7 @@ def test_action_errors_name_agent_and_value():
     ({"mode": "exact"}, "mode"),
     ({"max_nights": 0}, "max_nights"),
     ({"signal_bit": "yes"}, "signal_bit"),
+    ({"fire_ranks": 1}, "fire_ranks"),
     ({"opponents": {"agent_9": "hero"}}, "opponents"),
     ({"opponents": {"bob": "hero"}}, "opponents"),
     ({"opponents": {0: "villain"}}, "policy"),

@@ -114,3 +114,23 @@ def test_league_config_section_and_cli_crossplay(tmp_path, capsys):
     data = json.loads((run / "crossplay" / "crossplay.json").read_text())
     assert data["scenario"] == "default" and len(data["adhoc"]["rows"]) == 4
     assert (run / "crossplay" / "crossplay.png").exists()
+
+
+def test_members_trained_with_env_options_play_with_them(tmp_path):
+    from evo_marl import create_population, make_vec_env
+
+    env = make_vec_env("bucket_brigade/default", num_envs=2, seed=0, fire_ranks=True, reward_sharing=1.0)
+    pop = create_population("IPPO", [env.single_observation_space(a) for a in env.agents],
+                            [env.single_action_space(a) for a in env.agents], {"hidden_size": [8]},
+                            {"SHARE_PARAMS": True, "AGENT_IDS": env.agents}, population_size=1, num_envs=2, seed=0)
+    with pytest.raises(ConfigError, match="fire_ranks") as err:
+        play_lineup(pop * 4, "default", episodes=4, seed=0)  # the plain env: another observation space
+    assert err.value.field == "env_kwargs"
+    options = {"fire_ranks": True, "reward_sharing": 1.0}  # a run's env.kwargs: sharing is not a play option
+    res = play_lineup(pop * 4, "default", episodes=4, seed=0, env_kwargs=options)
+    assert res.per_night.shape == (4,)
+    cp = crossplay(pop, ["all_work"], "default", row_seats=1, episodes=4, env_kwargs=options)
+    assert np.isfinite(cp.mean).all() and set(self_play(pop, episodes=4, env_kwargs=options)) == {"m0"}
+    with pytest.raises(ConfigError, match="env_kwargs"):
+        play_lineup(["all_work"] * 4, "default", episodes=4, env_kwargs=["fire_ranks"])
+

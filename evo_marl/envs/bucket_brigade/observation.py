@@ -19,9 +19,18 @@ slice              length      content
                                p_other/100, c, min_nights/10, N/10
 ``time``           ``2``       night / max_nights, and 1 once ``night >= min_nights`` (the episode
                                ends after any night without fire from then on)
+``fire_ranks``     ``H*N``     only with the ``fire_ranks`` option: house-major, index ``h*N + j`` is 1
+                               where house ``h`` burns and its rank ``r`` among the ``k`` burning houses
+                               (in house order) satisfies ``r mod k == j mod k`` -- the fires dealt out
+                               to seats ``0..N-1`` in turn
 =================  ==========  ==================================================================
 
-Total ``3H + N*H + 3N + 14`` (96 for the default N = 4, H = 10).
+Total ``3H + N*H + 3N + 14`` (96 for the default N = 4, H = 10), plus ``H*N`` with ``fire_ranks``.
+
+``fire_ranks`` is a public coordination device: one deal of the fires to the seats that every agent sees.
+One policy shared by all seats and played greedily sends every seat to the same burning house unless it
+can tell the seats' shares of the fires apart; with this slice and its identity one-hot it can (or ignore
+it). It decides nothing for the agents: whether to work, and where, is still learned.
 """
 
 from __future__ import annotations
@@ -43,6 +52,14 @@ def scenario_features(s: Scenario) -> np.ndarray:
                      s.p_own / 100, s.p_other / 100, s.c, s.min_nights / 10, s.num_agents / 10], np.float32)
 
 
+def fire_rank_table(burning: np.ndarray, num_seats: int) -> np.ndarray:
+    """``bool[E, H, N]``: house ``h`` burns and its rank among the burning houses is ``j`` modulo their count."""
+    count = np.maximum(burning.sum(axis=1), 1)[:, None, None]
+    rank = np.cumsum(burning, axis=1)[:, :, None] - 1
+    seats = np.arange(num_seats)[None, None, :]
+    return burning[:, :, None] & ((rank - seats) % count == 0)
+
+
 @dataclass(frozen=True)
 class ObservationLayout:
     """Index ranges of the observation vector for ``N`` seats and ``H`` houses."""
@@ -51,12 +68,13 @@ class ObservationLayout:
     num_houses: int
     scenario: Scenario
     max_nights: int
+    fire_ranks: bool = False
 
     @cached_property
     def slices(self) -> dict[str, slice]:
         n, h = self.num_agents, self.num_houses
         sizes = [("houses", 3 * h), ("signals", n), ("locations", n * h), ("last_modes", n), ("identity", n),
-                 ("scenario", NUM_SCENARIO_FEATURES), ("time", 2)]
+                 ("scenario", NUM_SCENARIO_FEATURES), ("time", 2)] + ([("fire_ranks", h * n)] if self.fire_ranks else [])
         out, start = {}, 0
         for name, size in sizes:
             out[name] = slice(start, start + size)
@@ -69,7 +87,7 @@ class ObservationLayout:
 
     @cached_property
     def dim(self) -> int:
-        return 3 * self.num_houses + self.num_agents * self.num_houses + 3 * self.num_agents + NUM_SCENARIO_FEATURES + 2
+        return next(reversed(self.slices.values())).stop
 
     def space(self) -> spaces.Box:
         """A ``Box`` with tight finite bounds (one-hots in [0, 1], scenario features as they are)."""
@@ -107,6 +125,8 @@ class ObservationLayout:
         t = sl["time"].start
         shared[:, t] = night / self.max_nights
         shared[:, t + 1] = night >= self.scenario.min_nights
+        if self.fire_ranks:
+            shared[:, sl["fire_ranks"]] = fire_rank_table(houses == 1, self.num_agents).reshape(num_envs, -1)
         obs = np.empty((num_envs, len(seats), dim), np.float32)
         obs[:] = shared[:, None, :]
         obs[:, :, sl["identity"]] = np.eye(self.num_agents, dtype=np.float32)[np.asarray(seats)]

@@ -47,19 +47,24 @@ class BucketBrigadeSimulator(BatchedSimulator):
             ``(1 - w) * own + w * mean over all seats`` (scripted ones included). 0 (default) is the
             scenario's own, selfish reward; 1 makes every learner maximise the team's return, the
             quantity the scenario tables score. Episode metrics always report the unshared rewards.
+        fire_ranks: add the ``fire_ranks`` slice to every observation (the burning houses dealt out to the
+            seats in turn; see :mod:`.observation`). Off by default.
     """
 
     metadata = {"render_modes": ["ansi"], "name": "bucket_brigade_v0"}
 
     def __init__(self, num_envs: int, scenario: str | dict | Scenario = "default", *, mode: str = "fast",
                  signal_bit: bool = False, max_nights: int = 100, opponents: Mapping | None = None,
-                 num_agents: int | None = None, num_houses: int | None = None, reward_sharing: float = 0.0):
+                 num_agents: int | None = None, num_houses: int | None = None, reward_sharing: float = 0.0,
+                 fire_ranks: bool = False):
         super().__init__(num_envs)
         self.scenario = load_scenario(scenario, num_agents=num_agents, num_houses=num_houses)
         if mode not in MODES:
             raise ConfigError("mode", mode, f"must be one of {list(MODES)}")
         if not isinstance(signal_bit, (bool, np.bool_)):
             raise ConfigError("signal_bit", signal_bit, "must be True or False")
+        if not isinstance(fire_ranks, (bool, np.bool_)):
+            raise ConfigError("fire_ranks", fire_ranks, "must be True or False")
         if isinstance(max_nights, bool) or not isinstance(max_nights, (int, np.integer)) or max_nights < 1:
             raise ConfigError("max_nights", max_nights, "must be an integer >= 1")
         self.reward_sharing = validation.number("reward_sharing", reward_sharing, 0.0, 1.0)
@@ -70,7 +75,7 @@ class BucketBrigadeSimulator(BatchedSimulator):
         scripted = {int(s) for p in self.opponents for s in p.seats}
         self.learner_seats = np.array([i for i in range(n) if i not in scripted], np.int64)
         self.possible_agents = [f"agent_{i}" for i in self.learner_seats]
-        self.layout = ObservationLayout(n, h, self.scenario, self.max_nights)
+        self.layout = ObservationLayout(n, h, self.scenario, self.max_nights, bool(fire_ranks))
         obs_space = self.layout.space()
         act_space = spaces.MultiDiscrete([h, 2, 2] if self.signal_bit else [h, 2])
         self.observation_spaces = {a: obs_space for a in self.possible_agents}

@@ -58,7 +58,8 @@ def parallel_env(scenario="default", render_mode: str | None = None, **kwargs) -
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns a one-line text picture).
         **kwargs: ``mode`` (``"fast"``/``"parity"``), ``signal_bit``, ``max_nights`` (truncation cap,
             100), ``opponents`` (``{"agent_3": "free_rider"}``), ``num_agents``, ``num_houses``,
-            ``reward_sharing`` (0-1: weight of the team's mean reward in each learner's reward).
+            ``reward_sharing`` (0-1: weight of the team's mean reward in each learner's reward), ``fire_ranks``
+            (observations add the burning houses dealt out to the seats in turn).
     """
     return BucketBrigadeParallelEnv(_factory(scenario, **kwargs), render_mode=render_mode)
 
