@@ -185,7 +185,7 @@ class CrossPlay:
         return "\n".join(lines) + "\n"
 
     def free_rider_markdown(self) -> str:
-        lines = [f"| player | teammates | work share | reward share | fair share | free rider |", "|---|---|---:|---:|---:|---|"]
+        lines = ["| player | teammates | work share | reward share | fair share | free rider |", "|---|---|---:|---:|---:|---|"]
         for i, row in enumerate(self.rows):
             for j, col in enumerate(self.cols):
                 flag = "yes" if self.free_riders[i, j] else "no"
