@@ -95,7 +95,7 @@ def _check_player_fits(player, env, options: dict) -> None:
                                ("action", player.action_spaces, env.single_action_space(agent))):
         space = next(iter(mine.values()))
         if space_to_dict(space) != space_to_dict(theirs):
-            raise ConfigError("env_kwargs", options, f"give an env whose {kind} space {theirs} differs from member "
+            raise ConfigError("env_kwargs", options, f"gives an env whose {kind} space {theirs} differs from member "
                               f"m{player.index}'s {space}: pass the env options it was trained with "
                               f"(those of {list(PLAY_OPTIONS)} in its run's env.kwargs)")
 
