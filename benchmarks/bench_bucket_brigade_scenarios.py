@@ -148,6 +148,7 @@ def main() -> None:
     lines = ["# Bucket Brigade: one learned population per scenario against `all_work`", "",
              f"Command: `python benchmarks/bench_bucket_brigade_scenarios.py --config {args.config} "
              f"--root {args.root} --episodes {args.episodes}"
+             + ("" if args.scenarios == list_scenarios() else " --scenarios " + " ".join(args.scenarios))
              + "".join(f" --set {item}" for item in args.overrides) + "`  ",
              f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
