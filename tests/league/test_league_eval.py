@@ -134,3 +134,16 @@ def test_members_trained_with_env_options_play_with_them(tmp_path):
     with pytest.raises(ConfigError, match="env_kwargs"):
         play_lineup(["all_work"] * 4, "default", episodes=4, env_kwargs=["fire_ranks"])
 
+
+def test_members_with_a_signal_bit_play_with_it():
+    from evo_marl import create_population, make_vec_env
+
+    env = make_vec_env("bucket_brigade/default", num_envs=2, seed=0, signal_bit=True)
+    pop = create_population("IPPO", [env.single_observation_space(a) for a in env.agents],
+                            [env.single_action_space(a) for a in env.agents], {"hidden_size": [8]},
+                            {"SHARE_PARAMS": True, "AGENT_IDS": env.agents}, population_size=1, num_envs=2, seed=0)
+    with pytest.raises(ConfigError, match="action space"):
+        play_lineup(pop * 2 + ["liar"] * 2, "default", episodes=4, seed=0)
+    res = play_lineup(pop * 2 + ["liar"] * 2, "default", episodes=8, seed=0, env_kwargs={"signal_bit": True})
+    assert res.work.shape == (8, 4) and np.isfinite(res.per_night).all()
+
