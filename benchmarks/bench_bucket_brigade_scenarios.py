@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -44,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "bucket_brigade_team_ippo"
 
 
-def train_command(config: str, scenario: str, run_dir: Path, overrides: list[str] = ()) -> list[str]:
+def train_command(config: str, scenario: str, run_dir: Path, overrides: Sequence[str] = ()) -> list[str]:
     # resume an interrupted run; start over in a folder that an early interruption left without a checkpoint
     if ckpt.latest_generation(run_dir) is not None:
         resume = ["--resume"]
@@ -62,7 +63,7 @@ def finished(run_dir: Path, max_steps: int) -> bool:
     return min(m["steps"][-1] for m in manifest["members"]) >= max_steps or manifest.get("stop_reason") is not None
 
 
-def train_all(config: str, scenarios: list[str], root: Path, jobs: int, overrides: list[str] = ()) -> dict[str, float]:
+def train_all(config: str, scenarios: list[str], root: Path, jobs: int, overrides: Sequence[str] = ()) -> dict[str, float]:
     """Train the missing runs, ``jobs`` at a time; returns each started run's wall time in seconds."""
     max_steps = load_config(REPO / "configs" / f"{config}.yaml", list(overrides)).training.max_steps
     todo = [s for s in scenarios if not finished(root / s, max_steps)]

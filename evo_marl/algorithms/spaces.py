@@ -109,6 +109,16 @@ def space_to_dict(space: spaces.Space) -> dict[str, Any]:
     raise SpaceError(f"space {space!r}: cannot be described; only Box, Discrete and MultiDiscrete are supported")
 
 
+def space_mismatch(member: Any, env: Any, agent: str) -> tuple[str, spaces.Space, spaces.Space] | None:
+    """The first of ``("observation", ...)``, ``("action", ...)`` where ``member``'s space for ``agent`` differs
+    from ``env.single_<kind>_space(agent)``: ``(kind, member_space, env_space)``; None where both match."""
+    for kind, mine, theirs in (("observation", member.observation_spaces[agent], env.single_observation_space(agent)),
+                               ("action", member.action_spaces[agent], env.single_action_space(agent))):
+        if space_to_dict(mine) != space_to_dict(theirs):
+            return kind, mine, theirs
+    return None
+
+
 def space_from_dict(data: dict[str, Any]) -> spaces.Space:
     """Inverse of :func:`space_to_dict`."""
     kind = data.get("type")

@@ -88,16 +88,14 @@ def play_lineup(lineup: Sequence, scenario="default", episodes: int = 200, seed:
 
 
 def _check_player_fits(player, env, options: dict) -> None:
-    from evo_marl.algorithms.spaces import space_to_dict
+    from evo_marl.algorithms.spaces import space_mismatch
 
-    agent = env.agents[0]
-    for kind, mine, theirs in (("observation", player.observation_spaces, env.single_observation_space(agent)),
-                               ("action", player.action_spaces, env.single_action_space(agent))):
-        space = next(iter(mine.values()))
-        if space_to_dict(space) != space_to_dict(theirs):
-            raise ConfigError("env_kwargs", options, f"gives an env whose {kind} space {theirs} differs from member "
-                              f"m{player.index}'s {space}: pass the env options it was trained with "
-                              f"(those of {list(PLAY_OPTIONS)} in its run's env.kwargs)")
+    mismatch = space_mismatch(player, env, next(iter(player.observation_spaces)))
+    if mismatch is not None:
+        kind, mine, theirs = mismatch
+        raise ConfigError("env_kwargs", options, f"gives an env whose {kind} space {theirs} differs from member "
+                          f"m{player.index}'s {mine}: pass the env options it was trained with "
+                          f"(those of {list(PLAY_OPTIONS)} in its run's env.kwargs)")
 
 
 def _play(lineup, seats_of, scenario, episodes, seed, max_nights, options) -> LineupResult:

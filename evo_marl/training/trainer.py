@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from evo_marl.algorithms.spaces import space_to_dict
+from evo_marl.algorithms.spaces import space_mismatch, space_to_dict
 from evo_marl.distributed.backend import resolve_backend
 from evo_marl.distributed.ray_phase import RayPhase
 from evo_marl.envs.vector import VectorEnv
@@ -100,11 +100,11 @@ def population_env(env: Any, population: list, widen: bool = True) -> VectorEnv:
         raise ConfigError("env.agents", list(env.agents),
                           f"must be the population's agent ids {list(lead.agent_ids)} (built for another env?)")
     for agent in lead.agent_ids:
-        for kind, mine, theirs in (("observation", lead.observation_spaces[agent], env.single_observation_space(agent)),
-                                   ("action", lead.action_spaces[agent], env.single_action_space(agent))):
-            if space_to_dict(mine) != space_to_dict(theirs):
-                raise ConfigError(f"env.single_{kind}_space({agent!r})", theirs,
-                                  f"must equal the population's {kind} space {mine}")
+        mismatch = space_mismatch(lead, env, agent)
+        if mismatch is not None:
+            kind, mine, theirs = mismatch
+            raise ConfigError(f"env.single_{kind}_space({agent!r})", theirs,
+                              f"must equal the population's {kind} space {mine}")
     wanted = per_member * len(population)
     if env.num_envs == wanted or (not widen and env.num_envs == per_member):
         return env
