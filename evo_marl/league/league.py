@@ -98,6 +98,7 @@ class League:
             if not mask.any():
                 continue
             env_actions[mask, :2] = actions[mask]
+            env_actions[mask, 0] = self.layout.to_env_houses(actions[..., 0], np.arange(self.seats))[mask]
             if self.action_width > 2:
                 env_actions[mask, 2] = signals[mask]
 

@@ -25,7 +25,8 @@ def _run_config(run_dir: Path) -> dict:
 
 
 def run_play_options(run_dir: Path) -> dict:
-    """The env options a run's members must play with (``fire_ranks``, ``signal_bit`` of its ``env.kwargs``)."""
+    """The env options a run's members must play with (``fire_ranks``, ``signal_bit``, ``egocentric`` of its
+    ``env.kwargs``)."""
     return play_options((_run_config(run_dir).get("env") or {}).get("kwargs"))
 
 

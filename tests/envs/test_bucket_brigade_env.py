@@ -16,6 +16,7 @@ from evo_marl.envs.bucket_brigade import (
     vec_env,
 )
 from evo_marl.envs.pz_compat import HAS_ENV_REGISTRY
+from evo_marl.envs.bucket_brigade.agents import make_policy
 from evo_marl.errors import ConfigError, EnvError
 
 
@@ -63,6 +64,8 @@ def test_parallel_api_every_scenario(scenario):
     {"num_agents": 12, "num_houses": 3, "opponents": {"agent_11": "coordinator"}},
     {"fire_ranks": True, "opponents": {"agent_1": "hero"}},
     {"fire_ranks": True, "num_agents": 6, "num_houses": 4},
+    {"egocentric": True, "opponents": {"agent_2": "coordinator"}, "signal_bit": True},
+    {"egocentric": True, "fire_ranks": True, "num_agents": 6, "num_houses": 4},
 ])
 def test_parallel_api_variants(kwargs):
     parallel_api_test(parallel_env("hard", **kwargs), num_cycles=200)
@@ -306,11 +309,70 @@ def test_action_errors_name_agent_and_value():
         env.step({a: np.zeros((2, 3), np.int64) for a in env.possible_agents})
 
 
+@pytest.mark.parametrize("size", [{}, {"num_agents": 6, "num_houses": 4}])
+def test_egocentric_view_is_the_absolute_one_seen_from_the_seats_home(size):
+    fiery = {"rho": 0.15, "min_nights": 20}
+    plain = vec_env(fiery, num_envs=32, seed=3, fire_ranks=True, **size)
+    env = vec_env(fiery, num_envs=32, seed=3, fire_ranks=True, egocentric=True, opponents={"agent_1": "hero"}, **size)
+    layout, sl = env.sim.layout, env.sim.layout.slices
+    n, h = layout.num_agents, layout.num_houses
+    assert layout.dim == plain.sim.layout.dim
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset()
+    for _ in range(25):
+        sim = env.sim
+        absolute = plain.sim.layout.build(sim.houses, sim.signals, sim.locations, sim.modes, sim.night, np.arange(n))
+        for agent in env.possible_agents:
+            i = int(agent[6:])
+            o, a = obs[agent], absolute[:, i]
+            home = i % h
+            rel_h, rel_s = (np.arange(h) + home) % h, (np.arange(n) + i) % n  # absolute house / seat at each index
+            np.testing.assert_array_equal(o[:, sl["houses"]].reshape(-1, h, 3), a[:, sl["houses"]].reshape(-1, h, 3)[:, rel_h])
+            np.testing.assert_array_equal(o[:, sl["signals"]], a[:, sl["signals"]][:, rel_s])
+            np.testing.assert_array_equal(o[:, sl["last_modes"]], a[:, sl["last_modes"]][:, rel_s])
+            loc = o[:, sl["locations"]].reshape(-1, n, h).argmax(-1)  # relative house of each relative seat
+            np.testing.assert_array_equal((loc + home) % h, sim.locations[:, rel_s])
+            ranks = o[:, sl["fire_ranks"]].reshape(-1, h, n)
+            np.testing.assert_array_equal(ranks, a[:, sl["fire_ranks"]].reshape(-1, h, n)[:, rel_h][:, :, rel_s])
+            for name in ("identity", "scenario", "time"):
+                np.testing.assert_array_equal(o[:, sl[name]], a[:, sl[name]])
+            d = layout.decode(o)  # decoding maps the view back to absolute houses and seats
+            for key, want in (("houses", sim.houses), ("locations", sim.locations), ("signals", sim.signals),
+                              ("modes", sim.modes), ("night", sim.night)):
+                np.testing.assert_array_equal(d[key], want)
+            assert (d["seat"] == i).all()
+        acts = {a: rng.integers(0, (h, 2), size=(32, 2)) for a in env.possible_agents}
+        obs, *_ = env.step(acts)
+        played = env.sim.night > 0  # not reset after its last night
+        for agent, act in acts.items():  # a house action counts from the seat's home
+            i = int(agent[6:])
+            np.testing.assert_array_equal(env.sim.locations[played, i], ((act[:, 0] + i % h) % h)[played])
+
+
+def test_egocentric_frame_changes_no_outcome_for_scripted_play():
+    """Scripted agents acting through the learner seats (as in cross-play and leagues) play the same games in
+    both frames: the frame is a change of coordinates, not of rules."""
+    results = []
+    for egocentric in (False, True):
+        env = vec_env("hard", num_envs=64, seed=4, egocentric=egocentric)
+        policy = make_policy("firefighter", [0, 1, 2, 3], 4, 10, rng=np.random.default_rng(7))
+        obs, _ = env.reset()
+        total = np.zeros(64)
+        for _ in range(30):
+            obs, rewards, *_ = env.step(policy.act_on_observations(obs, env.sim.layout))
+            total += sum(rewards.values())
+        results.append((total, env.sim.locations.copy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][0].std() > 0
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"mode": "exact"}, "mode"),
     ({"max_nights": 0}, "max_nights"),
     ({"signal_bit": "yes"}, "signal_bit"),
     ({"fire_ranks": 1}, "fire_ranks"),
+    ({"egocentric": "on"}, "egocentric"),
     ({"opponents": {"agent_9": "hero"}}, "opponents"),
     ({"opponents": {"bob": "hero"}}, "opponents"),
     ({"opponents": {0: "villain"}}, "policy"),

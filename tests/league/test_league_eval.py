@@ -147,3 +147,12 @@ def test_members_with_a_signal_bit_play_with_it():
     res = play_lineup(pop * 2 + ["liar"] * 2, "default", episodes=8, seed=0, env_kwargs={"signal_bit": True})
     assert res.work.shape == (8, 4) and np.isfinite(res.per_night).all()
 
+
+
+def test_scripted_lineups_play_the_same_games_in_the_egocentric_frame():
+    lineup = ["firefighter", "all_work", "coordinator", "hero"]
+    plain = play_lineup(lineup, "hard", episodes=32, seed=3)
+    ego = play_lineup(lineup, "hard", episodes=32, seed=3, env_kwargs={"egocentric": True})
+    np.testing.assert_array_equal(ego.returns, plain.returns)
+    np.testing.assert_array_equal(ego.work, plain.work)
+    assert plain.per_night.std() > 0

@@ -303,3 +303,25 @@ def test_games_cut_short_by_env_errors_are_not_scored(flaky, caplog):
         assert "ValueError: custom env bug" in caplog.text
     else:
         assert games > 0 and "ended early" not in caplog.text
+
+
+def test_scripted_members_act_in_the_envs_house_frame():
+    """In an ``egocentric`` env a scripted member's house (chosen in absolute terms) is written relative to the
+    home of each seat it holds, so it plays the same game as in the plain env."""
+    from evo_marl.league.league import League
+
+    _, pop = bb_population(size=2)
+    written = []
+    for egocentric in (False, True):
+        env = make_vec_env("bucket_brigade/hard", num_envs=16, seed=0, egocentric=egocentric)
+        obs, _ = env.reset()
+        league = League(LeagueConfig(scripted=["firefighter"]), env.agents, env.sim.layout)
+        league.begin_generation(pop, 0, 16, entropy=1)
+        league.assignment[:] = league.num_learned  # the scripted member holds every seat
+        actions = np.full((16, 4, 2), -1, np.int64)
+        league.scripted_actions(np.stack([obs[a] for a in env.agents], 1), actions)
+        written.append(actions)
+    plain, ego = written
+    assert (plain >= 0).all() and len(np.unique(plain[..., 0])) > 3
+    np.testing.assert_array_equal(ego[..., 1], plain[..., 1])
+    np.testing.assert_array_equal(ego[..., 0], (plain[..., 0] - np.arange(4)) % 10)

@@ -27,6 +27,16 @@ slice              length      content
 
 Total ``3H + N*H + 3N + 14`` (96 for the default N = 4, H = 10), plus ``H*N`` with ``fire_ranks``.
 
+With the ``egocentric`` option every agent sees the ring and the other seats from where it stands: the
+agent in seat ``i`` has its home ``o_i = i mod H`` (the house a scripted agent calls its own) as house 0
+and itself as seat 0. Its view is the one above with house ``h`` written at ``(h - o_i) mod H`` (in
+``houses``, in the location one-hots and in ``fire_ranks``) and seat ``m`` at ``(m - i) mod N`` (in
+``signals``, ``locations``, ``last_modes`` and the seat axis of ``fire_ranks``); ``identity`` stays the
+absolute seat, so ownership can still be told apart. Its house *action* is relative too: ``a`` means
+house ``(a + o_i) mod H``. A policy shared by all seats then makes the same choice *relative to each
+seat's home* -- "the burning house nearest to me" sends seats at different homes to different fires -- where
+in the absolute frame it sends every seat to the same house unless it learns to split them by identity.
+
 ``fire_ranks`` is a public coordination device: one deal of the fires to the seats that every agent sees.
 One policy shared by all seats and played greedily sends every seat to the same burning house unless it
 can tell the seats' shares of the fires apart; with this slice and its identity one-hot it can (or ignore
@@ -69,6 +79,7 @@ class ObservationLayout:
     scenario: Scenario
     max_nights: int
     fire_ranks: bool = False
+    egocentric: bool = False
 
     @cached_property
     def slices(self) -> dict[str, slice]:
@@ -88,6 +99,48 @@ class ObservationLayout:
     @cached_property
     def dim(self) -> int:
         return next(reversed(self.slices.values())).stop
+
+    @cached_property
+    def homes(self) -> np.ndarray:
+        """``int64[N]``: the house each seat counts from in the egocentric frame (``seat mod H``)."""
+        return np.arange(self.num_agents) % self.num_houses
+
+    @cached_property
+    def _frame_columns(self) -> np.ndarray:
+        """``int64[N, dim]``: seat ``i``'s egocentric view is ``absolute_view[..., _frame_columns[i]]``."""
+        n, h, sl = self.num_agents, self.num_houses, self.slices
+        columns = np.tile(np.arange(self.dim), (n, 1))
+        for i in range(n):
+            house = (np.arange(h) + self.homes[i]) % h  # absolute house shown at relative index r
+            seat = (np.arange(n) + i) % n  # absolute seat shown at relative slot q
+            col = columns[i]
+            col[sl["houses"]] = sl["houses"].start + (3 * house[:, None] + np.arange(3)).ravel()
+            col[sl["signals"]] = sl["signals"].start + seat
+            col[sl["last_modes"]] = sl["last_modes"].start + seat
+            col[sl["locations"]] = sl["locations"].start + (h * seat[:, None] + house[None, :]).ravel()
+            if self.fire_ranks:
+                col[sl["fire_ranks"]] = sl["fire_ranks"].start + (n * house[:, None] + seat[None, :]).ravel()
+        return columns
+
+    @cached_property
+    def _absolute_columns(self) -> np.ndarray:
+        """``int64[N, dim]``: the inverse permutations of :attr:`_frame_columns`."""
+        return np.argsort(self._frame_columns, axis=1)
+
+    def to_env_houses(self, houses: np.ndarray, seats) -> np.ndarray:
+        """House actions ``int[..., len(seats)]`` chosen in absolute terms (scripted agents) as the env expects
+        them from those seats: unchanged, or relative to each seat's home with ``egocentric``."""
+        houses = np.asarray(houses)
+        if not self.egocentric:
+            return houses
+        return (houses - self.homes[np.asarray(seats)]) % self.num_houses
+
+    def to_absolute_houses(self, houses: np.ndarray, seats) -> np.ndarray:
+        """The inverse of :meth:`to_env_houses`: the houses that seats' house actions name."""
+        houses = np.asarray(houses)
+        if not self.egocentric:
+            return houses
+        return (houses + self.homes[np.asarray(seats)]) % self.num_houses
 
     def space(self) -> spaces.Box:
         """A ``Box`` with tight finite bounds (one-hots in [0, 1], scenario features as they are)."""
@@ -127,13 +180,17 @@ class ObservationLayout:
         shared[:, t + 1] = night >= self.scenario.min_nights
         if self.fire_ranks:
             shared[:, sl["fire_ranks"]] = fire_rank_table(houses == 1, self.num_agents).reshape(num_envs, -1)
-        obs = np.empty((num_envs, len(seats), dim), np.float32)
-        obs[:] = shared[:, None, :]
+        if self.egocentric:
+            obs = shared[:, self._frame_columns[np.asarray(seats)]]
+        else:
+            obs = np.empty((num_envs, len(seats), dim), np.float32)
+            obs[:] = shared[:, None, :]
         obs[:, :, sl["identity"]] = np.eye(self.num_agents, dtype=np.float32)[np.asarray(seats)]
         return obs
 
     def decode(self, obs: np.ndarray) -> dict[str, np.ndarray]:
-        """Recover the public state from observations ``[..., dim]`` (any agent's; leading dims kept).
+        """Recover the public state from observations ``[..., dim]`` (any agent's; leading dims kept), in
+        absolute houses and seats whatever the frame.
 
         Returns ``houses`` (int8[..., H]), ``signals``, ``locations``, ``modes`` (int64[..., N]),
         ``night`` (int64[...]) and ``seat`` (int64[...]).
@@ -141,6 +198,9 @@ class ObservationLayout:
         obs = np.asarray(obs)
         sl = self.slices
         lead = obs.shape[:-1]
+        seat = obs[..., sl["identity"]].argmax(-1).astype(np.int64)
+        if self.egocentric:
+            obs = np.take_along_axis(obs, self._absolute_columns[seat], axis=-1)
         houses = obs[..., sl["houses"]].reshape(*lead, self.num_houses, 3).argmax(-1).astype(np.int8)
         locations = obs[..., sl["locations"]].reshape(*lead, self.num_agents, self.num_houses).argmax(-1)
         night = np.rint(obs[..., sl["time"].start] * self.max_nights).astype(np.int64)
@@ -150,5 +210,5 @@ class ObservationLayout:
             "locations": locations.astype(np.int64),
             "modes": np.rint(obs[..., sl["last_modes"]]).astype(np.int64),
             "night": night,
-            "seat": obs[..., sl["identity"]].argmax(-1).astype(np.int64),
+            "seat": seat,
         }

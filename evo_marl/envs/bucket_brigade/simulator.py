@@ -49,6 +49,8 @@ class BucketBrigadeSimulator(BatchedSimulator):
             quantity the scenario tables score. Episode metrics always report the unshared rewards.
         fire_ranks: add the ``fire_ranks`` slice to every observation (the burning houses dealt out to the
             seats in turn; see :mod:`.observation`). Off by default.
+        egocentric: every learner observes the ring and the seats from its own home and seat, and its house
+            action counts from its home (see :mod:`.observation`). Off by default.
     """
 
     metadata = {"render_modes": ["ansi"], "name": "bucket_brigade_v0"}
@@ -56,15 +58,16 @@ class BucketBrigadeSimulator(BatchedSimulator):
     def __init__(self, num_envs: int, scenario: str | dict | Scenario = "default", *, mode: str = "fast",
                  signal_bit: bool = False, max_nights: int = 100, opponents: Mapping | None = None,
                  num_agents: int | None = None, num_houses: int | None = None, reward_sharing: float = 0.0,
-                 fire_ranks: bool = False):
+                 fire_ranks: bool = False, egocentric: bool = False):
         super().__init__(num_envs)
         self.scenario = load_scenario(scenario, num_agents=num_agents, num_houses=num_houses)
         if mode not in MODES:
             raise ConfigError("mode", mode, f"must be one of {list(MODES)}")
         if not isinstance(signal_bit, (bool, np.bool_)):
             raise ConfigError("signal_bit", signal_bit, "must be True or False")
-        if not isinstance(fire_ranks, (bool, np.bool_)):
-            raise ConfigError("fire_ranks", fire_ranks, "must be True or False")
+        for name, value in (("fire_ranks", fire_ranks), ("egocentric", egocentric)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(name, value, "must be True or False")
         if isinstance(max_nights, bool) or not isinstance(max_nights, (int, np.integer)) or max_nights < 1:
             raise ConfigError("max_nights", max_nights, "must be an integer >= 1")
         self.reward_sharing = validation.number("reward_sharing", reward_sharing, 0.0, 1.0)
@@ -75,7 +78,8 @@ class BucketBrigadeSimulator(BatchedSimulator):
         scripted = {int(s) for p in self.opponents for s in p.seats}
         self.learner_seats = np.array([i for i in range(n) if i not in scripted], np.int64)
         self.possible_agents = [f"agent_{i}" for i in self.learner_seats]
-        self.layout = ObservationLayout(n, h, self.scenario, self.max_nights, bool(fire_ranks))
+        self.layout = ObservationLayout(n, h, self.scenario, self.max_nights, bool(fire_ranks),
+                                        bool(egocentric))
         obs_space = self.layout.space()
         act_space = spaces.MultiDiscrete([h, 2, 2] if self.signal_bit else [h, 2])
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
@@ -173,6 +177,8 @@ class BucketBrigadeSimulator(BatchedSimulator):
             bad = np.argwhere((acts < 0) | (acts >= high))[0]
             raise EnvError(f"actions[{self.possible_agents[bad[1]]!r}]: value {acts[tuple(bad)]} in env {bad[0]} "
                            f"is out of range for MultiDiscrete({high.tolist()})")
+        if self.layout.egocentric:  # np.stack made a fresh array: rewrite its houses in place
+            acts[..., 0] = self.layout.to_absolute_houses(acts[..., 0], self.learner_seats)
         return acts
 
     def step(self, actions, rng):

@@ -59,7 +59,8 @@ def parallel_env(scenario="default", render_mode: str | None = None, **kwargs) -
         **kwargs: ``mode`` (``"fast"``/``"parity"``), ``signal_bit``, ``max_nights`` (truncation cap,
             100), ``opponents`` (``{"agent_3": "free_rider"}``), ``num_agents``, ``num_houses``,
             ``reward_sharing`` (0-1: weight of the team's mean reward in each learner's reward), ``fire_ranks``
-            (observations add the burning houses dealt out to the seats in turn).
+            (observations add the burning houses dealt out to the seats in turn), ``egocentric`` (each learner
+            sees the ring from its own home and picks houses relative to it).
     """
     return BucketBrigadeParallelEnv(_factory(scenario, **kwargs), render_mode=render_mode)
 
