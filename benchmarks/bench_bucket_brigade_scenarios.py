@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -92,13 +93,29 @@ def work_fraction(result) -> float:
     return float(np.mean(result.work.sum(axis=1) / (result.work.shape[1] * np.maximum(result.nights, 1))))
 
 
-def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tuple[str, str]:
-    """The table row of one scenario: the best homogeneous team and the mixed team, the chosen one's verdict."""
+@dataclass
+class Candidate:
+    """A learned team of a run: its players, whether the lineup rotates round the seats, the env options the
+    members play with, and its mean team reward per night on the 200 choosing episodes."""
+
+    name: str
+    lineup: list
+    rotate: bool
+    options: dict
+    score: float
+
+    def play(self, scenario: str, episodes: int, seed: int):
+        return play_lineup(self.lineup, scenario, episodes, seed, rotate=self.rotate, env_kwargs=self.options)
+
+
+def candidate_teams(scenario: str, run_dir: Path, seed: int) -> list[Candidate]:
+    """The homogeneous and the mixed team of a run's final generation, scored on 200 episodes (seed ``seed + 1``);
+    empty when the run has no generation yet."""
     latest = ckpt.latest_generation(run_dir)
     if latest is None:
-        return f"| {scenario} | not trained |" + " |" * 8, "missing"
-    population, manifest = ckpt.load_population(latest), ckpt.read_manifest(latest)
-    options = run_play_options(run_dir)  # e.g. fire_ranks: the members observe what they were trained on
+        return []
+    population = ckpt.load_population(latest)
+    options = run_play_options(run_dir)  # e.g. egocentric: the members observe what they were trained on
 
     def choosing_score(lineup: list, rotate: bool) -> float:
         return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate, env_kwargs=options).per_night.mean())
@@ -106,22 +123,33 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
     scored = sorted(((choosing_score([m] * 4, False), m) for m in population), key=lambda p: -p[0])
     ranked = [m for _, m in scored]  # the four best members, one per seat, rotated round the seats
     mixed = [ranked[i % len(ranked)] for i in range(4)]  # (a population of 2-3 fills the seats in turn)
-    lineups = {f"m{mixed[0].index} x 4": ([mixed[0]] * 4, False),
-               "mixed " + ",".join(f"m{m.index}" for m in mixed): (mixed, True)}
-    scores = dict(zip(lineups, (scored[0][0], choosing_score(mixed, True))))
-    choice = max(scores, key=scores.get)
-    results = {name: play_lineup(lineup, scenario, episodes, seed, rotate=rotate, env_kwargs=options)
-               for name, (lineup, rotate) in lineups.items()}
-    measured = {name: Interval.of(r.per_night) for name, r in results.items()}
+    return [Candidate(f"m{mixed[0].index} x 4", [mixed[0]] * 4, False, options, scored[0][0]),
+            Candidate("mixed " + ",".join(f"m{m.index}" for m in mixed), mixed, True, options,
+                      choosing_score(mixed, True))]
+
+
+def all_work_interval(scenario: str, episodes: int, seed: int) -> tuple[Interval, float]:
+    """``all_work``'s team reward per night on the measuring episodes, and its share of agent-nights worked."""
     base = run_cell(scenario, "all_work", episodes, seed=seed)
-    best = Interval.of(base["team_reward_per_night"])
-    outcome = verdict(measured[choice], best)
+    return Interval.of(base["team_reward_per_night"]), float(np.mean(base["work_fraction"]))
+
+
+def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tuple[str, str]:
+    """The table row of one scenario: the best homogeneous team and the mixed team, the chosen one's verdict."""
+    candidates = candidate_teams(scenario, run_dir, seed)
+    if not candidates:
+        return f"| {scenario} | not trained |" + " |" * 8, "missing"
+    manifest = ckpt.read_manifest(ckpt.latest_generation(run_dir))
+    choice = max(candidates, key=lambda c: c.score)
+    results = {c.name: c.play(scenario, episodes, seed) for c in candidates}
+    measured = {name: Interval.of(r.per_night) for name, r in results.items()}
+    best, best_work = all_work_interval(scenario, episodes, seed)
+    outcome = verdict(measured[choice.name], best)
     steps = min(m["steps"][-1] for m in manifest["members"])
     wall = float(manifest.get("wall_time", float("nan")))
     (homo_name, homo), (mixed_name, mix) = measured.items()
-    return (f"| {scenario} | {steps:,} | {wall:.0f} | {homo_name}: {homo} | {mixed_name}: {mix} | {choice} | "
-            f"{work_fraction(results[choice]):.2f} | {best} | {float(np.mean(base['work_fraction'])):.2f} | "
-            f"{outcome} |"), outcome
+    return (f"| {scenario} | {steps:,} | {wall:.0f} | {homo_name}: {homo} | {mixed_name}: {mix} | {choice.name} | "
+            f"{work_fraction(results[choice.name]):.2f} | {best} | {best_work:.2f} | {outcome} |"), outcome
 
 
 def main() -> None:
