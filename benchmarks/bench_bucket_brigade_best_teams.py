@@ -1,12 +1,13 @@
 """The best learned Bucket Brigade team per scenario, across every population trained for it, against `all_work`.
 
     python benchmarks/bench_bucket_brigade_best_teams.py [--roots populations/bench_bb_scenarios ...]
-        [--episodes 1000] [--seed 10000] [--out benchmarks/results/bucket_brigade_best_teams.md]
+        [--choose-episodes 1000] [--episodes 1000] [--seed 10000] [--out benchmarks/results/bucket_brigade_best_teams.md]
 
 Each root is a folder of per-scenario runs as ``bench_bucket_brigade_scenarios.py`` trains them
 (``ROOT/<scenario>``; any config: team IPPO, MATD3, leagues). For every scenario, every run found offers its two
-teams (the best member in all four seats, the four best members one per seat), each scored on the same 200
-choosing episodes (seed ``--seed`` + 1). The team with the best choosing score across all runs is the scenario's
+teams (the best member in all four seats, the four best members one per seat), each scored on the same
+``--choose-episodes`` choosing episodes (seed ``--seed`` + 1; 1000 by default: the candidates differ by a few points
+a night, and 200 episodes, the scenario bench's choice within one run, leave a 95 % interval of about ±5). The team with the best choosing score across all runs is the scenario's
 *best learned team*; only it is then measured, on ``--episodes`` fresh episodes (seed ``--seed``), against the
 homogeneous ``all_work`` team (wins / ties / loses: 95 % intervals above / overlapping / below). Choosing on
 other episodes than those measured keeps the many candidates from flattering the verdict.
@@ -46,10 +47,10 @@ def run_description(run_dir: Path) -> str:
     return ", ".join(parts + ([f"{steps:,} steps"] if steps else []))
 
 
-def best_team_row(scenario: str, roots: list[Path], episodes: int, seed: int) -> tuple[str, str]:
+def best_team_row(scenario: str, roots: list[Path], episodes: int, seed: int, choose_episodes: int) -> tuple[str, str]:
     """The table row of one scenario and its verdict (``missing`` when no root holds a run of it)."""
     found = [(root, c) for root in roots if (root / scenario).is_dir()
-             for c in candidate_teams(scenario, root / scenario, seed)]
+             for c in candidate_teams(scenario, root / scenario, seed, choose_episodes)]
     if not found:
         return f"| {scenario} | 0 | not trained |" + " |" * 6, "missing"
     root, best = max(found, key=lambda rc: rc[1].score)
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--roots", nargs="+", default=list(DEFAULT_ROOTS))
     parser.add_argument("--scenarios", nargs="+", default=list_scenarios(), choices=list_scenarios())
+    parser.add_argument("--choose-episodes", type=int, default=1000)
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=10_000)
     parser.add_argument("--out", default="benchmarks/results/bucket_brigade_best_teams.md")
@@ -76,14 +78,14 @@ def main() -> None:
         parser.error(f"--roots: no such folder: {', '.join(missing)}")
     lines = ["# Bucket Brigade: the best learned team per scenario against `all_work`", "",
              f"Command: `python benchmarks/bench_bucket_brigade_best_teams.py --roots {' '.join(args.roots)} "
-             f"--episodes {args.episodes}"
+             f"--choose-episodes {args.choose_episodes} --episodes {args.episodes}"
              + ("" if args.scenarios == list_scenarios() else " --scenarios " + " ".join(args.scenarios)) + "`  ",
              f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"Python {platform.python_version()}, torch {torch.__version__} (1 thread)", "",
              "Every run of the scenario under the roots offers two teams from its final generation (best member in "
              "all four seats; the four best members one per seat, rotated round the seats); *candidates* counts them. "
-             f"The one with the best mean on 200 choosing episodes (seed {args.seed + 1}) is measured on "
+             f"The one with the best mean on {args.choose_episodes} choosing episodes (seed {args.seed + 1}) is measured on "
              f"{args.episodes} fresh episodes (seed {args.seed}): team reward per night, mean ± 95% CI half-width, "
              "next to the homogeneous `all_work` team on the same episodes. Work: share of agent-nights the team "
              "spent working.", "",
@@ -91,7 +93,7 @@ def main() -> None:
              "all_work | verdict |", "|---|---:|---|---|---:|---:|---:|---:|---|"]
     tally: dict[str, int] = {}
     for scenario in args.scenarios:
-        row, outcome = best_team_row(scenario, roots, args.episodes, args.seed)
+        row, outcome = best_team_row(scenario, roots, args.episodes, args.seed, args.choose_episodes)
         tally[outcome] = tally.get(outcome, 0) + 1
         lines.append(row)
         print(row, flush=True)

@@ -108,9 +108,9 @@ class Candidate:
         return play_lineup(self.lineup, scenario, episodes, seed, rotate=self.rotate, env_kwargs=self.options)
 
 
-def candidate_teams(scenario: str, run_dir: Path, seed: int) -> list[Candidate]:
-    """The homogeneous and the mixed team of a run's final generation, scored on 200 episodes (seed ``seed + 1``);
-    empty when the run has no generation yet."""
+def candidate_teams(scenario: str, run_dir: Path, seed: int, episodes: int = 200) -> list[Candidate]:
+    """The homogeneous and the mixed team of a run's final generation, scored on ``episodes`` choosing episodes
+    (seed ``seed + 1``); empty when the run has no generation yet."""
     latest = ckpt.latest_generation(run_dir)
     if latest is None:
         return []
@@ -118,7 +118,8 @@ def candidate_teams(scenario: str, run_dir: Path, seed: int) -> list[Candidate]:
     options = run_play_options(run_dir)  # e.g. egocentric: the members observe what they were trained on
 
     def choosing_score(lineup: list, rotate: bool) -> float:
-        return float(play_lineup(lineup, scenario, 200, seed + 1, rotate=rotate, env_kwargs=options).per_night.mean())
+        result = play_lineup(lineup, scenario, episodes, seed + 1, rotate=rotate, env_kwargs=options)
+        return float(result.per_night.mean())
 
     scored = sorted(((choosing_score([m] * 4, False), m) for m in population), key=lambda p: -p[0])
     ranked = [m for _, m in scored]  # the four best members, one per seat, rotated round the seats
