@@ -64,7 +64,8 @@ def allocation(act, scenario: str, options: dict, episodes: int, seed: int) -> d
 
 def table(name: str, result: dict) -> list[str]:
     lines = [f"**{name}**: team reward per night {result['per_night']:.1f}", "",
-             "| fires at dusk | nights | seats working | on a burning house | burning houses worked | all four on one house |",
+             "| fires at dusk | nights | seats working | on a burning house | burning houses worked "
+             "| all four on one house |",
              "|---|---:|---:|---:|---:|---:|"]
     for label, (n, workers, on_fire, covered, same) in zip(BUCKETS, result["sums"]):
         if n:

@@ -7,10 +7,11 @@ Each root is a folder of per-scenario runs as ``bench_bucket_brigade_scenarios.p
 (``ROOT/<scenario>``; any config: team IPPO, MATD3, leagues). For every scenario, every run found offers its two
 teams (the best member in all four seats, the four best members one per seat), each scored on the same
 ``--choose-episodes`` choosing episodes (seed ``--seed`` + 1; 1000 by default: the candidates differ by a few points
-a night, and 200 episodes, the scenario bench's choice within one run, leave a 95 % interval of about ±5). The team with the best choosing score across all runs is the scenario's
-*best learned team*; only it is then measured, on ``--episodes`` fresh episodes (seed ``--seed``), against the
-homogeneous ``all_work`` team (wins / ties / loses: 95 % intervals above / overlapping / below). Choosing on
-other episodes than those measured keeps the many candidates from flattering the verdict.
+a night, and 200 episodes, the scenario bench's choice within one run, leave a 95 % interval of about ±5).
+The team with the best choosing score across all runs is the scenario's *best learned team*; only it is then
+measured, on ``--episodes`` fresh episodes (seed ``--seed``), against the homogeneous ``all_work`` team (wins /
+ties / loses: 95 % intervals above / overlapping / below). Choosing on other episodes than those measured keeps
+the many candidates from flattering the verdict.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def main() -> None:
              f"Python {platform.python_version()}, torch {torch.__version__} (1 thread)", "",
              "Every run of the scenario under the roots offers two teams from its final generation (best member in "
              "all four seats; the four best members one per seat, rotated round the seats); *candidates* counts them. "
-             f"The one with the best mean on {args.choose_episodes} choosing episodes (seed {args.seed + 1}) is measured on "
+             f"The one with the best mean on {args.choose_episodes} choosing episodes (seed {args.seed + 1}) is "
+             "measured on "
              f"{args.episodes} fresh episodes (seed {args.seed}): team reward per night, mean ± 95% CI half-width, "
              "next to the homogeneous `all_work` team on the same episodes. Work: share of agent-nights the team "
              "spent working.", "",

@@ -327,7 +327,8 @@ def test_egocentric_view_is_the_absolute_one_seen_from_the_seats_home(size):
             o, a = obs[agent], absolute[:, i]
             home = i % h
             rel_h, rel_s = (np.arange(h) + home) % h, (np.arange(n) + i) % n  # absolute house / seat at each index
-            np.testing.assert_array_equal(o[:, sl["houses"]].reshape(-1, h, 3), a[:, sl["houses"]].reshape(-1, h, 3)[:, rel_h])
+            np.testing.assert_array_equal(o[:, sl["houses"]].reshape(-1, h, 3),
+                                          a[:, sl["houses"]].reshape(-1, h, 3)[:, rel_h])
             np.testing.assert_array_equal(o[:, sl["signals"]], a[:, sl["signals"]][:, rel_s])
             np.testing.assert_array_equal(o[:, sl["last_modes"]], a[:, sl["last_modes"]][:, rel_s])
             loc = o[:, sl["locations"]].reshape(-1, n, h).argmax(-1)  # relative house of each relative seat
