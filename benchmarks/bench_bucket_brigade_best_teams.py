@@ -26,7 +26,7 @@ import torch
 
 from evo_marl.envs.bucket_brigade.scenarios import list_scenarios
 from bench_bucket_brigade_learning import Interval, verdict
-from bench_bucket_brigade_scenarios import all_work_interval, candidate_teams, work_fraction
+from bench_bucket_brigade_scenarios import all_work_interval, candidate_teams, verdict_rows, work_fraction
 from results_file import write_results
 
 DEFAULT_ROOTS = ("populations/bench_bb_scenarios", "populations/bench_bb_egocentric",
@@ -93,16 +93,8 @@ def main() -> None:
              "spent working.", "",
              "| scenario | candidates | run root (config) | best learned team | choosing score | measured | work | "
              "all_work | verdict |", "|---|---:|---|---|---:|---:|---:|---:|---|"]
-    tally: dict[str, int] = {}
-    for scenario in args.scenarios:
-        row, outcome = best_team_row(scenario, roots, args.episodes, args.seed, args.choose_episodes)
-        tally[outcome] = tally.get(outcome, 0) + 1
-        lines.append(row)
-        print(row, flush=True)
-    good = tally.get("wins", 0) + tally.get("ties", 0)
-    lines += ["", f"The best learned team ties or beats `all_work` on **{good} of {len(args.scenarios)}** scenarios "
-                  f"({tally.get('wins', 0)} wins, {tally.get('ties', 0)} ties, {tally.get('loses', 0)} losses"
-                  + (f", {tally['missing']} not trained" if tally.get("missing") else "") + ").", ""]
+    lines += verdict_rows((best_team_row(s, roots, args.episodes, args.seed, args.choose_episodes)
+                           for s in args.scenarios), len(args.scenarios), "The best learned team ties or beats")
     write_results(args.out, lines)
 
 

@@ -25,7 +25,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -153,6 +153,19 @@ def scenario_row(scenario: str, run_dir: Path, episodes: int, seed: int) -> tupl
             f"{work_fraction(results[choice.name]):.2f} | {best} | {best_work:.2f} | {outcome} |"), outcome
 
 
+def verdict_rows(rows: Iterable[tuple[str, str]], total: int, lead: str) -> list[str]:
+    """Table rows from ``(row, verdict)`` pairs (each printed as it comes) and the tally line after them."""
+    lines, tally = [], {}
+    for row, outcome in rows:
+        tally[outcome] = tally.get(outcome, 0) + 1
+        lines.append(row)
+        print(row, flush=True)
+    good = tally.get("wins", 0) + tally.get("ties", 0)
+    return lines + ["", f"{lead} `all_work` on **{good} of {total}** scenarios "
+                        f"({tally.get('wins', 0)} wins, {tally.get('ties', 0)} ties, {tally.get('loses', 0)} losses"
+                        + (f", {tally['missing']} not trained" if tally.get("missing") else "") + ").", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=DEFAULT_CONFIG)
@@ -194,16 +207,8 @@ def main() -> None:
              "team. Work: share of agent-nights the chosen team spent working.", "",
              "| scenario | steps / member | train wall (s) | homogeneous | mixed | chosen | work | all_work | "
              "all_work work | verdict |", "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
-    tally: dict[str, int] = {}
-    for scenario in args.scenarios:
-        row, outcome = scenario_row(scenario, root / scenario, args.episodes, args.seed)
-        tally[outcome] = tally.get(outcome, 0) + 1
-        lines.append(row)
-        print(row, flush=True)
-    good = tally.get("wins", 0) + tally.get("ties", 0)
-    lines += ["", f"Ties or beats `all_work` on **{good} of {len(args.scenarios)}** scenarios "
-                  f"({tally.get('wins', 0)} wins, {tally.get('ties', 0)} ties, {tally.get('loses', 0)} losses"
-                  + (f", {tally['missing']} not trained" if tally.get("missing") else "") + ").", ""]
+    lines += verdict_rows((scenario_row(s, root / s, args.episodes, args.seed) for s in args.scenarios),
+                          len(args.scenarios), "Ties or beats")
     write_results(args.out, lines)
 
 
