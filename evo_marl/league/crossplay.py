@@ -5,7 +5,8 @@ exploration) or a scripted policy name (:data:`~evo_marl.envs.bucket_brigade.age
 :func:`play_lineup` plays whole episodes of a lineup, rotating it over the seats (seats differ: with 4
 agents and 10 houses seats 0-1 own three houses, seats 2-3 two), and reports per-episode team reward
 per night and, per seat, return and nights worked. ``env_kwargs`` are options of the env every lineup plays
-(``fire_ranks``, ``signal_bit``, ``egocentric``: those the learned members were trained with, see :data:`PLAY_OPTIONS`).
+(``fire_ranks``, ``signal_bit``, ``egocentric``: those the learned members were trained with, see
+:data:`PLAY_OPTIONS`).
 
 * :func:`crossplay` — rows (usually learned members) in ``row_seats`` seats with a partner in the others:
   ``row_seats=2`` is the cross-play matrix, ``row_seats=1`` the ad-hoc table (one learned agent with three
@@ -126,8 +127,7 @@ def _play(lineup, seats_of, scenario, episodes, seed, max_nights, options) -> Li
                     decoded = env.sim.layout.decode(obs[agents[0]])
                     state = PublicState(decoded["houses"], decoded["locations"], decoded["night"])
                 act, signal = scripted[key].act(state)
-                actions[:, seats, :2] = act
-                actions[:, seats, 0] = env.sim.layout.to_env_houses(act[..., 0], seats)
+                actions[:, seats, :2] = env.sim.layout.to_env_actions(act, seats)
                 if width > 2:
                     actions[:, seats, 2] = signal
             else:

@@ -97,8 +97,7 @@ class League:
             actions, signals = policy.act(state)  # every seat of every game: keeps per-env memory consistent
             if not mask.any():
                 continue
-            env_actions[mask, :2] = actions[mask]
-            env_actions[mask, 0] = self.layout.to_env_houses(actions[..., 0], np.arange(self.seats))[mask]
+            env_actions[mask, :2] = self.layout.to_env_actions(actions, np.arange(self.seats))[mask]
             if self.action_width > 2:
                 env_actions[mask, 2] = signals[mask]
 

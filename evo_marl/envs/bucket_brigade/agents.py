@@ -88,9 +88,9 @@ class ScriptedPolicy:
         obs = next(iter(observations.values())) if isinstance(observations, dict) else observations
         decoded = layout.decode(np.asarray(obs))
         actions, signals = self.act(PublicState(decoded["houses"], decoded["locations"], decoded["night"]), rng)
-        houses = layout.to_env_houses(actions[..., 0], self.seats)
-        actions = np.concatenate([houses[..., None], actions[..., 1:]] + ([signals[..., None]] if signal_bit else []),
-                                 axis=-1)
+        actions = layout.to_env_actions(actions, self.seats)
+        if signal_bit:
+            actions = np.concatenate([actions, signals[..., None]], axis=-1)
         return {f"agent_{seat}": actions[:, j] for j, seat in enumerate(self.seats)}
 
     def _rest_at_home(self, num_envs: int) -> np.ndarray:

@@ -127,16 +127,19 @@ class ObservationLayout:
         """``int64[N, dim]``: the inverse permutations of :attr:`_frame_columns`."""
         return np.argsort(self._frame_columns, axis=1)
 
-    def to_env_houses(self, houses: np.ndarray, seats) -> np.ndarray:
-        """House actions ``int[..., len(seats)]`` chosen in absolute terms (scripted agents) as the env expects
-        them from those seats: unchanged, or relative to each seat's home with ``egocentric``."""
-        houses = np.asarray(houses)
+    def to_env_actions(self, actions: np.ndarray, seats) -> np.ndarray:
+        """``[house, mode]`` actions ``int[..., len(seats), 2]`` chosen in absolute houses (scripted agents) as the
+        env expects them from those seats: unchanged, or a copy with houses relative to each seat's home with
+        ``egocentric``."""
+        actions = np.asarray(actions)
         if not self.egocentric:
-            return houses
-        return (houses - self.homes[np.asarray(seats)]) % self.num_houses
+            return actions
+        out = actions.copy()
+        out[..., 0] = (actions[..., 0] - self.homes[np.asarray(seats)]) % self.num_houses
+        return out
 
     def to_absolute_houses(self, houses: np.ndarray, seats) -> np.ndarray:
-        """The inverse of :meth:`to_env_houses`: the houses that seats' house actions name."""
+        """The houses that seats' house actions name (the inverse of :meth:`to_env_actions` on houses)."""
         houses = np.asarray(houses)
         if not self.egocentric:
             return houses
