@@ -110,7 +110,6 @@ class LeaguePhaseBase:
             learn_time = self.observe(population, t, obs, rewards, terms, truncs, final_obs, owner, active, losses)
             for member in population:
                 member.steps[-1] += e
-            t3 = time.perf_counter()
             running += rewards.sum(axis=1)
             nights += 1
             ended = episode_over(term_d, trunc_d, infos)

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from evo_marl.errors import ConfigError, check
+from evo_marl.errors import check
 from evo_marl.seeding import int_seed, torch_generator
 
 logger = logging.getLogger(__name__)

@@ -30,6 +30,9 @@ from evo_marl.training.settings import RunSettings
 
 logger = logging.getLogger(__name__)
 
+Phase = Callable[[list, int], PhaseResult]
+"""One generation's collection and learning: ``phase(population, generation) -> PhaseResult``."""
+
 
 class EvolutionRunner:
     """Drives generations of a population (see the module docstring)."""
