@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evo_marl.envs.bucket_brigade.agents import HeuristicPolicy, ScriptedPolicy, make_policy
+from evo_marl.envs.bucket_brigade.agents import ScriptedPolicy, make_policy
 from evo_marl.envs.bucket_brigade.rules import REST, WORK, extinguish_probability_table
 from evo_marl.envs.bucket_brigade.simulator import BucketBrigadeSimulator
 from evo_marl.errors import ConfigError
@@ -45,14 +45,6 @@ def _team_policies(teammates: Sequence[str], seat: int, num_agents: int, num_hou
     for name, s in zip(teammates, seats):
         groups.setdefault(name, []).append(s)
     return [make_policy(name, group, num_agents, num_houses) for name, group in groups.items()]
-
-
-def _copy_memory(policy: ScriptedPolicy, source: ScriptedPolicy, rows: np.ndarray) -> None:
-    """Give ``policy`` (playing ``len(rows)`` envs) the per-env memory ``source`` holds for envs ``rows``."""
-    if isinstance(source, HeuristicPolicy) and source._theta.shape[0] > 0:
-        policy._memory(len(rows))
-        policy._theta, policy._last, policy._has_last = (source._theta[rows].copy(), source._last[rows].copy(),
-                                                         source._has_last[rows].copy())
 
 
 def _act_all(policies: list[ScriptedPolicy], sim: BucketBrigadeSimulator, rng: np.random.Generator,
@@ -123,7 +115,7 @@ class RolloutPlanner:
         n, h = sim.num_agents, sim.num_houses
         policies = _team_policies(self.teammates, seat, n, h)
         for policy, source in zip(policies, mates):
-            _copy_memory(policy, source, rows)
+            policy.copy_memory(source, rows)
         own = make_policy(self.continuation, [seat], n, h)
         full = np.empty((rows.size, n, 2), np.int64)
         if self.peek:

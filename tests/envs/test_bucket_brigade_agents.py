@@ -75,6 +75,21 @@ def test_random_theta_is_redrawn_per_episode_and_kept_within_it():
     assert ((policy._theta >= 0) & (policy._theta < 1)).all()
 
 
+def test_copy_memory_forks_running_episodes():
+    policy = make_policy("random", [0, 1], 2, 5, rng=0)  # random theta per episode: memory that matters
+    houses = np.zeros((3, 5), np.int8)
+    locs = np.zeros((3, 2), np.int64)
+    policy.act(PublicState(houses, locs, np.array([0, 0, 0])))
+    fork = make_policy("random", [0, 1], 2, 5, rng=1)
+    rows = np.array([2, 2, 0])
+    fork.copy_memory(policy, rows)
+    np.testing.assert_array_equal(fork._theta, policy._theta[rows])
+    np.testing.assert_array_equal(fork._last, policy._last[rows])
+    fork.act(PublicState(houses, locs, np.array([3, 3, 3])))  # mid-episode: the copied theta is kept
+    np.testing.assert_array_equal(fork._theta, policy._theta[rows])
+    make_policy("all_work", [0], 2, 5).copy_memory(policy, rows)  # memoryless policies: nothing to copy
+
+
 def test_fatigue_memory_repeats_the_previous_action():
     n = 20_000
     policy = make_policy("hero", [1], 4, 10, rng=0)  # fatigue_memory .9, no exploration

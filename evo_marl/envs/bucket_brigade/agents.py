@@ -93,6 +93,10 @@ class ScriptedPolicy:
             actions = np.concatenate([actions, signals[..., None]], axis=-1)
         return {f"agent_{seat}": actions[:, j] for j, seat in enumerate(self.seats)}
 
+    def copy_memory(self, source: ScriptedPolicy, rows: np.ndarray) -> None:
+        """Take ``source``'s per-env memory of envs ``rows`` as this policy's memory of envs ``0..len(rows)-1``
+        (to play copies of running episodes, e.g. in rollouts). Policies without memory have nothing to copy."""
+
     def _rest_at_home(self, num_envs: int) -> np.ndarray:
         out = np.zeros((num_envs, self.seats.size, 2), np.int64)
         out[..., 0] = self.home
@@ -192,6 +196,12 @@ class HeuristicPolicy(ScriptedPolicy):
             self._theta = np.broadcast_to(self.base_theta, (num_envs, s, 10)).copy()
             self._last = np.zeros((num_envs, s, 2), np.int64)
             self._has_last = np.zeros((num_envs, s), bool)
+
+    def copy_memory(self, source: ScriptedPolicy, rows: np.ndarray) -> None:
+        if not isinstance(source, HeuristicPolicy) or source._theta.shape[0] == 0:
+            return
+        self._theta, self._last = source._theta[rows].copy(), source._last[rows].copy()
+        self._has_last = source._has_last[rows].copy()
 
     def _act(self, state, rng):
         houses, night = state.houses, np.asarray(state.night)
