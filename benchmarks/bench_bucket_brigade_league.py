@@ -4,7 +4,7 @@
         [--league populations/bench_league/bucket_brigade_league]
         [--generalist populations/bench_league/bucket_brigade_league_all_scenarios]
         [--homogeneous default=RUN_DIR ...] [--off-policy RUN_DIR ...]
-        [--out benchmarks/results/bucket_brigade_league.md]
+        [--league-only] [--out benchmarks/results/bucket_brigade_league.md]
 
 With ``--train`` the two league runs are trained first from ``configs/bucket_brigade_league.yaml`` and
 ``configs/bucket_brigade_league_all_scenarios.yaml`` (budgets as written there); otherwise the newest
@@ -134,24 +134,33 @@ def main() -> None:
     parser.add_argument("--generalist", default="populations/bench_league/bucket_brigade_league_all_scenarios")
     parser.add_argument("--homogeneous", nargs="*", default=[], metavar="SCENARIO=RUN_DIR")
     parser.add_argument("--off-policy", nargs="*", default=[], metavar="RUN_DIR")
+    parser.add_argument("--league-only", action="store_true", help="only the league section (no twelve scenarios)")
     parser.add_argument("--out", default="benchmarks/results/bucket_brigade_league.md")
     args = parser.parse_args()
+    defaults = {a.dest: a.default for a in parser._actions}
     torch.set_num_threads(1)
     if args.train:
-        for name, run in (("bucket_brigade_league", args.league),
-                          ("bucket_brigade_league_all_scenarios", args.generalist)):
+        runs = [("bucket_brigade_league", args.league)]
+        if not args.league_only:
+            runs.append(("bucket_brigade_league_all_scenarios", args.generalist))
+        for name, run in runs:
             config = load_config(Path("configs") / f"{name}.yaml")
             config.name, config.output.root = Path(run).name, str(Path(run).parent)
             run_experiment(config, overwrite=True, verbose=False)
     lines = ["# Bucket Brigade leagues: self-play, ad-hoc teams and the twelve scenarios", "",
              f"Command: `python benchmarks/bench_bucket_brigade_league.py --episodes {args.episodes}"
-             + (" --train" if args.train else "") + (f" --homogeneous {' '.join(args.homogeneous)}"
-                                                     if args.homogeneous else "")
+             + (" --train" if args.train else "") + (" --league-only" if args.league_only else "")
+             + "".join(f" --{name} {getattr(args, name)}" for name in ("league", "generalist", "out")
+                       if getattr(args, name) != defaults[name])
+             + (f" --homogeneous {' '.join(args.homogeneous)}" if args.homogeneous else "")
              + (f" --off-policy {' '.join(args.off_policy)}" if args.off_policy else "") + "`  ",
              f"Date: {date.today()}  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"Python {platform.python_version()}, torch {torch.__version__} (1 thread)", ""]
     lines += league_section(Path(args.league), args.episodes, args.seed)
+    if args.league_only:
+        write_results(args.out, lines)
+        return
     league_pop, _, _ = newest(Path(args.league))
     generalist, manifest, where = newest(Path(args.generalist))
     candidates = [(f"league-default:m{m.index}", m) for m in league_pop] + \
