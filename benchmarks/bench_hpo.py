@@ -2,7 +2,8 @@
 
     nice -n 10 python benchmarks/bench_hpo.py [--tasks atc_head_on ...] [--methods tournament mfpbt ...]
         [--seeds 0 1 2] [--population 8] [--root populations/bench_hpo]
-        [--out benchmarks/results/hpo_efficacy.md] [--range NAME=MIN:MAX ...] [--report-only] [--references]
+        [--out benchmarks/results/hpo_efficacy.md] [--range NAME=MIN:MAX ...] [--set KEY=VALUE ...]
+        [--report-only] [--references]
 
 A **cell** is one (task, method, seed). Every method gets the same total budget of env steps
 (``population x training.max_steps`` of the task's config; evaluation episodes are not counted):
@@ -23,7 +24,8 @@ written to ``<root>/cells/<task>__<method>__s<seed>.json``; finished cells are s
 benchmark resumes where it stopped, and several invocations may share a root at the same time (a cell that a
 live process has claimed is skipped). The report (``--out``) and the plot next to it are rebuilt from every
 cell file found. ``--range action_std_init=0.25:1.0`` changes one range of every task's search space (the
-config's ``hp_ranges``, else the algorithm's default space); give such a run its own ``--root``.
+config's ``hp_ranges``, else the algorithm's default space) and ``--set net_config.min_mlp_nodes=64`` one field
+of every task's config; give such a run its own ``--root``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from hpo_tasks import TASKS, Task, mpe_references
 logger = logging.getLogger("bench_hpo")
 MAX_STEPS: int | None = None  # set by --max-steps
 RANGES: dict[str, tuple[float, float]] = {}  # set by --range
+SETS: list[str] = []  # set by --set: config overrides applied to every cell
 METHODS = ("tournament", "mfpbt", "random", "optuna", "default", "tuned")
 CONFIRM_SEED, FINAL_SEED = 7_000_003, 9_000_001  # fresh episodes: never the seeds of training or evaluation
 # How each population method is expressed in the experiment config (``--set`` overrides).
@@ -138,7 +141,7 @@ def cell_config(task: Task, method: str, seed: int, root: Path, population: int 
     data["init_hp"] = {**(data.get("init_hp") or {}), **(hyperparameters or {})}  # later keys win
     if RANGES:
         data["hp_ranges"] = changed_space(data)
-    overrides = [*task.overrides, *(METHOD_OVERRIDES.get(method, [])), f"seed={seed}", *(extra or [])]
+    overrides = [*task.overrides, *SETS, *(METHOD_OVERRIDES.get(method, [])), f"seed={seed}", *(extra or [])]
     if MAX_STEPS is not None:  # --max-steps: the same smaller budget for every task and method
         overrides.append(f"training.max_steps={MAX_STEPS}")
     if population is not None:
@@ -305,12 +308,16 @@ def main() -> None:
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--range", type=parse_range, action="append", default=[], metavar="NAME=MIN:MAX",
                         help="change one range of every task's search space (repeatable; use its own --root)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                        help="override a field of every task's config, e.g. --set net_config.min_mlp_nodes=64 "
+                        "(repeatable; use its own --root)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
     parser.add_argument("--references", action="store_true", help="measure the mpe2 reference scores and exit")
     args = parser.parse_args()
     global MAX_STEPS
     MAX_STEPS = args.max_steps
     RANGES.update(args.range)
+    SETS.extend(args.sets)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     if args.references:
         print(mpe_references())
@@ -330,7 +337,7 @@ def main() -> None:
                     print(f"{name} {method} seed {seed}: {solve}; final score {r['final']['score']:.2f} ({took})",
                           flush=True)
     write_report(root, Path(args.out), args.tasks, args.methods, args.seeds, args.population, args.max_steps,
-                 ranges=RANGES)
+                 ranges=RANGES, sets=SETS)
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ DEFAULT_OUT = Path("benchmarks/results/hpo_efficacy.md")
 
 def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], seeds: list[int],
                  population: int = 8, max_steps: int | None = None,
-                 ranges: dict[str, tuple[float, float]] | None = None) -> Path:
+                 ranges: dict[str, tuple[float, float]] | None = None, sets: list[str] | None = None) -> Path:
     cells = [c for c in load_cells(root) if c["task"] in tasks and c["method"] in methods and c["seed"] in seeds]
     by_task: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task in tasks:
@@ -144,6 +144,7 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
              f"--seeds {' '.join(map(str, seeds))} --population {population}"
              + (f" --max-steps {max_steps}" if max_steps else "")
              + "".join(f" --range {name}={low:g}:{high:g}" for name, (low, high) in (ranges or {}).items())
+             + "".join(f" --set {item}" for item in (sets or []))
              + (f" --root {root}" if root != DEFAULT_ROOT else "")
              + (f" --out {out}" if out != DEFAULT_OUT else "") + "`.", "",
              "Every method spends the same budget of total env steps (all members together; evaluation episodes "

@@ -139,3 +139,12 @@ def test_range_changes_one_range_of_the_default_search_space(tiny, tmp_path, mon
     monkeypatch.setitem(bench_hpo.RANGES, "no_such_hp", (0.0, 1.0))
     with pytest.raises(SystemExit, match="no_such_hp"):
         bench_hpo.cell_config(tiny, "tournament", 0, tmp_path, 4)
+
+
+def test_set_overrides_a_field_of_every_cell_and_is_in_the_report_command(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_hpo, "SETS", ["net_config.min_mlp_nodes=32", "training.evo_steps=500"])
+    for method in ("tournament", "random"):
+        config = bench_hpo.cell_config(tiny, method, 0, tmp_path, 4)
+        assert config.net_config["min_mlp_nodes"] == 32 and config.training.evo_steps == 500
+    out = write_report(tmp_path, tmp_path / "hpo.md", ["tiny"], ["tournament"], [0], sets=bench_hpo.SETS)
+    assert "--set net_config.min_mlp_nodes=32 --set training.evo_steps=500" in out.read_text()
