@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -255,3 +256,22 @@ def test_cuda_parameters_stay_on_device():
 def test_numpy_integer_widths_are_accepted_and_json_safe():
     net = EvolvableMLP(8, 3, hidden_size=np.array([32, 48]), output_init_scale=np.float32(3e-3))
     assert json.loads(json.dumps(net.init_dict))["hidden_size"] == [32, 48]
+
+
+@pytest.mark.parametrize("name", ["bucket_brigade_league", "bucket_brigade_team_ippo_egocentric"])
+def test_grow_only_configs_never_shrink_actor_or_critic(name):
+    """The Bucket Brigade IPPO configs bound every network below by its initial [64, 64]; growth stays free."""
+    from evo_marl.config import load_config
+    from evo_marl.envs import make_vec_env
+    from evo_marl.experiment import build_population
+
+    config = load_config(Path("configs") / f"{name}.yaml", ["population_size=2"])
+    member = build_population(config, make_vec_env(config.env.id, num_envs=2, seed=0))[0]
+    rng = np.random.default_rng(0)
+    assert {s.split("/")[0] for s in member.slots} == {"actor", "critic"}
+    for slot in member.slots:
+        for op in ("remove_layer", "remove_node", "remove_layer"):
+            member.mutate_architecture(slot, op, rng)
+        assert all(member.networks[n].hidden_size == [64, 64] for n in member.slots[slot]), slot
+        member.mutate_architecture(slot, "add_node", rng)
+        assert all(sum(member.networks[n].hidden_size) > 128 for n in member.slots[slot]), slot
