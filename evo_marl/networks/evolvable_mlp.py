@@ -118,9 +118,11 @@ class EvolvableMLP(nn.Module):
               "max_mlp_nodes", max_mlp_nodes, f"must be an integer >= min_mlp_nodes={min_mlp_nodes}")
         hidden_size = [int(h) if isinstance(h, np.integer) else h for h in hidden_size]
         check(min_hidden_layers <= len(hidden_size) <= max_hidden_layers, "hidden_size", hidden_size,
-              f"must have between {min_hidden_layers} and {max_hidden_layers} layers")
+              f"must have between min_hidden_layers={min_hidden_layers} and max_hidden_layers={max_hidden_layers} "
+              "layers (lower the bound in net_config to start smaller)")
         check(all(isinstance(h, int) and min_mlp_nodes <= h <= max_mlp_nodes for h in hidden_size),
-              "hidden_size", hidden_size, f"each width must be an integer in [{min_mlp_nodes}, {max_mlp_nodes}]")
+              "hidden_size", hidden_size, f"each width must be an integer in [min_mlp_nodes={min_mlp_nodes}, "
+              f"max_mlp_nodes={max_mlp_nodes}] (change the bound in net_config to go outside it)")
         _check_activation("activation", activation)
         _check_activation("output_activation", output_activation, optional=True)
         scale_ok = isinstance(output_init_scale, (int, float, np.floating)) and output_init_scale > 0

@@ -106,6 +106,9 @@ def test_league_config_section_and_cli_crossplay(tmp_path, capsys):
             "--set", "training.evo_steps=32", "--set", "training.eval_loop=2", "--set", "init_hp.LEARN_STEP=16",
             "--set", "init_hp.BATCH_SIZE=16", "--set", "league.scripted=[all_work]",
             "--set", "league.scenarios=[default, rest_trap]", "--set", "net_config.hidden_size=[8]"]
+    assert main(args) == 2  # the config's grow-only bounds (2 layers of >= 64) rule out a smaller start ...
+    assert "min_hidden_layers=2" in capsys.readouterr().err
+    args += ["--set", "net_config.min_hidden_layers=1", "--set", "net_config.min_mlp_nodes=8"]  # ... unless lowered
     assert main(args) == 0
     assert (run / "league.csv").exists() and (run / "ratings.png").exists()
     assert main(["crossplay", str(run), "--episodes", "8", "--partners", "all_work", "coordinator"]) == 0
