@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from evo_marl.config import load_config
+from evo_marl.envs import make_vec_env
 from evo_marl.errors import ConfigError
+from evo_marl.experiment import build_population
 from evo_marl.networks import ACTIVATIONS, DEFAULT_INIT_SEED, EvolvableMLP
 from evo_marl.seeding import torch_generator
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 EXACT = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU"]
 APPROX_TOL = {"Tanh": 1e-5, "Sigmoid": 1e-4}  # documented approximations (see the module docstring)
@@ -261,11 +266,7 @@ def test_numpy_integer_widths_are_accepted_and_json_safe():
 @pytest.mark.parametrize("name", ["bucket_brigade_league", "bucket_brigade_team_ippo_egocentric"])
 def test_grow_only_configs_never_shrink_actor_or_critic(name):
     """The Bucket Brigade IPPO configs bound every network below by its initial [64, 64]; growth stays free."""
-    from evo_marl.config import load_config
-    from evo_marl.envs import make_vec_env
-    from evo_marl.experiment import build_population
-
-    config = load_config(Path("configs") / f"{name}.yaml", ["population_size=2"])
+    config = load_config(CONFIGS / f"{name}.yaml", ["population_size=2"])
     member = build_population(config, make_vec_env(config.env.id, num_envs=2, seed=0))[0]
     rng = np.random.default_rng(0)
     assert {s.split("/")[0] for s in member.slots} == {"actor", "critic"}
