@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
+from evo_marl import Mutations, create_population
 from evo_marl.config import load_config
 from evo_marl.envs import make_vec_env
 from evo_marl.errors import ConfigError
@@ -18,6 +20,7 @@ from evo_marl.networks import ACTIVATIONS, DEFAULT_INIT_SEED, EvolvableMLP
 from evo_marl.seeding import torch_generator
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+OBS_SPACE, ACT_SPACE = spaces.Box(-1, 1, (4,), np.float32), spaces.Box(-1, 1, (2,), np.float32)
 
 EXACT = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU"]
 APPROX_TOL = {"Tanh": 1e-5, "Sigmoid": 1e-4}  # documented approximations (see the module docstring)
@@ -153,6 +156,20 @@ def test_mutations_fall_back_at_bounds():
     assert net.hidden_size == [16]
 
 
+def test_changes_predicts_whether_an_op_changes_the_network():
+    rng = np.random.default_rng(3)
+    ops = ("add_layer", "remove_layer", "add_node", "remove_node")
+    for start in ([16], [32], [16, 32], [32, 32, 32]):
+        for op in ops:
+            net = make(hidden_size=start, min_hidden_layers=1, max_hidden_layers=3, min_mlp_nodes=16,
+                       max_mlp_nodes=32)
+            predicted = net.changes(op)
+            getattr(net, op)(rng)
+            assert predicted == (net.hidden_size != start), (start, op, net.hidden_size)
+    with pytest.raises(ConfigError, match="op"):
+        make().changes("grow")
+
+
 def test_node_counts_are_clipped_to_bounds():
     rng = np.random.default_rng(0)
     net = make(hidden_size=[100, 20], max_mlp_nodes=110, min_mlp_nodes=16)
@@ -276,3 +293,25 @@ def test_grow_only_configs_never_shrink_actor_or_critic(name):
         assert all(member.networks[n].hidden_size == [64, 64] for n in member.slots[slot]), slot
         member.mutate_architecture(slot, "add_node", rng)
         assert all(sum(member.networks[n].hidden_size) > 128 for n in member.slots[slot]), slot
+
+
+def test_architecture_mutations_of_a_grow_only_member_are_never_wasted():
+    """A shrink drawn for a network at its lower bounds turns into a growth instead of a no-op."""
+    config = load_config(CONFIGS / "bucket_brigade_team_ippo_egocentric.yaml", ["population_size=2"])
+    member = build_population(config, make_vec_env(config.env.id, num_envs=2, seed=0))[0]
+    assert not any(member.architecture_changes(slot, "remove_layer") for slot in member.slots)  # at its minimum
+    mutations = Mutations(no_mutation=0, architecture=1, parameters=0, rl_hp=0, rand_seed=0)
+    for _ in range(10):
+        before = member.architecture()
+        mutations.mutation([member])
+        assert member.architecture() != before, member.mut
+        assert all(len(net.hidden_size) >= 2 and min(net.hidden_size) >= 64 for net in member.networks.values())
+
+
+def test_architecture_mutation_of_a_fixed_network_reports_no_change():
+    member = create_population("MATD3", [OBS_SPACE], [ACT_SPACE], {"hidden_size": [32], "min_hidden_layers": 1,
+                               "max_hidden_layers": 1, "min_mlp_nodes": 32, "max_mlp_nodes": 32},
+                               {"AGENT_IDS": ["a"]}, population_size=1, seed=0)[0]
+    Mutations(no_mutation=0, architecture=1, parameters=0, rl_hp=0, rand_seed=0).mutation([member])
+    assert "no change" in member.mut
+    assert member.networks["actor/a"].hidden_size == [32]

@@ -285,6 +285,13 @@ class EvolvableAlgorithm(ABC):
                 self._build_optimizer(opt_name)
         return f"{slot}:{descriptions[0]}"
 
+    def architecture_changes(self, slot: str, op: str) -> bool:
+        """Whether :meth:`mutate_architecture` ``(slot, op)`` would change any network of ``slot`` (False at
+        the bounds of its ``net_config``: e.g. ``remove_node`` when every layer is at ``min_mlp_nodes``)."""
+        if op not in ARCHITECTURE_OPS:
+            raise ConfigError("op", op, f"must be one of {ARCHITECTURE_OPS}")
+        return any(self.networks[name].changes(op) for name in self.slots[slot])
+
     def change_activation(self, activation: str) -> str:
         """Switch every hidden activation of every network (weights and optimizer state are kept)."""
         for name, net in self.networks.items():

@@ -73,13 +73,17 @@ class Mutations(RngState):
         return "None"
 
     def _architecture(self, member) -> str:
+        """Grow or shrink one slot's networks by a layer or by nodes. A direction that the slot's bounds rule
+        out (e.g. shrinking a grow-only network at its minimum) turns into the other one, so the mutation is
+        not wasted; a slot fixed in both directions reports no change."""
         slot = sorted(member.slots)[int(self.rng.integers(len(member.slots)))]
         grow = bool(self.rng.random() < 0.5)
-        if self.rng.random() < self.new_layer_prob:
-            op = "add_layer" if grow else "remove_layer"
-        else:
-            op = "add_node" if grow else "remove_node"
-        return member.mutate_architecture(slot, op, self.rng)
+        kind = "layer" if self.rng.random() < self.new_layer_prob else "node"
+        ops = [f"{'add' if grow else 'remove'}_{kind}", f"{'remove' if grow else 'add'}_{kind}"]
+        for op in ops:
+            if member.architecture_changes(slot, op):
+                return member.mutate_architecture(slot, op, self.rng)
+        return f"{slot}: no change (architecture fixed by its net_config bounds)"
 
     def _parameters(self, member) -> str:
         return member.perturb_weights(self.mutation_sd)

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from evo_marl.errors import check
+from evo_marl.errors import ConfigError, check
 from evo_marl.seeding import int_seed, torch_generator
 
 logger = logging.getLogger(__name__)
@@ -174,6 +174,21 @@ class EvolvableMLP(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ----------------------------------------------------------------------------------- mutations
+    def changes(self, op: str) -> bool:
+        """Whether architecture mutation ``op`` (``add_layer``, ``remove_layer``, ``add_node``, ``remove_node``)
+        would change this network within its bounds (including the fallbacks: a layer op at its layer bound
+        changes nodes instead)."""
+        if op == "add_node":
+            return any(h < self.max_mlp_nodes for h in self.hidden_size)
+        if op == "remove_node":
+            return any(h > self.min_mlp_nodes for h in self.hidden_size)
+        if op == "add_layer":
+            blocked = self.activation in _ODD_GROWTH and 2 * self.num_outputs > self.max_mlp_nodes
+            return (len(self.hidden) < self.max_hidden_layers and not blocked) or self.changes("add_node")
+        if op == "remove_layer":
+            return len(self.hidden) > self.min_hidden_layers or self.changes("remove_node")
+        raise ConfigError("op", op, "must be one of add_layer, remove_layer, add_node, remove_node")
+
     @torch.no_grad()
     def add_layer(self, rng: np.random.Generator, generator: torch.Generator | None = None) -> str:
         """Append a hidden layer before the output layer, keeping the function (see module docstring).
