@@ -31,6 +31,7 @@ of every task's config; give such a run its own ``--root``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -314,6 +315,9 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from the cell files")
     parser.add_argument("--references", action="store_true", help="measure the mpe2 reference scores and exit")
     args = parser.parse_args()
+    if "optuna" in args.methods and not args.report_only and importlib.util.find_spec("optuna") is None:
+        parser.error("method optuna needs the optuna package: pip install 'evo-marl[hpo]' (or leave optuna out of "
+                     "--methods)")  # before any cell runs, not after hours of the other methods
     global MAX_STEPS
     MAX_STEPS = args.max_steps
     RANGES.update(args.range)

@@ -148,3 +148,15 @@ def test_set_overrides_a_field_of_every_cell_and_is_in_the_report_command(tiny, 
         assert config.net_config["min_mlp_nodes"] == 32 and config.training.evo_steps == 500
     out = write_report(tmp_path, tmp_path / "hpo.md", ["tiny"], ["tournament"], [0], sets=bench_hpo.SETS)
     assert "--set net_config.min_mlp_nodes=32 --set training.evo_steps=500" in out.read_text()
+
+
+def test_optuna_method_without_optuna_fails_before_any_cell_runs(monkeypatch, tmp_path, capsys):
+    real_find_spec = bench_hpo.importlib.util.find_spec
+    monkeypatch.setattr(bench_hpo.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "optuna" else real_find_spec(name, *a))
+    monkeypatch.setattr(bench_hpo, "run_cell", lambda *a, **k: pytest.fail("a cell ran"))
+    monkeypatch.setattr(sys, "argv", ["bench_hpo.py", "--tasks", "tiny", "--methods", "random", "optuna",
+                                      "--root", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        bench_hpo.main()
+    assert "pip install 'evo-marl[hpo]'" in capsys.readouterr().err
