@@ -48,6 +48,7 @@ from evo_marl.errors import ConfigError, check
 from evo_marl.seeding import int_seed, torch_generator
 
 logger = logging.getLogger(__name__)
+ARCHITECTURE_OPS = ("add_layer", "remove_layer", "add_node", "remove_node")
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     name: getattr(nn, name) for name in ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid")
@@ -175,19 +176,24 @@ class EvolvableMLP(nn.Module):
 
     # ----------------------------------------------------------------------------------- mutations
     def changes(self, op: str) -> bool:
-        """Whether architecture mutation ``op`` (``add_layer``, ``remove_layer``, ``add_node``, ``remove_node``)
-        would change this network within its bounds (including the fallbacks: a layer op at its layer bound
-        changes nodes instead)."""
-        if op == "add_node":
-            return any(h < self.max_mlp_nodes for h in self.hidden_size)
-        if op == "remove_node":
-            return any(h > self.min_mlp_nodes for h in self.hidden_size)
+        """Whether architecture mutation ``op`` (one of ``ARCHITECTURE_OPS``) would change this network within its
+        bounds (including the fallbacks: a layer op at its layer bound changes nodes instead)."""
         if op == "add_layer":
-            blocked = self.activation in _ODD_GROWTH and 2 * self.num_outputs > self.max_mlp_nodes
-            return (len(self.hidden) < self.max_hidden_layers and not blocked) or self.changes("add_node")
+            return self._can_add_layer() or self.changes("add_node")
         if op == "remove_layer":
             return len(self.hidden) > self.min_hidden_layers or self.changes("remove_node")
-        raise ConfigError("op", op, "must be one of add_layer, remove_layer, add_node, remove_node")
+        if op in ("add_node", "remove_node"):
+            return any(r > 0 for r in self._node_room(grow=op == "add_node"))
+        raise ConfigError("op", op, f"must be one of {ARCHITECTURE_OPS}")
+
+    def _can_add_layer(self) -> bool:
+        """Below ``max_hidden_layers``, and room for the ``2 * num_outputs`` units some activations' new layer needs."""
+        blocked = self.activation in _ODD_GROWTH and 2 * self.num_outputs > self.max_mlp_nodes
+        return len(self.hidden) < self.max_hidden_layers and not blocked
+
+    def _node_room(self, grow: bool) -> list[int]:
+        """Per hidden layer: units that may still be added (``grow``) or removed within the node bounds."""
+        return [self.max_mlp_nodes - h if grow else h - self.min_mlp_nodes for h in self.hidden_size]
 
     @torch.no_grad()
     def add_layer(self, rng: np.random.Generator, generator: torch.Generator | None = None) -> str:
@@ -197,7 +203,7 @@ class EvolvableMLP(nn.Module):
         for the activations that need ``2 * num_outputs`` units.
         """
         act, h, m = self.activation, self.hidden_size[-1], self.num_outputs
-        if len(self.hidden) >= self.max_hidden_layers or (act in _ODD_GROWTH and 2 * m > self.max_mlp_nodes):
+        if not self._can_add_layer():
             return self.add_node(rng, generator)
         w_out, b_out = self.output.weight, self.output.bias
         if act in _LINEAR_GROWTH:  # new layer ~ identity on a, output layer undoes scale and shift
@@ -268,7 +274,7 @@ class EvolvableMLP(nn.Module):
     def _change_width(self, rng: np.random.Generator, generator: torch.Generator | None,
                       hidden_layer: int | None, num_nodes: int | None, grow: bool) -> str:
         name, sign = ("add_node", +1) if grow else ("remove_node", -1)
-        room = [self.max_mlp_nodes - h if grow else h - self.min_mlp_nodes for h in self.hidden_size]
+        room = self._node_room(grow)
         if hidden_layer is None:
             candidates = [i for i, r in enumerate(room) if r > 0]
             if not candidates:
