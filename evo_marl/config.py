@@ -79,6 +79,10 @@ class SelectionConfig:
       ``i`` evolves every ``frequencies[i]`` generations (default ``[1, 5]``), with migration between them;
       ``winners`` / ``open_for_migration`` / ``losers`` size its brackets (default: a quarter each).
     * ``none``: no selection and no mutation: members train independently, as in random search.
+
+    ``burn_in_steps`` (tournament and multi_frequency): no selection or mutation until every member has trained
+    that many env steps, so slow starters are not culled on their first evaluations (0: select from the first
+    generation on).
     """
 
     strategy: str = "tournament"
@@ -88,10 +92,12 @@ class SelectionConfig:
     winners: int | None = None
     open_for_migration: int | None = None
     losers: int | None = None
+    burn_in_steps: int = 0
 
     def __post_init__(self) -> None:
         validation.one_of("selection.strategy", self.strategy, SELECTION_STRATEGIES)
         _positive("selection.tournament_size", self.tournament_size)
+        validation.number("selection.burn_in_steps", self.burn_in_steps, 0, integer=True)
         if self.strategy != "multi_frequency":
             for name in MULTI_FREQUENCY_OPTIONS:
                 if getattr(self, name) is not None:
@@ -264,6 +270,12 @@ class ExperimentConfig:
         if self.engine == "agilerl" and self.training.backend != "local":
             raise ConfigError("training.backend", self.training.backend, "must be local with engine: agilerl "
                                                                         "(AgileRL's trainer runs in one process)")
+        if self.engine == "agilerl" and self.selection.strategy == "multi_frequency":
+            raise ConfigError("selection.strategy", "multi_frequency", "is not available with engine: agilerl "
+                                                                       "(AgileRL's trainer selects by tournament)")
+        if self.engine == "agilerl" and self.selection.burn_in_steps:
+            raise ConfigError("selection.burn_in_steps", self.selection.burn_in_steps,
+                              "must be 0 with engine: agilerl (AgileRL's trainer has no burn-in)")
         if self.training.backend == "ray" and self.ray.num_workers > self.population_size:
             raise ConfigError("ray.num_workers", self.ray.num_workers,
                               f"must be <= population_size ({self.population_size}): every worker owns a member")

@@ -94,8 +94,9 @@ def build_selection(config: ExperimentConfig):
         return NoSelection(eval_loop=window, seed=config.seed)
     if sel.strategy == "multi_frequency":
         return MultiFrequencyPBT(config.population_size, eval_loop=window, seed=config.seed,
-                                 **sel.multi_frequency_options())
-    return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed)
+                                 burn_in_steps=sel.burn_in_steps, **sel.multi_frequency_options())
+    return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed,
+                               burn_in_steps=sel.burn_in_steps)
 
 
 def build_mutation(config: ExperimentConfig) -> Mutations:

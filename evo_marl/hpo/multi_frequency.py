@@ -21,6 +21,8 @@ Members are assigned to sub-populations by their slot (position in the populatio
 split into contiguous, near-equal blocks), which selection preserves, so checkpoints need no extra
 bookkeeping. A member with non-finite fitness (failed) is never kept: in a due sub-population it is
 treated as a loser, elsewhere it is replaced at once by a clone of its sub-population's best member.
+During a burn-in (``burn_in_steps``) no sub-population is due and the generation counter does not advance,
+so the frequencies count generations from the end of the burn-in.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 from evo_marl import validation
 from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_index, population_fitness
-from evo_marl.hpo.tournament import keep_unchanged, offspring
+from evo_marl.hpo.tournament import burning_in, keep_unchanged, offspring
 from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
@@ -77,13 +79,15 @@ class MultiFrequencyPBT(RngState):
             the sub-population each, at least 1; the rest are survivors). ``open_for_migration=0`` turns
             migration off.
         rng / seed: the explicit generator of every random draw (``seed`` builds one if ``rng`` is None).
+        burn_in_steps: no selection or mutation until every member has trained this many env steps (0: none).
     """
 
     def __init__(self, population_size: int, frequencies: Sequence[int] = (1, 5), eval_loop: int = 1,
                  winners: int | None = None, open_for_migration: int | None = None, losers: int | None = None,
-                 rng: np.random.Generator | None = None, seed: SeedLike = None):
+                 rng: np.random.Generator | None = None, seed: SeedLike = None, burn_in_steps: int = 0):
         self.population_size = validation.positive_int("population_size", population_size)
         self.eval_loop = validation.positive_int("eval_loop", eval_loop)
+        self.burn_in_steps = int(validation.number("burn_in_steps", burn_in_steps, 0, integer=True))
         if isinstance(frequencies, (str, bytes)) or not isinstance(frequencies, Sequence) or not frequencies:
             raise ConfigError("frequencies", frequencies, "must be a non-empty list of integers")
         for k, f in enumerate(frequencies):
@@ -141,23 +145,26 @@ class MultiFrequencyPBT(RngState):
             raise ConfigError("fitness", f"{len(values)} values", f"must have one value per member ({len(population)})")
         fit = np.array(values, dtype=float)
         fit[~np.isfinite(fit) | np.array([bool(getattr(m, "failed", False)) for m in population])] = -math.inf
-        self.generation += 1
-        self.last_moves = self._plan(fit)
+        if burning_in(population, self.burn_in_steps):
+            due = [False] * len(self.frequencies)
+        else:
+            self.generation += 1
+            due = self.due(self.generation)
+        self.last_moves = self._plan(fit, due)
         new_population = self._apply(population, self.last_moves)
         kinds = [m.kind for m in self.last_moves]
         migrants = kinds.count("migrate") + kinds.count("migrate_weights")
         logger.info("MF-PBT generation %d: sub-populations %s evolve; %d clones, %d migrants, %d repaired",
-                    self.generation, [i for i, d in enumerate(self.due(self.generation)) if d],
+                    self.generation, [i for i, d in enumerate(due) if d],
                     kinds.count("clone"), migrants, kinds.count("repair"))
         return population[best_index(fit)], new_population
 
-    def _plan(self, fit: np.ndarray) -> list[Move]:
+    def _plan(self, fit: np.ndarray, due: list[bool]) -> list[Move]:
         moves = [Move(k, "keep", k) for k in range(len(fit))]
         healthy = sorted((k for k in range(len(fit)) if np.isfinite(fit[k])), key=lambda k: (-fit[k], k))
         if not healthy:
             logger.warning("MF-PBT: every member failed; nothing can be copied, the population is kept")
             return moves
-        due = self.due(self.generation)
         ranked_subs = [sorted(block, key=lambda k: (-fit[k], k)) for block in self.slots]
         for i, ranked in enumerate(ranked_subs):
             w, o, l = self.brackets(len(ranked))
@@ -233,5 +240,6 @@ class MultiFrequencyPBT(RngState):
         self.rng.bit_generator.state = state["rng"]
 
     def __repr__(self) -> str:
+        burn_in = f", burn_in_steps={self.burn_in_steps}" if self.burn_in_steps else ""
         return (f"MultiFrequencyPBT(population_size={self.population_size}, frequencies={self.frequencies}, "
-                f"sub-populations={[len(b) for b in self.slots]})")
+                f"sub-populations={[len(b) for b in self.slots]}{burn_in})")

@@ -6,6 +6,11 @@ selects exactly as an uninterrupted one. ``fitness[k]`` is the run's fitness of 
 (:mod:`evo_marl.hpo.fitness`); when it is None the strategy computes it with ``eval_loop`` as the window.
 A member kept unchanged (the elite) has ``elite = True`` and is never mutated; replaced places are clones
 of tournament winners with new indices, their own RNG streams and ``parent`` set to the winner's index.
+
+**Burn-in** (``burn_in_steps``, as Ray Tune's PBT ``burn_in_period``): until every member has trained that many
+env steps, a strategy keeps every member as it is (no selection, no mutation), so members are not judged on
+the first evaluations, where a slow starter that will learn best can still rank last; only a failed member is
+replaced, by a clone of the best.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from evo_marl.hpo.fitness import best_index, member_fitness, population_fitness
 from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 logger = logging.getLogger(__name__)
-__all__ = ["NoSelection", "TournamentSelection", "member_fitness"]
+__all__ = ["NoSelection", "TournamentSelection", "burning_in", "member_fitness"]
 
 
 def _fitness_array(population: Sequence, fitness: Sequence[float] | None, window: int) -> np.ndarray:
@@ -32,6 +37,11 @@ def _fitness_array(population: Sequence, fitness: Sequence[float] | None, window
     if len(values) != len(population):
         raise ConfigError("fitness", f"{len(values)} values", f"must have one value per member ({len(population)})")
     return np.array([v if np.isfinite(v) else -np.inf for v in values], dtype=float)
+
+
+def burning_in(population: Sequence, burn_in_steps: int) -> bool:
+    """True while some member of ``population`` has trained fewer than ``burn_in_steps`` env steps."""
+    return burn_in_steps > 0 and min(m.steps[-1] for m in population) < burn_in_steps
 
 
 def keep_unchanged(member) -> Any:
@@ -58,10 +68,11 @@ class TournamentSelection(RngState):
         eval_loop: the fitness window when ``select`` is called without ``fitness`` (the AgileRL meaning:
             "evaluate using the last N fitness scores"); the trainers pass the run's fitness instead.
         rng / seed: the explicit generator of every random draw (``seed`` builds one if ``rng`` is None).
+        burn_in_steps: no selection or mutation until every member has trained this many env steps (0: none).
     """
 
     def __init__(self, tournament_size: int, elitism: bool, population_size: int, eval_loop: int = 1,
-                 rng: np.random.Generator | None = None, seed: SeedLike = None):
+                 rng: np.random.Generator | None = None, seed: SeedLike = None, burn_in_steps: int = 0):
         validation.positive_int("tournament_size", tournament_size)
         validation.positive_int("population_size", population_size)
         validation.positive_int("eval_loop", eval_loop)
@@ -70,6 +81,7 @@ class TournamentSelection(RngState):
                               f"must be <= population_size ({population_size})")
         self.tournament_size, self.elitism = int(tournament_size), validation.flag("elitism", elitism)
         self.population_size, self.eval_loop = int(population_size), int(eval_loop)
+        self.burn_in_steps = int(validation.number("burn_in_steps", burn_in_steps, 0, integer=True))
         self.rng = rng if rng is not None else numpy_rng(seed)
 
     def _tournament(self, fitness: np.ndarray) -> int:
@@ -82,6 +94,8 @@ class TournamentSelection(RngState):
         values = _fitness_array(population, fitness, self.eval_loop)
         elite = population[best_index(values)]
         next_index = max(m.index for m in population) + 1
+        if burning_in(population, self.burn_in_steps):
+            return elite, _hold(population, values, next_index, self.rng)
         new_population = [keep_unchanged(elite)] if self.elitism else []
         while len(new_population) < self.population_size:
             new_population.append(offspring(population[self._tournament(values)], next_index, self.rng))
@@ -89,6 +103,21 @@ class TournamentSelection(RngState):
         for member in new_population:
             member.failed = False
         return elite, new_population
+
+
+def _hold(population: Sequence, values: np.ndarray, next_index: int, rng: np.random.Generator) -> list:
+    """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of the best."""
+    best = population[best_index(values)]
+    held = []
+    for member, value in zip(population, values):
+        if np.isfinite(value) or not np.isfinite(values).any():
+            member.parent, member.elite, member.mut = member.index, True, "None"
+        else:
+            member = offspring(best, next_index, rng)
+            next_index += 1
+        member.failed = False
+        held.append(member)
+    return held
 
 
 class NoSelection(RngState):
