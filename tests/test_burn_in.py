@@ -105,3 +105,23 @@ def test_engine_agilerl_refuses_what_its_trainer_cannot_do(selection):
     with pytest.raises(ConfigError, match="engine: agilerl"):
         load_config({"algo": "MATD3", "population_size": 8, "env": {"id": "tiny/coop_box"},
                                     "engine": "agilerl", "selection": selection})
+
+
+def test_end_to_end_members_keep_their_indices_and_hyperparameters_through_the_burn_in(tiny_population, tmp_path):
+    import csv
+
+    from evo_marl import train_multi_agent_off_policy
+
+    env, pop, memory, hp = tiny_population("MATD3", pop_size=4, num_envs=2)
+    tournament = TournamentSelection(2, True, 4, seed=0, burn_in_steps=200)
+    train_multi_agent_off_policy(env, "tiny", "MATD3", pop, memory, INIT_HP=hp, max_steps=400, evo_steps=100,
+                                 eval_loop=1, tournament=tournament, mutation=Mutations(no_mutation=0.0, rand_seed=0),
+                                 verbose=False, seed=0, run_dir=tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    by_gen: dict[int, list[tuple[int, str]]] = {}
+    for row in rows:
+        by_gen.setdefault(int(row["generation"]), []).append((int(row["index"]), row["mutation"]))
+    assert by_gen[1] == by_gen[2] == [(k, "None") for k in range(4)], "no selection after 100 steps per member"
+    assert [i for i, _ in by_gen[3]] != [0, 1, 2, 3] and any(m != "None" for _, m in by_gen[3]), \
+        "selection and mutation start once every member has trained 200"
