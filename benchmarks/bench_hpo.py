@@ -55,6 +55,7 @@ from evo_marl.training.evaluation import evaluate_population
 from evo_marl.stopping import StoppingCriterion
 from hpo_report import DEFAULT_OUT, DEFAULT_ROOT, write_report
 from hpo_tasks import TASKS, Task, mpe_references
+from results_file import code_version
 
 logger = logging.getLogger("bench_hpo")
 MAX_STEPS: int | None = None  # set by --max-steps
@@ -286,7 +287,7 @@ def run_cell(task: Task, method: str, seed: int, root: Path, population: int | N
         result = (run_optuna_cell(task, seed, root, population) if method == "optuna"
                   else run_population_cell(task, method, seed, root, population))
         result.update(task=task.name, method=method, seed=seed, threshold=task.threshold, date=str(date.today()),
-                      machine=f"{platform.machine()}, torch {torch.__version__}",
+                      machine=f"{platform.machine()}, torch {torch.__version__}", code=code_version(),
                       cell_wall=time.perf_counter() - started)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(result, indent=1, default=float))

@@ -125,6 +125,19 @@ DEFAULT_ROOT = Path("populations/bench_hpo")
 DEFAULT_OUT = Path("benchmarks/results/hpo_efficacy.md")
 
 
+def code_versions_line(cells: list[dict[str, Any]]) -> str:
+    """Which code version each cell ran (recorded since 2026-12-06), with a warning when they differ: a resumed
+    benchmark skips finished cells, so a root can hold cells of older code."""
+    versions: dict[str, int] = {}
+    for cell in cells:
+        versions[cell.get("code", "not recorded")] = versions.get(cell.get("code", "not recorded"), 0) + 1
+    listed = ", ".join(f"{code} ({n} cells)" for code, n in sorted(versions.items()))
+    if len(versions) > 1:
+        return (f"**Warning: the cells come from {len(versions)} code versions** ({listed}); compare methods only "
+                "within one version, or re-run the cells into a fresh `--root`.")
+    return f"Code version of every cell: {listed}."
+
+
 def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], seeds: list[int],
                  population: int = 8, max_steps: int | None = None,
                  ranges: dict[str, tuple[float, float]] | None = None, sets: list[str] | None = None) -> Path:
@@ -153,7 +166,7 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
              "infinite, so a median needs at least half the seeds solved. Final score: the solving member (or the "
              "last generation's best) on fresh episodes, mean over seeds with a Student-t 95 % interval. "
              "Definitions of every task, threshold and method: `benchmarks/hpo_tasks.py`, `benchmarks/bench_hpo.py`.",
-             ""]
+             "", code_versions_line(cells), ""]
     wins = {task: evolution_wins({m: summarise(c) for m, c in rows.items()}) for task, rows in by_task.items()}
     decided = [t for t, w in wins.items() if w is not None]
     if decided:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 NOTES_MARKER = "## Notes"
+
+
+def code_version(where: str | Path = Path(__file__).parent) -> str:
+    """The git commit of the checkout at ``where`` (short hash, ``+dirty`` with uncommitted changes to tracked
+    files), or ``unknown`` outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def write_results(path: str | Path, lines: list[str]) -> Path:

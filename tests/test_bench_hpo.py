@@ -160,3 +160,25 @@ def test_optuna_method_without_optuna_fails_before_any_cell_runs(monkeypatch, tm
     with pytest.raises(SystemExit):
         bench_hpo.main()
     assert "pip install 'evo-marl[hpo]'" in capsys.readouterr().err
+
+
+def test_cells_record_their_code_version_and_the_report_warns_when_versions_differ(tiny, tmp_path, monkeypatch):
+    from results_file import code_version
+
+    def stub(task, method, *args):
+        return {"budget": 3840, "population": 6, "curve": [[3840, 2.0, -5.0]], "solve": None, "total_steps": 3840,
+                "wall": 2.0, "final": {"score": -5.0}}
+
+    monkeypatch.setattr(bench_hpo, "run_population_cell", stub)
+    cell = bench_hpo.run_cell(tiny, "random", 0, tmp_path, 6)
+    assert cell["code"] == code_version()
+    if (ROOT / ".git").exists():
+        assert cell["code"] != "unknown" and len(cell["code"].split("+")[0]) >= 7, "a commit hash"
+    report = write_report(tmp_path, tmp_path / "one.md", ["tiny"], ["random"], [0]).read_text()
+    assert f"Code version of every cell: {cell['code']} (1 cells)." in report
+
+    old = dict(cell, seed=1, code="0123abc")  # a finished cell of older code, as a resumed root can hold
+    (tmp_path / "cells" / "tiny__random__s1.json").write_text(json.dumps(old))
+    mixed = write_report(tmp_path, tmp_path / "mixed.md", ["tiny"], ["random"], [0, 1]).read_text()
+    assert "**Warning: the cells come from 2 code versions** (0123abc (1 cells)" in mixed
+    assert code_version(tmp_path) == "unknown", "outside a git checkout"
