@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,7 @@ DEFAULT_OUT = Path("benchmarks/results/hpo_efficacy.md")
 def code_versions_line(cells: list[dict[str, Any]]) -> str:
     """Which code version each cell ran (recorded since 2026-12-06), with a warning when they differ: a resumed
     benchmark skips finished cells, so a root can hold cells of older code."""
-    versions: dict[str, int] = {}
-    for cell in cells:
-        versions[cell.get("code", "not recorded")] = versions.get(cell.get("code", "not recorded"), 0) + 1
+    versions = Counter(cell.get("code", "not recorded") for cell in cells)
     listed = ", ".join(f"{code} ({n} cells)" for code, n in sorted(versions.items()))
     if len(versions) > 1:
         return (f"**Warning: the cells come from {len(versions)} code versions** ({listed}); compare methods only "
