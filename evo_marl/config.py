@@ -82,7 +82,7 @@ class SelectionConfig:
 
     ``burn_in_steps`` (tournament and multi_frequency): no selection or mutation until every member has trained
     that many env steps, so slow starters are not culled on their first evaluations (0: select from the first
-    generation on).
+    generation on; with ``none`` it changes nothing, as no member is ever selected).
     """
 
     strategy: str = "tournament"
