@@ -95,7 +95,7 @@ class TournamentSelection(RngState):
         elite = population[best_index(values)]
         next_index = max(m.index for m in population) + 1
         if burning_in(population, self.burn_in_steps):
-            return elite, _hold(population, values, next_index, self.rng)
+            return elite, _hold(population, values, elite, next_index, self.rng)
         new_population = [keep_unchanged(elite)] if self.elitism else []
         while len(new_population) < self.population_size:
             new_population.append(offspring(population[self._tournament(values)], next_index, self.rng))
@@ -105,18 +105,23 @@ class TournamentSelection(RngState):
         return elite, new_population
 
 
-def _hold(population: Sequence, values: np.ndarray, next_index: int, rng: np.random.Generator) -> list:
-    """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of the best."""
-    best = population[best_index(values)]
+def _keep_in_place(member) -> Any:
+    """``member`` itself, marked as kept this generation: its own parent, elite (so never mutated), healthy."""
+    member.parent, member.elite, member.mut, member.failed = member.index, True, "None", False
+    return member
+
+
+def _hold(population: Sequence, values: np.ndarray, best, next_index: int, rng: np.random.Generator) -> list:
+    """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of ``best``."""
+    any_healthy = bool(np.isfinite(values).any())
     held = []
     for member, value in zip(population, values):
-        if np.isfinite(value) or not np.isfinite(values).any():
-            member.parent, member.elite, member.mut = member.index, True, "None"
+        if np.isfinite(value) or not any_healthy:
+            held.append(_keep_in_place(member))
         else:
-            member = offspring(best, next_index, rng)
+            held.append(offspring(best, next_index, rng))
+            held[-1].failed = False
             next_index += 1
-        member.failed = False
-        held.append(member)
     return held
 
 
@@ -132,6 +137,4 @@ class NoSelection(RngState):
 
     def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
         values = _fitness_array(population, fitness, self.eval_loop)
-        for member in population:
-            member.parent, member.elite, member.mut, member.failed = member.index, True, "None", False
-        return population[best_index(values)], list(population)
+        return population[best_index(values)], [_keep_in_place(member) for member in population]
