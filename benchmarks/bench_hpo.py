@@ -8,8 +8,9 @@
 A **cell** is one (task, method, seed). Every method gets the same total budget of env steps
 (``population x training.max_steps`` of the task's config; evaluation episodes are not counted):
 
-* ``tournament`` / ``mfpbt``: evolution of a population whose hyperparameters are drawn from the search
-  ranges, with tournament selection or multi-frequency PBT (``MultiFrequencyPBT``), and mutation.
+* ``tournament`` / ``mfpbt`` / ``ttest``: evolution of a population whose hyperparameters are drawn from the search
+  ranges, with tournament selection, multi-frequency PBT (``MultiFrequencyPBT``) or PBT's t-test selection
+  (``TTestSelection``), and mutation.
 * ``random``: the same population with hyperparameters drawn from the same ranges, no selection, no mutation.
 * ``optuna``: Optuna's TPE sampler (``pip install 'evo-marl[hpo]'``) proposes the hyperparameters of
   sequential single-member runs (same ranges, log scale where the range says so) until the budget is spent;
@@ -61,12 +62,13 @@ logger = logging.getLogger("bench_hpo")
 MAX_STEPS: int | None = None  # set by --max-steps
 RANGES: dict[str, tuple[float, float]] = {}  # set by --range
 SETS: list[str] = []  # set by --set: config overrides applied to every cell
-METHODS = ("tournament", "mfpbt", "random", "optuna", "default", "tuned")
+METHODS = ("tournament", "mfpbt", "ttest", "random", "optuna", "default", "tuned")
 CONFIRM_SEED, FINAL_SEED = 7_000_003, 9_000_001  # fresh episodes: never the seeds of training or evaluation
 # How each population method is expressed in the experiment config (``--set`` overrides).
 METHOD_OVERRIDES: dict[str, list[str]] = {
     "tournament": ["hp_init=sampled", "selection.strategy=tournament"],
     "mfpbt": ["hp_init=sampled", "selection.strategy=multi_frequency"],
+    "ttest": ["hp_init=sampled", "selection.strategy=ttest"],
     "random": ["hp_init=sampled", "selection.strategy=none"],
     "default": ["hp_init=fixed", "selection.strategy=none"],
     "optuna": ["hp_init=fixed", "selection.strategy=none"],  # each trial: one member at the suggested values

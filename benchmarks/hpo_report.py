@@ -14,8 +14,10 @@ import numpy as np
 from hpo_tasks import TASKS
 from results_file import write_results
 
-LABELS = {"tuned": "(f) evolution from the default config (tournament)", "tournament": "(a) evolution, tournament", "mfpbt": "(b) evolution, MF-PBT", "random": "(c) random search",
+LABELS = {"tuned": "(f) evolution from the default config (tournament)", "tournament": "(a) evolution, tournament", "mfpbt": "(b) evolution, MF-PBT",
+          "ttest": "(b2) evolution, PBT t-test selection", "random": "(c) random search",
           "optuna": "(d) Optuna TPE", "default": "(e) default config"}
+EVOLUTION = ("tournament", "mfpbt", "ttest")  # the methods that select and mutate, from sampled hyperparameters
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # df -> t
 
 
@@ -62,10 +64,10 @@ def task_table(task: str, rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def evolution_wins(rows: dict[str, dict[str, Any]]) -> bool | None:
-    """True if tournament or MF-PBT needs fewer median env steps to solve than random search and Optuna."""
-    if not {"random", "optuna"} <= set(rows) or not {"tournament", "mfpbt"} & set(rows):
+    """True if an evolution method (tournament, MF-PBT or t-test selection) needs fewer median env steps to solve than random search and Optuna."""
+    if not {"random", "optuna"} <= set(rows) or not set(EVOLUTION) & set(rows):
         return None
-    evo = min(rows[m]["median_steps"] for m in ("tournament", "mfpbt") if m in rows)
+    evo = min(rows[m]["median_steps"] for m in EVOLUTION if m in rows)
     return math.isfinite(evo) and evo < rows["random"]["median_steps"] and evo < rows["optuna"]["median_steps"]
 
 
@@ -89,7 +91,7 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
 
     from matplotlib.ticker import FuncFormatter
 
-    colors = {m: f"C{i}" for i, m in enumerate(["tournament", "mfpbt", "random", "optuna", "default", "tuned"])}
+    colors = {m: f"C{i}" for i, m in enumerate(["tournament", "mfpbt", "random", "optuna", "default", "tuned", "ttest"])}
     n = len(by_task)
     cols = min(3, n)
     fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(5 * cols, 3.6 * math.ceil(n / cols)), squeeze=False)
@@ -169,7 +171,7 @@ def write_report(root: Path, out: Path, tasks: list[str], methods: list[str], se
     wins = {task: evolution_wins({m: summarise(c) for m, c in rows.items()}) for task, rows in by_task.items()}
     decided = [t for t, w in wins.items() if w is not None]
     if decided:
-        lines += [f"**Evolution (a or b) solved with fewer median env steps than both random search and Optuna on "
+        lines += [f"**Evolution (a, b or b2) solved with fewer median env steps than both random search and Optuna on "
                   f"{sum(bool(wins[t]) for t in decided)} of {len(decided)} tasks** "
                   f"({', '.join(t for t in decided if wins[t]) or 'none'}).", ""]
     else:

@@ -11,7 +11,7 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
     net_config: {hidden_size: [64, 64], activation: ReLU}
     init_hp: {BATCH_SIZE: 128, LR_ACTOR: 0.001}   # AgileRL keys or the algorithm's field names
     hp_ranges: {lr_actor: {min: 1.0e-5, max: 1.0e-2, scale: log}}   # the search space (default: the algorithm's)
-    selection: {strategy: tournament, tournament_size: 2, elitism: true}   # or multi_frequency, none
+    selection: {strategy: tournament, tournament_size: 2, elitism: true}   # or multi_frequency, ttest, none
     training: {max_steps: 50000, evo_steps: 5000, eval_loop: 4, stopping: {target: 20.0}, backend: local}
     device: cpu                       # or cuda: buffer, networks and optimizer state on the GPU
     ray: {address: auto, num_workers: 8}   # used with training.backend: ray (docs/scaling.md)
@@ -40,11 +40,13 @@ from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
+from evo_marl.hpo.ttest import TTestSelection
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.league.config import LeagueConfig
 
-SELECTION_STRATEGIES = ("tournament", "multi_frequency", "none")
+SELECTION_STRATEGIES = ("tournament", "multi_frequency", "ttest", "none")
 MULTI_FREQUENCY_OPTIONS = ("frequencies", "winners", "open_for_migration", "losers")
+TTEST_OPTIONS = ("significance", "ttest_window")
 DEFAULT_EXPERIMENT = Path(__file__).with_name("default_experiment.yaml")
 NET_CONFIG_KEYS = MLP_KEYS | set(AGILERL_KEYS) | SECTION_KEYS
 
@@ -78,9 +80,13 @@ class SelectionConfig:
     * ``multi_frequency``: multiple-frequency PBT (:class:`~evo_marl.hpo.MultiFrequencyPBT`): sub-population
       ``i`` evolves every ``frequencies[i]`` generations (default ``[1, 5]``), with migration between them;
       ``winners`` / ``open_for_migration`` / ``losers`` size its brackets (default: a quarter each).
+    * ``ttest``: PBT's t-test selection (:class:`~evo_marl.hpo.TTestSelection`, Jaderberg et al. 2017): each member
+      meets a random opponent and is replaced by its clone only when the opponent's last ``ttest_window``
+      evaluations (default 4) are significantly higher (one-sided Welch's t-test at level ``significance``,
+      default 0.05); the others stay as they are.
     * ``none``: no selection and no mutation: members train independently, as in random search.
 
-    ``burn_in_steps`` (tournament and multi_frequency): no selection or mutation until every member has trained
+    ``burn_in_steps`` (tournament, multi_frequency and ttest): no selection or mutation until every member has trained
     that many env steps, so slow starters are not culled on their first evaluations (0: select from the first
     generation on; with ``none`` it changes nothing, as no member is ever selected).
     """
@@ -92,21 +98,28 @@ class SelectionConfig:
     winners: int | None = None
     open_for_migration: int | None = None
     losers: int | None = None
+    significance: float | None = None
+    ttest_window: int | None = None
     burn_in_steps: int = 0
 
     def __post_init__(self) -> None:
         validation.one_of("selection.strategy", self.strategy, SELECTION_STRATEGIES)
         _positive("selection.tournament_size", self.tournament_size)
         validation.number("selection.burn_in_steps", self.burn_in_steps, 0, integer=True)
-        if self.strategy != "multi_frequency":
-            for name in MULTI_FREQUENCY_OPTIONS:
-                if getattr(self, name) is not None:
+        for strategy, options in (("multi_frequency", MULTI_FREQUENCY_OPTIONS), ("ttest", TTEST_OPTIONS)):
+            for name in options:
+                if self.strategy != strategy and getattr(self, name) is not None:
                     raise ConfigError(f"selection.{name}", getattr(self, name),
-                                      f"applies to strategy multi_frequency only, not {self.strategy}")
+                                      f"applies to strategy {strategy} only, not {self.strategy}")
 
     def multi_frequency_options(self) -> dict[str, Any]:
         """The ``multi_frequency`` options that are set, as keyword arguments of MultiFrequencyPBT."""
         return {name: getattr(self, name) for name in MULTI_FREQUENCY_OPTIONS if getattr(self, name) is not None}
+
+    def ttest_options(self) -> dict[str, Any]:
+        """The ``ttest`` options that are set, as keyword arguments of TTestSelection."""
+        names = {"significance": "significance", "ttest_window": "window"}
+        return {names[name]: getattr(self, name) for name in TTEST_OPTIONS if getattr(self, name) is not None}
 
 
 @dataclass
@@ -270,8 +283,8 @@ class ExperimentConfig:
         if self.engine == "agilerl" and self.training.backend != "local":
             raise ConfigError("training.backend", self.training.backend, "must be local with engine: agilerl "
                                                                         "(AgileRL's trainer runs in one process)")
-        if self.engine == "agilerl" and self.selection.strategy == "multi_frequency":
-            raise ConfigError("selection.strategy", "multi_frequency", "is not available with engine: agilerl "
+        if self.engine == "agilerl" and self.selection.strategy in ("multi_frequency", "ttest"):
+            raise ConfigError("selection.strategy", self.selection.strategy, "is not available with engine: agilerl "
                                                                        "(AgileRL's trainer selects by tournament)")
         if self.engine == "agilerl" and self.selection.burn_in_steps:
             raise ConfigError("selection.burn_in_steps", self.selection.burn_in_steps,
@@ -299,6 +312,12 @@ class ExperimentConfig:
                 MultiFrequencyPBT(self.population_size, **self.selection.multi_frequency_options())
             except ConfigError as err:
                 where = err.field if err.field == "population_size" else f"selection.{err.field}"
+                raise ConfigError(where, err.value, err.rule) from None
+        if self.selection.strategy == "ttest":
+            try:
+                TTestSelection(self.population_size, **self.selection.ttest_options())
+            except ConfigError as err:
+                where = {"window": "selection.ttest_window", "significance": "selection.significance"}.get(err.field, err.field)
                 raise ConfigError(where, err.value, err.rule) from None
         on_policy = get_algorithm(self.algo).on_policy
         for name, default in (("learning_delay", 1_000), ("memory_size", 100_000)):

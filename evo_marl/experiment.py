@@ -21,7 +21,7 @@ from evo_marl.config import ExperimentConfig, load_config
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
-from evo_marl.hpo import Mutations, MultiFrequencyPBT, NoSelection, TournamentSelection, best_member
+from evo_marl.hpo import Mutations, MultiFrequencyPBT, NoSelection, TournamentSelection, TTestSelection, best_member
 from evo_marl.league.experiment import league_env, run_league
 from evo_marl.league.plots import plot_league_run
 from evo_marl.run_folder import check_run_folder, write_text_atomic
@@ -95,6 +95,9 @@ def build_selection(config: ExperimentConfig):
     if sel.strategy == "multi_frequency":
         return MultiFrequencyPBT(config.population_size, eval_loop=window, seed=config.seed,
                                  burn_in_steps=sel.burn_in_steps, **sel.multi_frequency_options())
+    if sel.strategy == "ttest":
+        return TTestSelection(config.population_size, eval_loop=window, seed=config.seed,
+                              burn_in_steps=sel.burn_in_steps, **sel.ttest_options())
     return TournamentSelection(sel.tournament_size, sel.elitism, config.population_size, window, seed=config.seed,
                                burn_in_steps=sel.burn_in_steps)
 
