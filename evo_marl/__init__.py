@@ -19,8 +19,8 @@ from evo_marl.errors import (  # noqa: E402
     CheckpointError, ConfigError, EnvError, EvoMarlError, SpaceError, StorageError,
 )
 from evo_marl.hpo import (  # noqa: E402
-    HyperparameterConfig, MultiFrequencyPBT, Mutations, NoSelection, RLParameter, TournamentSelection, best_member,
-    member_fitness,
+    HyperparameterConfig, MultiFrequencyPBT, Mutations, NoSelection, RLParameter, TournamentSelection, TTestSelection,
+    best_member, member_fitness,
 )
 from evo_marl.stopping import ConvergenceCriterion, StoppingCriterion, TargetFitness  # noqa: E402
 from evo_marl.training import (  # noqa: E402
@@ -31,7 +31,7 @@ __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
     "MultiFrequencyPBT", "Mutations", "NoSelection", "RLParameter", "RayBackend", "RolloutBuffer", "RunSettings", "SpaceError",
-    "StorageError", "StoppingCriterion", "TargetFitness", "TournamentSelection", "best_member", "create_population",
+    "StorageError", "StoppingCriterion", "TargetFitness", "TTestSelection", "TournamentSelection", "best_member", "create_population",
     "list_envs", "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
     "observation_space_channels_to_first", "register_algorithm", "train_multi_agent_off_policy",
     "train_multi_agent_on_policy", "train_population",
