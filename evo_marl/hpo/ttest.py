@@ -7,11 +7,11 @@ replaced by a clone of that opponent, which the mutation operator then explores,
 fitness) is always kept.
 
 Why: a tournament copies whoever ranks higher, however small the margin. On a plateau (every member scoring
-about the same, e.g. ATC members that turn away from a conflict and reach no waypoint) the steadiest member wins
+about the same, e.g. members that have all learnt one safe but unproductive behaviour) the steadiest member wins
 nearly every draw, so the population collapses onto one lineage and its learning rate drifts to the floor of its
-range (``benchmarks/results/hpo_efficacy_atc_rerun.md``). Under the t-test a member whose evaluations still swing
-while it learns is not culled by a steady one a few points higher, while members that are clearly and
-consistently behind are still replaced.
+range (measured: ``docs/architecture.md``, selection strategies). Under the t-test a member whose evaluations
+still swing while it learns is not culled by a steady one a few points higher, while members that are clearly
+and consistently behind are still replaced.
 
 Rules at the edges: a member with fewer than two evaluations in the window is never replaced (no variance to
 test) unless it failed; two samples without variance differ significantly when their means differ; a failed member
