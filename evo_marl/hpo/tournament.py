@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["NoSelection", "TournamentSelection", "burning_in", "member_fitness"]
 
 
-def _fitness_array(population: Sequence, fitness: Sequence[float] | None, window: int) -> np.ndarray:
+def fitness_array(population: Sequence, fitness: Sequence[float] | None, window: int) -> np.ndarray:
+    """The fitness of every member as floats (non-finite: -inf), computed with ``window`` when not given."""
     if not population:
         raise ConfigError("population", [], "must contain at least one member")
     values = population_fitness(population, window) if fitness is None else list(fitness)
@@ -91,11 +92,11 @@ class TournamentSelection(RngState):
 
     def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
         """``(elite, new_population)``; non-elite places are fresh clones with new indices and RNG streams."""
-        values = _fitness_array(population, fitness, self.eval_loop)
+        values = fitness_array(population, fitness, self.eval_loop)
         elite = population[best_index(values)]
         next_index = max(m.index for m in population) + 1
         if burning_in(population, self.burn_in_steps):
-            return elite, _hold(population, values, elite, next_index, self.rng)
+            return elite, hold_in_place(population, values, elite, next_index, self.rng)
         new_population = [keep_unchanged(elite)] if self.elitism else []
         while len(new_population) < self.population_size:
             new_population.append(offspring(population[self._tournament(values)], next_index, self.rng))
@@ -105,19 +106,19 @@ class TournamentSelection(RngState):
         return elite, new_population
 
 
-def _keep_in_place(member) -> Any:
+def keep_in_place(member) -> Any:
     """``member`` itself, marked as kept this generation: its own parent, elite (so never mutated), healthy."""
     member.parent, member.elite, member.mut, member.failed = member.index, True, "None", False
     return member
 
 
-def _hold(population: Sequence, values: np.ndarray, best, next_index: int, rng: np.random.Generator) -> list:
+def hold_in_place(population: Sequence, values: np.ndarray, best, next_index: int, rng: np.random.Generator) -> list:
     """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of ``best``."""
     any_healthy = bool(np.isfinite(values).any())
     held = []
     for member, value in zip(population, values):
         if np.isfinite(value) or not any_healthy:
-            held.append(_keep_in_place(member))
+            held.append(keep_in_place(member))
         else:
             held.append(offspring(best, next_index, rng))
             held[-1].failed = False
@@ -136,5 +137,5 @@ class NoSelection(RngState):
         self.rng = rng if rng is not None else numpy_rng(seed)
 
     def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
-        values = _fitness_array(population, fitness, self.eval_loop)
-        return population[best_index(values)], [_keep_in_place(member) for member in population]
+        values = fitness_array(population, fitness, self.eval_loop)
+        return population[best_index(values)], [keep_in_place(member) for member in population]

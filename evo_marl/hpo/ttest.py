@@ -27,7 +27,7 @@ import numpy as np
 
 from evo_marl import validation
 from evo_marl.hpo.fitness import best_index
-from evo_marl.hpo.tournament import _fitness_array, _hold, _keep_in_place, burning_in, offspring
+from evo_marl.hpo.tournament import fitness_array, hold_in_place, keep_in_place, burning_in, offspring
 from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 
@@ -79,17 +79,17 @@ class TTestSelection(RngState):
 
     def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
         """``(elite, new_population)``: kept members in place, replaced ones as clones of their opponents."""
-        values = _fitness_array(population, fitness, self.eval_loop)
+        values = fitness_array(population, fitness, self.eval_loop)
         best = best_index(values)
         elite = population[best]
         next_index = max(m.index for m in population) + 1
         if burning_in(population, self.burn_in_steps):
-            return elite, _hold(population, values, elite, next_index, self.rng)
+            return elite, hold_in_place(population, values, elite, next_index, self.rng)
         sources = [self._source(k, population, values, best) for k in range(len(population))]
         new_population = []
         for member, source in zip(population, sources):
             if source is None:
-                new_population.append(_keep_in_place(member))
+                new_population.append(keep_in_place(member))
             else:
                 new_population.append(offspring(population[source], next_index, self.rng))
                 new_population[-1].failed = False
