@@ -134,3 +134,22 @@ def test_end_to_end_through_the_trainer(tiny_population, tmp_path):
     replaced = [r for r in rows if r["parent"] not in ("", r["index"])]
     assert kept and replaced, "some members stay, some are replaced by clones of fitter ones"
     assert all(r["mutation"] == "None" for r in kept)
+
+
+def test_save_load_continue_equals_an_uninterrupted_run(tiny_population, tmp_path):
+    from evo_marl import train_multi_agent_off_policy
+
+    def run(run_dir, max_steps, resume=False):
+        env, pop, memory, hp = tiny_population("MATD3", pop_size=4, num_envs=2)
+        pop, history = train_multi_agent_off_policy(
+            env, "tiny", "MATD3", pop, memory, INIT_HP=hp, max_steps=max_steps, evo_steps=100, eval_loop=1,
+            tournament=TTestSelection(4, significance=0.99, window=2, seed=0), mutation=Mutations(rand_seed=0),
+            verbose=False, seed=3, run_dir=run_dir, resume=resume)
+        return pop, history
+
+    pop_full, full = run(tmp_path / "full", 600)
+    run(tmp_path / "resumed", 300)
+    pop_resumed, resumed = run(tmp_path / "resumed", 600, resume=True)
+    np.testing.assert_array_equal(np.array(full), np.array(resumed))
+    assert [m.index for m in pop_resumed] == [m.index for m in pop_full]
+    assert len({m.index for m in pop_full}) == 4 and max(m.index for m in pop_full) > 3, "members were replaced"
