@@ -64,7 +64,8 @@ def task_table(task: str, rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def evolution_wins(rows: dict[str, dict[str, Any]]) -> bool | None:
-    """True if an evolution method (tournament, MF-PBT or t-test selection) needs fewer median env steps to solve than random search and Optuna."""
+    """True if an evolution method (tournament, MF-PBT or t-test selection) needs fewer median env steps to solve
+    than random search and Optuna."""
     if not {"random", "optuna"} <= set(rows) or not set(EVOLUTION) & set(rows):
         return None
     evo = min(rows[m]["median_steps"] for m in EVOLUTION if m in rows)
@@ -91,7 +92,8 @@ def plot(by_task: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Pat
 
     from matplotlib.ticker import FuncFormatter
 
-    colors = {m: f"C{i}" for i, m in enumerate(["tournament", "mfpbt", "random", "optuna", "default", "tuned", "ttest"])}
+    methods = ["tournament", "mfpbt", "random", "optuna", "default", "tuned", "ttest"]
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
     n = len(by_task)
     cols = min(3, n)
     fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(5 * cols, 3.6 * math.ceil(n / cols)), squeeze=False)

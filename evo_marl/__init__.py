@@ -31,8 +31,8 @@ __all__ = [
     "AsyncPettingZooVecEnv", "CheckpointError", "ConfigError", "ConflictFreeStreak", "ConvergenceCriterion",
     "EnvError", "EvoMarlError", "HyperparameterConfig", "IPPO", "MADDPG", "MATD3", "MultiAgentReplayBuffer",
     "MultiFrequencyPBT", "Mutations", "NoSelection", "RLParameter", "RayBackend", "RolloutBuffer", "RunSettings", "SpaceError",
-    "StorageError", "StoppingCriterion", "TargetFitness", "TTestSelection", "TournamentSelection", "best_member", "create_population",
-    "list_envs", "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
+    "StorageError", "StoppingCriterion", "TargetFitness", "TTestSelection", "TournamentSelection", "best_member",
+    "create_population", "list_envs", "load_population", "make_env", "make_vec_env", "member_fitness", "obs_channels_to_first",
     "observation_space_channels_to_first", "register_algorithm", "train_multi_agent_off_policy",
     "train_multi_agent_on_policy", "train_population",
 ]

@@ -40,8 +40,8 @@ from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
-from evo_marl.hpo.ttest import TTestSelection
 from evo_marl.hpo.parameters import HyperparameterConfig
+from evo_marl.hpo.ttest import TTestSelection
 from evo_marl.league.config import LeagueConfig
 
 SELECTION_STRATEGIES = ("tournament", "multi_frequency", "ttest", "none")
@@ -317,8 +317,8 @@ class ExperimentConfig:
             try:
                 TTestSelection(self.population_size, **self.selection.ttest_options())
             except ConfigError as err:
-                where = {"window": "selection.ttest_window", "significance": "selection.significance"}.get(err.field, err.field)
-                raise ConfigError(where, err.value, err.rule) from None
+                where = {"window": "ttest_window"}.get(err.field, err.field)
+                raise ConfigError(f"selection.{where}", err.value, err.rule) from None
         on_policy = get_algorithm(self.algo).on_policy
         for name, default in (("learning_delay", 1_000), ("memory_size", 100_000)):
             value = getattr(self.training, name)

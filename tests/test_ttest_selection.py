@@ -97,7 +97,8 @@ def test_burn_in_holds_every_member():
     assert [m.index for m in new] == [0, 1] and all(m.elite for m in new)
 
 
-@pytest.mark.parametrize("kwargs, field", [({"significance": 0}, "significance"), ({"significance": 1.5}, "significance"),
+@pytest.mark.parametrize("kwargs, field", [({"significance": 0}, "significance"),
+                                           ({"significance": 1.5}, "significance"),
                                            ({"window": 1}, "window"), ({"window": 2.5}, "window")])
 def test_bad_options_raise_a_named_error(kwargs, field):
     with pytest.raises(ConfigError, match=field):
