@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from evo_marl import ConfigError, Mutations, TTestSelection, create_population
+from evo_marl import ConfigError, Mutations, TournamentSelection, TTestSelection, create_population
 from evo_marl.config import load_config
 from evo_marl.experiment import build_selection
 from evo_marl.hpo.ttest import significantly_greater
@@ -54,9 +54,11 @@ def test_a_member_clearly_behind_is_replaced_by_a_clone_of_its_opponent_which_mu
 
 
 def test_a_noisy_member_is_kept_where_a_tournament_would_cull_it():
-    pop = _pop([[-31, -31, -31, -31], [-166, -50, -40, 20]])  # the ATC plateau against a member still learning
+    pop = _pop([[-31, -31, -31, -31], [-166, 20, -40, -50]])  # a steady plateau against a member still learning
     _, new = TTestSelection(2, seed=0).select(pop)
     assert [m.index for m in new] == [0, 1] and all(m.elite for m in new)
+    _, by_tournament = TournamentSelection(2, True, 2, seed=0).select(pop)
+    assert by_tournament[1].parent == 0, "a tournament replaces it by a clone of the steady member"
 
 
 def test_a_member_is_judged_on_its_last_window_evaluations_only():
