@@ -65,9 +65,11 @@ class Task:
         return score >= self.threshold
 
 
-def atc_task(scenario: str) -> Task:
+def atc_task(scenario: str, algo: str = "ippo") -> Task:
+    """The ATC scenario with the one-recipe config of ``algo`` (``atc_<algo>.yaml``); IPPO's keeps the plain name."""
     optimum = OPTIMUM[scenario]
-    return Task(f"atc_{scenario}", "atc_ippo", SOLVED_FRACTION * optimum,
+    name = f"atc_{scenario}" if algo == "ippo" else f"atc_{scenario}_{algo}"
+    return Task(name, f"atc_{algo}", SOLVED_FRACTION * optimum,
                 f"{SOLVED_FRACTION:.0%} of the optimum {optimum:g} (shared/specs/atc.md), no LoS, every waypoint",
                 overrides=(f"env.id=atc/{scenario}",), atc_scenario=scenario, final_episodes=4)
 
@@ -76,6 +78,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
     Task("tiny", "tiny_matd3", -0.6, "harness check: tiny/coop_box (optimum 0, random about -8.7)",
          confirm_episodes=64, final_episodes=64),
     *(atc_task(scenario) for scenario in ("head_on", "canonical_crossing", "t_formation", "converging")),
+    # the same scenarios with the MATD3 recipe: its members share one replay buffer
+    *(atc_task(scenario, "matd3") for scenario in ("head_on", "canonical_crossing", "t_formation", "converging")),
     Task("mpe_speaker_listener", "mpe_speaker_listener_matd3", MPE_THRESHOLD,
          f"still {MPE_STILL} + 0.9 x (scripted oracle {MPE_ORACLE} - still)", confirm_episodes=200,
          final_episodes=500, overrides=("training.max_steps=100000",)),
