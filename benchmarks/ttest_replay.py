@@ -31,9 +31,10 @@ def histories(run_dir: Path) -> dict[int, list[float]]:
     return out
 
 
-def replay(run_dir: Path, window: int, significance: float) -> tuple[int, list[tuple[float, float, float]]]:
-    """``(solver, [(its evaluation, chance it is replaced, expected members replaced) per generation])``."""
-    traj = histories(run_dir)
+def replay(traj: dict[int, list[float]], window: int,
+           significance: float) -> tuple[int, list[tuple[float, float, float]]]:
+    """``(solver, [(its evaluation, chance it is replaced, expected members replaced) per generation])`` for the
+    evaluation histories ``traj`` of one run (:func:`histories`)."""
     best = {k: max(v) for k, v in traj.items()}
     solver = max(best, key=best.get)
     rows = []
@@ -60,11 +61,12 @@ def main() -> None:
     for run in runs:
         if args.tasks and run.name.split("__")[0] not in args.tasks:
             continue
-        solver, rows = replay(run, args.window, args.significance)
+        traj = histories(run)
+        solver, rows = replay(traj, args.window, args.significance)
         culled = 1.0 - float(np.prod([1.0 - p for _, p, _ in rows]))
         print(f"{run.name}: member {solver} (best {max(r[0] for r in rows):.1f}), "
               f"chance the t-test culls it before its best: {culled:.2f}; replaced per generation "
-              f"{np.mean([r[2] for r in rows]):.1f} of {len(histories(run))}")
+              f"{np.mean([r[2] for r in rows]):.1f} of {len(traj)}")
         print("   " + " ".join(f"{value:.0f}:{p:.2f}" for value, p, _ in rows))
 
 

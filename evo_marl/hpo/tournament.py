@@ -93,10 +93,11 @@ class TournamentSelection(RngState):
     def select(self, population: Sequence, fitness: Sequence[float] | None = None) -> tuple[Any, list]:
         """``(elite, new_population)``; non-elite places are fresh clones with new indices and RNG streams."""
         values = fitness_array(population, fitness, self.eval_loop)
-        elite = population[best_index(values)]
+        best = best_index(values)
+        elite = population[best]
         next_index = max(m.index for m in population) + 1
         if burning_in(population, self.burn_in_steps):
-            return elite, hold_in_place(population, values, elite, next_index, self.rng)
+            return elite, hold_in_place(population, values, best, next_index, self.rng)
         new_population = [keep_unchanged(elite)] if self.elitism else []
         while len(new_population) < self.population_size:
             new_population.append(offspring(population[self._tournament(values)], next_index, self.rng))
@@ -112,18 +113,27 @@ def keep_in_place(member) -> Any:
     return member
 
 
-def hold_in_place(population: Sequence, values: np.ndarray, best, next_index: int, rng: np.random.Generator) -> list:
-    """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of ``best``."""
-    any_healthy = bool(np.isfinite(values).any())
-    held = []
-    for member, value in zip(population, values):
-        if np.isfinite(value) or not any_healthy:
-            held.append(keep_in_place(member))
+def keep_or_replace(population: Sequence, sources: Sequence[int | None], next_index: int,
+                    rng: np.random.Generator) -> list:
+    """Slot ``k`` keeps its member in place where ``sources[k]`` is None, else gets a healthy clone of
+    ``population[sources[k]]`` (new index, open to mutation)."""
+    new_population = []
+    for member, source in zip(population, sources):
+        if source is None:
+            new_population.append(keep_in_place(member))
         else:
-            held.append(offspring(best, next_index, rng))
-            held[-1].failed = False
+            new_population.append(offspring(population[source], next_index, rng))
+            new_population[-1].failed = False
             next_index += 1
-    return held
+    return new_population
+
+
+def hold_in_place(population: Sequence, values: np.ndarray, best: int, next_index: int,
+                  rng: np.random.Generator) -> list:
+    """Burn-in: every member stays as it is (unmutated); a failed one is replaced by a clone of ``population[best]``."""
+    any_healthy = bool(np.isfinite(values).any())
+    sources = [None if np.isfinite(value) or not any_healthy else best for value in values]
+    return keep_or_replace(population, sources, next_index, rng)
 
 
 class NoSelection(RngState):

@@ -27,7 +27,7 @@ import numpy as np
 
 from evo_marl import validation
 from evo_marl.hpo.fitness import best_index
-from evo_marl.hpo.tournament import fitness_array, hold_in_place, keep_in_place, burning_in, offspring
+from evo_marl.hpo.tournament import burning_in, fitness_array, hold_in_place, keep_or_replace
 from evo_marl.seeding import RngState, SeedLike, numpy_rng
 
 
@@ -84,17 +84,9 @@ class TTestSelection(RngState):
         elite = population[best]
         next_index = max(m.index for m in population) + 1
         if burning_in(population, self.burn_in_steps):
-            return elite, hold_in_place(population, values, elite, next_index, self.rng)
+            return elite, hold_in_place(population, values, best, next_index, self.rng)
         sources = [self._source(k, population, values, best) for k in range(len(population))]
-        new_population = []
-        for member, source in zip(population, sources):
-            if source is None:
-                new_population.append(keep_in_place(member))
-            else:
-                new_population.append(offspring(population[source], next_index, self.rng))
-                new_population[-1].failed = False
-                next_index += 1
-        return elite, new_population
+        return elite, keep_or_replace(population, sources, next_index, self.rng)
 
     def _source(self, k: int, population: Sequence, values: np.ndarray, best: int) -> int | None:
         """The member whose clone replaces slot ``k``, or None to keep it (decided on the old population)."""
@@ -102,8 +94,8 @@ class TTestSelection(RngState):
             return None
         if not np.isfinite(values[k]):
             return best if np.isfinite(values[best]) else None
-        others = [j for j in range(len(population)) if j != k]
-        opponent = int(others[self.rng.integers(len(others))])
+        opponent = int(self.rng.integers(len(population) - 1))
+        opponent += opponent >= k  # uniform over the other members
         if not np.isfinite(values[opponent]):
             return None
         mine, theirs = population[k].fitness[-self.window:], population[opponent].fitness[-self.window:]
