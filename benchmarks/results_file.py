@@ -6,17 +6,20 @@ import subprocess
 from pathlib import Path
 
 NOTES_MARKER = "## Notes"
+RESULTS = "benchmarks/results"  # results files, relative to the repository root
 
 
 def code_version(where: str | Path = Path(__file__).parent) -> str:
     """The git commit of the checkout at ``where`` (short hash, ``+dirty`` with uncommitted changes to tracked
-    files), or ``unknown`` outside a git checkout."""
+    files other than ``benchmarks/results/``, which benchmarks write as they run), or ``unknown`` outside a git
+    checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", f":(top,exclude){RESULTS}")
+        return commit + ("+dirty" if changes else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

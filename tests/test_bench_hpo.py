@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -182,3 +183,25 @@ def test_cells_record_their_code_version_and_the_report_warns_when_versions_diff
     mixed = write_report(tmp_path, tmp_path / "mixed.md", ["tiny"], ["random"], [0, 1]).read_text()
     assert "**Warning: the cells come from 2 code versions** (0123abc (1 cells)" in mixed
     assert code_version(tmp_path) == "unknown", "outside a git checkout"
+
+
+def test_code_version_is_dirty_for_code_changes_but_not_for_results_files(tmp_path):
+    from results_file import code_version
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "r.md").write_text("old\n")
+    (tmp_path / "benchmarks" / "bench.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "c")
+    where = tmp_path / "benchmarks"
+    clean = code_version(where)
+    assert "+" not in clean and clean != "unknown"
+    (tmp_path / "benchmarks" / "results" / "r.md").write_text("a benchmark's report\n")
+    assert code_version(where) == clean, "a results file a benchmark wrote is not a code change"
+    (tmp_path / "benchmarks" / "bench.py").write_text("x = 2\n")
+    assert code_version(where) == clean + "+dirty"
