@@ -249,6 +249,26 @@ def test_threat_order_and_cpa_features():
     assert slot1["t_los"] == 1.0 and slot1["dcpa"] > 1.0  # A2 is no threat
 
 
+def test_heading_frame_turns_neighbours_into_our_heading():
+    """A1 flies east; A2, 10 NM north of it, flies south. In A1's heading frame A2 is on the left and moves
+    to the right (south) while falling behind (A1 flies on east); the world frame reads north, south and west."""
+    from evo_marl.envs.atc.scenarios import parse_scenario
+
+    scen = parse_scenario({"aircraft": [
+        {"id": "A1", "start": [0, 0], "waypoint": [60, 0]},
+        {"id": "A2", "start": [0, 10], "waypoint": [0, -50]}]})
+    slots = {}
+    for frame in ("world", "heading"):
+        env = parallel_env(scen, neighbor_frame=frame, geometry_scale=1.0, preroll_substeps=0)
+        obs, _ = env.reset(seed=0)
+        slots[frame] = obs["A1"][6:10]
+    pos, vel = 10 * 1852 / 20000, 250 * TAS / 300
+    np.testing.assert_allclose(slots["world"], [0, pos, -vel, -vel], atol=1e-4)  # A2 minus A1: v (0,-s) - (s,0)
+    np.testing.assert_allclose(slots["heading"], [-pos, 0, vel, -vel], atol=1e-4)  # (right, ahead)
+    with pytest.raises(ConfigError, match="neighbor_frame"):
+        parallel_env(scen, neighbor_frame="north_up")
+
+
 def test_old_default_observation_is_unchanged():
     env = parallel_env("canonical_crossing")
     obs, _ = env.reset(seed=0)

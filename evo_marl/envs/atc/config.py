@@ -22,6 +22,7 @@ REFERENCE_EARTH_RADIUS_NM = 3440.065
 #: every distance between scenario points is this factor longer than its nominal value (0.0675 %).
 REFERENCE_GEOMETRY_SCALE = REFERENCE_EARTH_RADIUS_NM * math.pi / 180.0 / 60.0
 NEIGHBOUR_ORDERS = ("distance", "threat")
+NEIGHBOUR_FRAMES = ("world", "heading")
 
 
 def _finite(name: str, value: Any) -> float:
@@ -173,6 +174,9 @@ class ATCConfig:
             (aircraft predicted to lose separation with us within ``cpa_horizon_s`` first, soonest
             first, then the others by distance).
         neighbor_cpa: append time to loss of separation, tcpa and dcpa to every neighbour slot.
+        neighbor_frame: axes of the neighbours' relative positions and velocities: ``"world"`` (east,
+            north: the spec's) or ``"heading"`` (to the right of our heading, ahead of it: the frame of the
+            waypoint bearing, so that "intruder on the right" reads the same whichever way we fly).
         cpa_horizon_s: look-ahead of the ``threat`` order and of the CPA features.
         rel_velocity_scale_kt: relative neighbour velocities are given in units of this many knots.
         collision_nm: ``collision`` info threshold (logged only; never ends an episode).
@@ -185,6 +189,7 @@ class ATCConfig:
     neighbor_present_flag: bool = False
     neighbor_order: str = "distance"
     neighbor_cpa: bool = False
+    neighbor_frame: str = "world"
     cpa_horizon_s: float = 300.0
     rel_velocity_scale_kt: float = 300.0
     collision_nm: float = 3.0
@@ -201,6 +206,8 @@ class ATCConfig:
                 raise ConfigError(name, getattr(self, name), "must be True or False")
         if self.neighbor_order not in NEIGHBOUR_ORDERS:
             raise ConfigError("neighbor_order", self.neighbor_order, f"must be one of {list(NEIGHBOUR_ORDERS)}")
+        if self.neighbor_frame not in NEIGHBOUR_FRAMES:
+            raise ConfigError("neighbor_frame", self.neighbor_frame, f"must be one of {list(NEIGHBOUR_FRAMES)}")
         _positive("cpa_horizon_s", self.cpa_horizon_s)
         _positive("rel_velocity_scale_kt", self.rel_velocity_scale_kt)
         _non_negative("collision_nm", self.collision_nm)

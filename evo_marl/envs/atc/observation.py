@@ -4,7 +4,8 @@ Neighbour slots hold the ``K = neighbor_topk`` other aircraft that matter most: 
 (``neighbor_order="distance"``, the spec's default) or the most urgent ones (``"threat"``: aircraft
 predicted to lose separation with us within ``cpa_horizon_s`` at constant velocity, soonest first,
 then the rest by distance). ``neighbor_cpa=True`` adds the closest-point-of-approach numbers of each
-slot; ``neighbor_present_flag=True`` a 0/1 "slot filled" entry. Slots without an aircraft (fewer
+slot; ``neighbor_present_flag=True`` a 0/1 "slot filled" entry; ``neighbor_frame="heading"`` gives relative
+positions and velocities to the right of and ahead of our heading instead of east and north. Slots without an aircraft (fewer
 than ``K`` others, or absent aircraft of padded traffic) are zeros; absent agents observe zeros.
 """
 
@@ -134,10 +135,12 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
     per_slot = len(slot_features(cfg))
     slots = feat[6:6 + k * per_slot].reshape(k, per_slot, n_agents, n_envs)
     scale_v = 1.0 / cfg.rel_velocity_scale_kt
-    features = ((x, POS_SCALE, POS_CLIP), (y, POS_SCALE, POS_CLIP), (vx, scale_v, VEL_CLIP), (vy, scale_v, VEL_CLIP))
-    for f, (own, scale, clip) in enumerate(features):  # four feature planes, not aircraft
-        rel = (own.take(flat) - own) * scale  # [k, A, N]: neighbour minus own
-        slots[:, f] = np.clip(rel, -clip, clip, out=rel)
+    for f, (px, py, scale, clip) in enumerate(((x, y, POS_SCALE, POS_CLIP), (vx, vy, scale_v, VEL_CLIP))):
+        east, north = px.take(flat) - px, py.take(flat) - py  # [k, A, N]: neighbour minus own
+        if cfg.neighbor_frame == "heading":  # (right of our heading, ahead of it)
+            east, north = east * cos_h - north * sin_h, east * sin_h + north * cos_h
+        for c, rel in enumerate((east, north)):  # two feature planes each, not aircraft
+            slots[:, 2 * f + c] = np.clip(rel * scale, -clip, clip)
     filled = np.isfinite(_pick(geo.dist, order)) if padded else None  # slots of absent aircraft stay empty
     col = 4
     if cfg.neighbor_present_flag:
