@@ -18,6 +18,10 @@ fitness on the training distribution in the last generation) is evaluated **zero
 * conflict detection (spec section 10) pooled over the named scenarios and ``--detection-episodes``
   random episodes per count: precision and recall of the controller's manoeuvres against true conflicts.
 
+The same named scenarios and held-out episodes are also flown by a scripted reference,
+:class:`~evo_marl.envs.atc.resolver.HeadingResolver` (direct to the waypoint, velocity-obstacle heading
+resolution; it reads the whole state, which a learned controller does not see): ``--no-reference`` skips it.
+
 Targets (issue 11): held-out LoS risk <= 5 % with waypoint fraction >= 95 % at 2-4 aircraft; clean on
 at least 12 of the 14 named scenarios, converging included. Results depend on the machine's load; wall
 times are indicative. A ``## Notes`` section at the end of ``--out`` is kept when the file is rewritten.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import math
 import platform
 import sys
@@ -43,14 +48,19 @@ from evo_marl.config import load_config
 from evo_marl.cross_evaluation import cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
-from evo_marl.envs.atc.evaluation import transfer_kwargs
+from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
+from evo_marl.envs.atc.metrics import evaluation_summary
+from evo_marl.envs.atc.resolver import HeadingResolver
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.atc.tracks import record_episode
+from evo_marl.envs.episodes import run_episodes
+from evo_marl.envs.registry import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.run_folder import latest_generation, read_manifest
 from results_file import write_results
 
 HELD_OUT_SEED = 10_000
+REFERENCE = "reference: scripted HeadingResolver"
 CLEAN_WAYPOINTS = 0.95
 
 
@@ -135,6 +145,31 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
     return result
 
 
+def scripted_reference(args) -> SeedResult:
+    """:class:`HeadingResolver` on the named scenarios and the held-out episodes of :func:`evaluate`."""
+    result = SeedResult(REFERENCE, 0, Path("-"), 0, math.nan, -1)
+
+    def fly(env_id: str, episodes: int, seed: int, **kwargs) -> tuple[dict, dict, float]:
+        env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs)
+        res = run_episodes(HeadingResolver(env), env, seed=seed)
+        return res.mean_metrics(), evaluation_summary(res.metrics), float(np.mean(res.returns))
+
+    for s in shipped_scenarios():
+        m, safety, ret = fly(f"atc/{s}", 1, 0)
+        optimum, bound = reference_returns(s, 1, 0, {})
+        result.named[s] = {"return": ret, "optimum": optimum, "bound": bound, "min_sep": m["min_separation_nm"],
+                           "waypoints": m["waypoint_fraction"], "los": safety["los_risk"] > 0,
+                           "clean": safety["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
+    for n in args.aircraft:
+        seed = HELD_OUT_SEED + n
+        m, safety, ret = fly("atc/random", args.episodes, seed, num_aircraft=n)
+        _, bound = reference_returns("random", args.episodes, seed, {"num_aircraft": n})
+        result.random[n] = {"los_risk": safety["los_risk"], "los_per_h": safety["los_per_flight_hour"],
+                            "waypoints": m["waypoint_fraction"], "clean": safety["clean"], "return": ret,
+                            "bound": bound}
+    return result
+
+
 def _mean(values) -> float:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(values)) if values else math.nan
@@ -149,7 +184,8 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
              f"traffic: {args.episodes} `atc/random` episodes per aircraft count (default generator, reset seed "
              f"{HELD_OUT_SEED} + count). LoS/h: LoS entries per aircraft flight hour. Return vs bound: mean team "
              "return next to the straight-flight return without LoS terms (an upper bound up to the team term).", ""]
-    configs = list(dict.fromkeys(r.config for r in results))
+    configs = list(dict.fromkeys(r.config for r in results if r.config != REFERENCE))
+    reference = next((r for r in results if r.config == REFERENCE), None)
     lines += ["## Summary", "",
               "| config | seeds | steps per member | train wall (s) | named clean (of 14) | converging clean | "
               + " | ".join(f"{n} ac: LoS risk / waypoints" for n in args.aircraft) + " | detection P / R |",
@@ -163,8 +199,26 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                      f"{', '.join('yes' if 'converging' in r.clean_named else 'no' for r in rs)} | "
                      + " | ".join(cells) + f" | {_mean(r.detection.get('precision') for r in rs):.2f} / "
                      f"{_mean(r.detection.get('recall') for r in rs):.2f} |")
+    if reference is not None:
+        cells = [f"{reference.random[n]['los_risk']:.1%} / {reference.random[n]['waypoints']:.1%}" for n in args.aircraft]
+        lines.append(f"| {REFERENCE} (reads the whole state; not learned) | - | - | - | {len(reference.clean_named)} | "
+                     f"{'yes' if 'converging' in reference.clean_named else 'no'} | " + " | ".join(cells) + " | - |")
     lines += ["", "Targets: held-out LoS risk <= 5 % with waypoints >= 95 % at 2-4 aircraft; clean on >= 12 of 14 "
               "named scenarios, converging included.", ""]
+    if reference is not None:
+        defaults = {k: p.default for k, p in inspect.signature(HeadingResolver).parameters.items()}
+        lines += [f"The {REFERENCE} (`evo_marl/envs/atc/resolver.py`) flies direct to the waypoint and turns to "
+                  f"the heading nearest the direct one whose track keeps every intruder {5 * (1 + defaults['margin']):g} NM "
+                  f"away for {defaults['lookahead_s']:g} s "
+                  "(intruders assumed to hold their velocity); it reads every aircraft's position, heading and "
+                  "speed, which a learned controller does not see. Held-out random traffic:", "",
+                  "| aircraft | LoS risk | LoS / flight h | waypoints | clean | return / bound |",
+                  "|---:|---:|---:|---:|---:|---|"]
+        lines += [f"| {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {v['waypoints']:.1%} | {v['clean']:.1%} | "
+                  f"{v['return']:.1f} / {v['bound']:.1f} |" for n, v in reference.random.items()]
+        lines += ["", "Named scenarios not clean: " + (", ".join(
+            f"{s} ({v['min_sep']:.1f} NM, {v['waypoints']:.0%})" for s, v in reference.named.items() if not v["clean"])
+            or "none"), ""]
     for c in configs:
         rs = [r for r in results if r.config == c]
         lines += [f"## {c}", "", "Held-out random traffic (per seed):", "",
@@ -204,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--aircraft", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--detection-episodes", type=int, default=100)
+    parser.add_argument("--no-reference", action="store_true", help="skip the scripted HeadingResolver reference")
     parser.add_argument("--root", default="populations/bench_generalist")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
     args = parser.parse_args(argv)
@@ -217,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed}: named clean {len(r.clean_named)}/14 "
                   + ", ".join(f"{n} ac LoS {v['los_risk']:.1%} wp {v['waypoints']:.1%}" for n, v in r.random.items()),
                   flush=True)
+    if not args.no_reference:
+        results.append(scripted_reference(args))
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
     command = f"python benchmarks/bench_atc_generalisation.py {argv_text}".strip()
     lines = report(results, args, command)

@@ -116,6 +116,7 @@ from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
 from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
 from evo_marl.envs.atc.generator import GeneratorConfig
 from evo_marl.envs.atc.metrics import evaluation_summary
+from evo_marl.envs.atc.resolver import HeadingResolver
 from evo_marl.envs.atc.scenarios import FILE_SCENARIO, Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.shift_report import analyse_run
 from evo_marl.envs.atc.simulator import REWARD_TERMS, ATCSimulator
@@ -135,7 +136,8 @@ PETTINGZOO_ID = "evo_marl/ATC-v0"
 register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenario": "head_on"})
 
 __all__ = [
-    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "PETTINGZOO_ID",
+    "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "HeadingResolver",
+    "PETTINGZOO_ID",
     "REWARD_TERMS", "RewardConfig", "Scenario", "TrafficSource", "list_scenarios", "load_scenario", "parallel_env",
     "simulator_factory", "vec_env",
 ]
