@@ -294,3 +294,19 @@ def test_tracks_and_frames_of_padded_episodes_hold_only_present_aircraft():
     assert tracks.x.shape[1] == count and np.abs(tracks.x).max() < 100  # no far-away dummy slots
     assert tracks.metrics["num_aircraft"] == count
     plot_trajectories(tracks)
+
+
+def test_buffer_term_penalises_closeness_inside_the_margin_only():
+    """Two aircraft flying side by side 5.5 NM apart: inside a 1 NM buffer (half way), outside a 0.4 NM one."""
+    from evo_marl.envs.atc.scenarios import parse_scenario
+
+    scen = parse_scenario({"aircraft": [
+        {"id": "A1", "start": [0, 0], "waypoint": [0, 60]},
+        {"id": "A2", "start": [5.5, 0], "waypoint": [5.5, 60]}]})
+    for buffer_nm, expected in ((1.0, -0.2 * 0.5), (0.4, 0.0), (0.0, 0.0)):
+        env = parallel_env(scen, buffer_nm=buffer_nm, buffer_penalty=-0.2, geometry_scale=1.0, preroll_substeps=0)
+        env.reset(seed=0)
+        _, rewards, _, _, infos = env.step(_zeros(env))
+        assert infos["A1"]["reward_buffer"] == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ConfigError, match="buffer_nm"):
+        parallel_env(scen, buffer_nm=-1.0)

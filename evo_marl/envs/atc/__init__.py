@@ -69,7 +69,9 @@ and an intruder on the right reads the same whichever way we fly. With 6-8 conve
 :func:`~evo_marl.envs.atc.observation.feature_names` lists the entries of any layout.
 
 **Reward** per agent and step: ``progress + drift + los_entry + los_depth + action_cost + time + reach
-+ timeout + team`` (spec section 5; constants in :class:`~evo_marl.envs.atc.config.RewardConfig`).
++ timeout + team`` (spec section 5; constants in :class:`~evo_marl.envs.atc.config.RewardConfig`), plus
+an optional ``buffer`` term beyond the spec (``buffer_nm``, ``buffer_penalty``; off by default) that
+penalises flying within ``separation_nm + buffer_nm`` of another aircraft.
 
 **infos** per agent and step: ``min_sep_nm`` (nearest other aircraft, 200 when alone), ``wp_dist_nm``,
 ``conflict`` (min_sep < 5), ``collision`` (min_sep < ``collision_nm``, 3 by default; logged only),

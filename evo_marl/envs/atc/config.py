@@ -124,6 +124,11 @@ class RewardConfig:
         timeout_penalty: on the last step of a timed-out episode, for agents short of their waypoint.
         team_weight, team_gamma, team_ema, team_cap, team_full_sep_nm: the team shaping term
             (potential 0.5 s/sep inside LoS, rising to 1 at ``team_full_sep_nm``).
+        buffer_nm / buffer_penalty: optional shaping beyond the spec (off by default): each step an aircraft's
+            nearest neighbour is closer than ``separation_nm + buffer_nm``, it gets ``buffer_penalty`` times
+            ``(separation_nm + buffer_nm - d) / buffer_nm`` (capped at 1): a margin to train with, so that a
+            policy does not graze the separation minimum. Evaluation on another scenario drops it
+            (``transfer_kwargs``), like every reward option.
     """
 
     progress_per_km: float = 0.04
@@ -145,13 +150,15 @@ class RewardConfig:
     team_ema: float = 0.05
     team_cap: float = 0.05
     team_full_sep_nm: float = 10.0
+    buffer_nm: float = 0.0
+    buffer_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             _finite(f.name, getattr(self, f.name))
         for name in ("separation_nm", "deep_breach_nm", "reach_radius_nm"):
             _positive(name, getattr(self, name))
-        for name in ("drift_deadzone_deg", "deep_breach_boost", "team_cap"):
+        for name in ("drift_deadzone_deg", "deep_breach_boost", "team_cap", "buffer_nm"):
             _non_negative(name, getattr(self, name))
         _in_range("team_gamma", self.team_gamma, 0.0, 1.0, "must be in [0, 1]")
         _in_range("team_ema", self.team_ema, 0.0, 1.0, "must be in [0, 1]")

@@ -26,7 +26,7 @@ OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_cr
 OBSERVATION_OPTIONS = ("neighbor_topk", "neighbor_present_flag", "neighbor_order", "neighbor_cpa", "neighbor_frame",
                        "cpa_horizon_s",
                        "rel_velocity_scale_kt")
-LOS_TERMS = ("los_entry", "los_depth", "team")
+LOS_TERMS = ("los_entry", "los_depth", "team", "buffer")
 
 
 def transfer_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:

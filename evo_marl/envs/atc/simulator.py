@@ -20,7 +20,8 @@ from evo_marl.envs.atc.traffic import TrafficSource
 from evo_marl.envs.native import BatchedSimulator
 from evo_marl.errors import EnvError
 
-REWARD_TERMS = ("progress", "drift", "los_entry", "los_depth", "action_cost", "time", "reach", "timeout", "team")
+REWARD_TERMS = ("progress", "drift", "los_entry", "los_depth", "action_cost", "time", "reach", "timeout", "team",
+                "buffer")
 
 
 class ATCSimulator(BatchedSimulator):
@@ -198,6 +199,11 @@ class ATCSimulator(BatchedSimulator):
         depth = (r.separation_nm - d) * (1.0 / r.separation_nm)
         boost = 1.0 + r.deep_breach_boost * np.maximum(0.0, (r.deep_breach_nm - d) * (1.0 / r.deep_breach_nm))
         terms["los_depth"] = np.where(in_los, r.los_depth_scale * depth * boost, 0.0)
+        if r.buffer_nm > 0 and r.buffer_penalty != 0:
+            closeness = np.clip((r.separation_nm + r.buffer_nm - d) * (1.0 / r.buffer_nm), 0.0, 1.0)
+            terms["buffer"] = r.buffer_penalty * closeness
+        else:
+            terms["buffer"] = np.zeros_like(d)
         terms["action_cost"] = active * (r.action_cost_per_unit * (np.abs(acts[0]) + np.abs(acts[1])))
         terms["time"] = np.where(self.reached, r.time_per_step_reached, r.time_per_step)
         terms["reach"] = newly * r.reach_bonus
