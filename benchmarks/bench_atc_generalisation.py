@@ -48,6 +48,7 @@ from evo_marl.config import load_config
 from evo_marl.cross_evaluation import cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
+from evo_marl.envs.atc.config import RewardConfig
 from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
 from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.resolver import HeadingResolver
@@ -208,7 +209,7 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
     if reference is not None:
         defaults = {k: p.default for k, p in inspect.signature(HeadingResolver).parameters.items()}
         lines += [f"The {REFERENCE} (`evo_marl/envs/atc/resolver.py`) flies direct to the waypoint and turns to "
-                  f"the heading nearest the direct one whose track keeps every intruder {5 * (1 + defaults['margin']):g} NM "
+                  f"the heading nearest the direct one whose track keeps every intruder {RewardConfig().separation_nm * (1 + defaults['margin']):g} NM "
                   f"away for {defaults['lookahead_s']:g} s "
                   "(intruders assumed to hold their velocity); it reads every aircraft's position, heading and "
                   "speed, which a learned controller does not see. Held-out random traffic:", "",

@@ -61,11 +61,11 @@ appends ``t_los`` (time until the pair would come within 5 NM at constant veloci
 ``cpa_horizon_s`` = 300 s; 1 when not within it, 0 inside), ``tcpa`` (time to closest approach, clipped
 to the horizon, over it) and ``dcpa`` (distance then, over 5 NM, clipped to 4); ``neighbor_order="threat"``
 fills the slots with the aircraft predicted to lose separation with us first (soonest first), then the
-rest by distance. ``neighbor_frame="heading"`` turns ``rel_x, rel_y`` and ``rel_vx, rel_vy``
-into the frame of our heading (to the right of it, ahead of it), the frame of the waypoint bearing: the
-observation then says nothing of the absolute heading, which it does not contain in the world frame either,
-and an intruder on the right reads the same whichever way we fly. With 6-8 converging aircraft the 3 nearest slots miss the most urgent intruder in
-4-7 % of conflict states, the threat order never (``benchmarks/results/atc_observation.md``).
+rest by distance; ``neighbor_frame="heading"`` gives ``rel_x, rel_y`` and ``rel_vx, rel_vy`` to the
+right of and ahead of our heading (the frame of the waypoint bearing) instead of east and north, so that an
+intruder on the right reads the same whichever way we fly. With 6-8 converging aircraft the 3 nearest
+slots miss the most urgent intruder in 4-7 % of conflict states, the threat order never
+(``benchmarks/results/atc_observation.md``).
 :func:`~evo_marl.envs.atc.observation.feature_names` lists the entries of any layout.
 
 **Reward** per agent and step: ``progress + drift + los_entry + los_depth + action_cost + time + reach
@@ -139,7 +139,6 @@ register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenari
 
 __all__ = [
     "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "HeadingResolver",
-    "PETTINGZOO_ID",
-    "REWARD_TERMS", "RewardConfig", "Scenario", "TrafficSource", "list_scenarios", "load_scenario", "parallel_env",
-    "simulator_factory", "vec_env",
+    "PETTINGZOO_ID", "REWARD_TERMS", "RewardConfig", "Scenario", "TrafficSource", "list_scenarios", "load_scenario",
+    "parallel_env", "simulator_factory", "vec_env",
 ]

@@ -5,8 +5,9 @@ Neighbour slots hold the ``K = neighbor_topk`` other aircraft that matter most: 
 predicted to lose separation with us within ``cpa_horizon_s`` at constant velocity, soonest first,
 then the rest by distance). ``neighbor_cpa=True`` adds the closest-point-of-approach numbers of each
 slot; ``neighbor_present_flag=True`` a 0/1 "slot filled" entry; ``neighbor_frame="heading"`` gives relative
-positions and velocities to the right of and ahead of our heading instead of east and north. Slots without an aircraft (fewer
-than ``K`` others, or absent aircraft of padded traffic) are zeros; absent agents observe zeros.
+positions and velocities to the right of and ahead of our heading instead of east and north. Slots without
+an aircraft (fewer than ``K`` others, or absent aircraft of padded traffic) are zeros; absent agents
+observe zeros.
 """
 
 from __future__ import annotations
