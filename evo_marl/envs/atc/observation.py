@@ -141,7 +141,8 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
         if cfg.neighbor_frame == "heading":  # (right of our heading, ahead of it)
             east, north = east * cos_h - north * sin_h, east * sin_h + north * cos_h
         for c, rel in enumerate((east, north)):  # two feature planes each, not aircraft
-            slots[:, 2 * f + c] = np.clip(rel * scale, -clip, clip)
+            rel *= scale
+            slots[:, 2 * f + c] = np.clip(rel, -clip, clip, out=rel)
     filled = np.isfinite(_pick(geo.dist, order)) if padded else None  # slots of absent aircraft stay empty
     col = 4
     if cfg.neighbor_present_flag:
