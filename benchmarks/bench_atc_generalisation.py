@@ -6,7 +6,9 @@
 
 For every config (``configs/<name>.yaml``) and seed, a population is trained as the config says (``--reuse``
 keeps a finished run folder of the same name instead of training again), and its best member (highest
-fitness on the training distribution in the last generation) is evaluated **zero-shot**, acting by role
+fitness on the training distribution in the last generation; with ``--choose-by los_risk`` the member of the
+last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
+seed 30_000, never used for the figures) is evaluated **zero-shot**, acting by role
 (:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
 
 * on the 14 named scenarios (deterministic: one episode each): return next to the spec's optimum or the
@@ -45,7 +47,7 @@ import torch
 
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import cross_evaluate, load_run
+from evo_marl.cross_evaluation import choose_member, cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
 from evo_marl.envs.atc.config import RewardConfig
@@ -61,6 +63,7 @@ from evo_marl.run_folder import latest_generation, read_manifest
 from results_file import write_results
 
 HELD_OUT_SEED = 10_000
+VALIDATION_SEED = 30_000
 REFERENCE = "reference: scripted HeadingResolver"
 CLEAN_WAYPOINTS = 0.95
 
@@ -125,6 +128,9 @@ def detection(member, scenarios: list[str], counts: list[int], episodes: int, kw
 
 def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
     _, config, member = load_run(run_dir)
+    if args.choose_by == "los_risk":
+        member, _ = choose_member(run_dir, ["atc/random"], "los_risk", lower_is_better=True,
+                                  episodes=args.choose_episodes, seed=VALIDATION_SEED, env_kwargs={"num_aircraft": [3, 5]})
     kwargs = transfer_kwargs(config.env.kwargs)
     result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, member.index)
     named = shipped_scenarios()
@@ -180,7 +186,9 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
     lines = ["# ATC generalisation: one controller, zero-shot on every scenario and on held-out random traffic", "",
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores "
              "shared with other work, torch 1 thread, training under `nice`) with", "", f"    {command}", "",
-             "Best member of the final generation, acting by role without exploration. Named scenarios: one "
+             ("Best member of the final generation" if args.choose_by == "fitness" else
+              f"Safest member of the final generation (lowest LoS risk on {args.choose_episodes} validation episodes of "
+              f"3-5 aircraft, reset seed {VALIDATION_SEED})") + ", acting by role without exploration. Named scenarios: one "
              "deterministic episode each; *clean* = no loss of separation and >= 95 % of waypoints. Held-out random "
              f"traffic: {args.episodes} `atc/random` episodes per aircraft count (default generator, reset seed "
              f"{HELD_OUT_SEED} + count). LoS/h: LoS entries per aircraft flight hour. Return vs bound: mean team "
@@ -260,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aircraft", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--detection-episodes", type=int, default=100)
     parser.add_argument("--no-reference", action="store_true", help="skip the scripted HeadingResolver reference")
+    parser.add_argument("--choose-by", choices=["fitness", "los_risk"], default="fitness",
+                        help="which member of the last generation is evaluated (los_risk: safest on validation episodes)")
+    parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk")
     parser.add_argument("--root", default="populations/bench_generalist")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
     args = parser.parse_args(argv)

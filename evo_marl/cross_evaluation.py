@@ -157,6 +157,34 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
     return results
 
 
+def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, metric: str = "return",
+                  lower_is_better: bool = False, episodes: int = 100, seed: int = 54321,
+                  env_kwargs: dict[str, Any] | None = None, max_steps: int | None = None) -> tuple[Any, dict[int, float]]:
+    """The member of ``source`` (a run folder or a population) with the best mean ``metric`` over ``env_ids``.
+
+    Every member plays the same validation episodes; give them a ``seed`` of their own, apart from those of
+    a final evaluation. ``metric`` is ``"return"`` (mean team return) or a key of :attr:`EnvEvaluation.metrics`
+    (e.g. ATC's ``los_risk`` with ``lower_is_better=True``); ties go to the higher mean return.
+
+    Returns:
+        the chosen member and every member's score by member index.
+    """
+    population = load_run(source)[0] if isinstance(source, (str, Path)) else list(source)
+    results = cross_evaluate(source, env_ids, episodes, seed, env_kwargs, all_members=True, max_steps=max_steps,
+                             references=False)
+    scores: dict[int, list[float]] = {}
+    returns: dict[int, list[float]] = {}
+    for r in results:
+        if metric != "return" and metric not in r.metrics:
+            raise ConfigError("metric", metric, f"is not a metric of {r.env_id}: one of {['return', *sorted(r.metrics)]}")
+        scores.setdefault(r.member, []).append(r.mean_return if metric == "return" else r.metrics[metric])
+        returns.setdefault(r.member, []).append(r.mean_return)
+    mean = {k: float(np.mean(v)) for k, v in scores.items()}
+    sign = 1.0 if lower_is_better else -1.0
+    best = min(mean, key=lambda k: (sign * mean[k], -float(np.mean(returns[k]))))
+    return next(m for m in population if m.index == best), mean
+
+
 def format_table(results: Sequence[EnvEvaluation], columns: Sequence[str] | None = None) -> str:
     """A Markdown table: return, optimum / bound, then ``columns`` of ``metrics`` (default: the families'
     summary metrics, then the mean of every episode metric)."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import cross_evaluate, format_table, resolve_env_ids
+from evo_marl.cross_evaluation import choose_member, cross_evaluate, format_table, resolve_env_ids
 from evo_marl.envs.atc.evaluation import straight_flight_bound, transfer_kwargs
 from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import shipped_scenarios
@@ -128,3 +128,18 @@ def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
     run_experiment(config, verbose=False)
     assert main(["analyse", str(config.run_dir), "--shifts"]) == 2
     assert "the 'tiny' env family has no such analysis" in capsys.readouterr().err
+
+
+def test_choose_member_picks_the_best_score_on_validation_episodes(run_dir):
+    episodes, seed = 8, 99
+    each = cross_evaluate(run_dir, ["atc/random"], episodes=episodes, seed=seed, all_members=True, references=False)
+    returns = {r.member: r.mean_return for r in each}
+    waypoints = {r.member: r.metrics["waypoint_fraction"] for r in each}
+    member, scores = choose_member(run_dir, ["atc/random"], episodes=episodes, seed=seed)
+    assert scores == pytest.approx(returns) and member.index == max(returns, key=returns.get)
+    member, scores = choose_member(run_dir, "atc/random", "waypoint_fraction", lower_is_better=True,
+                                   episodes=episodes, seed=seed)
+    assert scores == pytest.approx(waypoints)
+    assert member.index == min(waypoints, key=lambda k: (waypoints[k], -returns[k]))
+    with pytest.raises(ConfigError, match="metric"):
+        choose_member(run_dir, ["atc/random"], "safety", episodes=2, seed=seed)
