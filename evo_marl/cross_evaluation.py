@@ -164,7 +164,8 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
 
     Every member plays the same validation episodes; give them a ``seed`` of their own, apart from those of
     a final evaluation. ``metric`` is ``"return"`` (mean team return) or a key of :attr:`EnvEvaluation.metrics`
-    (e.g. ATC's ``los_risk`` with ``lower_is_better=True``); ties go to the higher mean return.
+    (a family's evaluation metric, e.g. a failure rate with ``lower_is_better=True``); ties go to the higher
+    mean return.
 
     Returns:
         the chosen member and every member's score by member index.
