@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evo_marl.envs.atc.kinematics import bearing_deg, velocity_nm_s, wrap180
+from evo_marl.envs.atc.kinematics import bearing_deg, cpa, velocity_nm_s, wrap180
 from evo_marl.errors import ConfigError
 
 _STATE = ("x", "y", "hdg", "cas", "wp_x", "wp_y", "reached", "present", "possible_agents", "cfg")
@@ -67,10 +67,7 @@ class HeadingResolver:
         ry = (sim.y[:, None] - sim.y[None])[None]
         dvx = cx[:, :, None] - vx[None, None]  # [C, own, intruder, N]
         dvy = cy[:, :, None] - vy[None, None]
-        vv = dvx * dvx + dvy * dvy
-        moving = vv > 1e-12
-        t = np.clip(np.where(moving, -(rx * dvx + ry * dvy) / np.where(moving, vv, 1.0), 0.0), 0.0, self.lookahead_s)
-        miss = np.hypot(rx + dvx * t, ry + dvy * t)  # predicted minimum distance within the lookahead
+        _, miss = cpa(rx, ry, dvx, dvy, self.lookahead_s)  # predicted minimum distance within the lookahead
         intruder = ~np.eye(len(sim.x), dtype=bool)[:, :, None] & sim.present[:, None] & sim.present[None]
         worst = np.where(intruder[None], miss, np.inf).min(axis=2)  # [C, A, N]
         free = worst >= radius
