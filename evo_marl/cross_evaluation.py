@@ -2,7 +2,7 @@
 
     from evo_marl.cross_evaluation import cross_evaluate, format_table
     results = cross_evaluate("populations/my_run", ["family/*"], episodes=100)
-    print(format_table(results))
+    table = format_table(results)  # Markdown: one row per env and member
 
 The member acts through a :class:`~evo_marl.algorithms.roles.RolePolicy`, so a member trained with
 parameter sharing acts for any agent ids whose spaces match its groups (other scenarios of the family,
@@ -123,6 +123,14 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
     Returns:
         one :class:`EnvEvaluation` per env and member, envs in the order given.
     """
+    population, best, train_id, train_kwargs = _population(source, episodes)
+    return _evaluate(population if all_members else [best], env_ids, episodes, seed, env_kwargs, max_steps,
+                     references, train_id, train_kwargs)
+
+
+def _population(source: str | Path | Sequence | Any, episodes: int) -> tuple[list, Any, str | None, dict[str, Any]]:
+    """``(population, best member, training env id, its options)`` of a source of :func:`cross_evaluate`
+    (the env id and options only for a run folder); checks ``episodes`` as well."""
     train_id, train_kwargs = None, {}
     if isinstance(source, (str, Path)):
         population, config, best = load_run(source)
@@ -134,7 +142,13 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
         raise ConfigError("source", source, "holds no members")
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ConfigError("episodes", episodes, "must be an integer >= 1")
-    members = population if all_members else [best]
+    return population, best, train_id, train_kwargs
+
+
+def _evaluate(members: list, env_ids: Sequence[str] | str, episodes: int, seed: int, env_kwargs: dict[str, Any] | None,
+              max_steps: int | None, references: bool, train_id: str | None,
+              train_kwargs: dict[str, Any]) -> list[EnvEvaluation]:
+    """Every member of ``members`` on every env of ``env_ids`` (see :func:`cross_evaluate`)."""
     results = []
     for env_id in resolve_env_ids(env_ids):
         kwargs = {**_options(env_id, train_id, train_kwargs), **(env_kwargs or {})}
@@ -170,9 +184,8 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
     Returns:
         the chosen member and every member's score by member index.
     """
-    population = load_run(source)[0] if isinstance(source, (str, Path)) else list(source)
-    results = cross_evaluate(source, env_ids, episodes, seed, env_kwargs, all_members=True, max_steps=max_steps,
-                             references=False)
+    population, _, train_id, train_kwargs = _population(source, episodes)
+    results = _evaluate(population, env_ids, episodes, seed, env_kwargs, max_steps, False, train_id, train_kwargs)
     scores: dict[int, list[float]] = {}
     returns: dict[int, list[float]] = {}
     for r in results:
