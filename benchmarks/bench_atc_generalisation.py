@@ -135,18 +135,11 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
     result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, member.index)
     named = shipped_scenarios()
     for r in cross_evaluate(member, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs):
-        m = r.metrics
-        result.named[r.env_id.split("/")[1]] = {
-            "return": r.mean_return, "optimum": r.optimum, "bound": r.bound, "min_sep": m["min_separation_nm"],
-            "waypoints": m["waypoint_fraction"], "los": m["los_risk"] > 0,
-            "clean": m["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
+        result.named[r.env_id.split("/")[1]] = _named_row(r.metrics, r.mean_return, r.optimum, r.bound)
     for n in args.aircraft:
         r = cross_evaluate(member, ["atc/random"], episodes=args.episodes, seed=HELD_OUT_SEED + n,
                            env_kwargs={**kwargs, "num_aircraft": n})[0]
-        m = r.metrics
-        result.random[n] = {"los_risk": m["los_risk"], "los_per_h": m["los_per_flight_hour"],
-                            "waypoints": m["waypoint_fraction"], "clean": m["clean"], "return": r.mean_return,
-                            "bound": r.bound}
+        result.random[n] = _random_row(r.metrics, r.mean_return, r.bound)
     if args.detection_episodes > 0:
         result.detection = detection(member, named, args.aircraft, args.detection_episodes, kwargs)
     return result
@@ -156,25 +149,33 @@ def scripted_reference(args) -> SeedResult:
     """:class:`HeadingResolver` on the named scenarios and the held-out episodes of :func:`evaluate`."""
     result = SeedResult(REFERENCE, 0, Path("-"), 0, math.nan, -1)
 
-    def fly(env_id: str, episodes: int, seed: int, **kwargs) -> tuple[dict, dict, float]:
+    def fly(env_id: str, episodes: int, seed: int, **kwargs) -> tuple[dict, float]:
+        """Metrics as :class:`~evo_marl.cross_evaluation.EnvEvaluation` has them, and the mean return."""
         env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs)
         res = run_episodes(HeadingResolver(env), env, seed=seed)
-        return res.mean_metrics(), evaluation_summary(res.metrics), float(np.mean(res.returns))
+        return {**res.mean_metrics(), **evaluation_summary(res.metrics)}, float(np.mean(res.returns))
 
     for s in shipped_scenarios():
-        m, safety, ret = fly(f"atc/{s}", 1, 0)
-        optimum, bound = reference_returns(s, 1, 0, {})
-        result.named[s] = {"return": ret, "optimum": optimum, "bound": bound, "min_sep": m["min_separation_nm"],
-                           "waypoints": m["waypoint_fraction"], "los": safety["los_risk"] > 0,
-                           "clean": safety["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
+        metrics, ret = fly(f"atc/{s}", 1, 0)
+        result.named[s] = _named_row(metrics, ret, *reference_returns(s, 1, 0, {}))
     for n in args.aircraft:
         seed = HELD_OUT_SEED + n
-        m, safety, ret = fly("atc/random", args.episodes, seed, num_aircraft=n)
-        _, bound = reference_returns("random", args.episodes, seed, {"num_aircraft": n})
-        result.random[n] = {"los_risk": safety["los_risk"], "los_per_h": safety["los_per_flight_hour"],
-                            "waypoints": m["waypoint_fraction"], "clean": safety["clean"], "return": ret,
-                            "bound": bound}
+        metrics, ret = fly("atc/random", args.episodes, seed, num_aircraft=n)
+        result.random[n] = _random_row(metrics, ret, reference_returns("random", args.episodes, seed, {"num_aircraft": n})[1])
     return result
+
+
+def _named_row(m: dict, ret: float, optimum: float | None, bound: float | None) -> dict:
+    """A named scenario's row of :attr:`SeedResult.named` from its evaluation metrics."""
+    return {"return": ret, "optimum": optimum, "bound": bound, "min_sep": m["min_separation_nm"],
+            "waypoints": m["waypoint_fraction"], "los": m["los_risk"] > 0,
+            "clean": m["los_risk"] == 0 and m["waypoint_fraction"] >= CLEAN_WAYPOINTS}
+
+
+def _random_row(m: dict, ret: float, bound: float | None) -> dict:
+    """An aircraft count's row of :attr:`SeedResult.random` from its evaluation metrics."""
+    return {"los_risk": m["los_risk"], "los_per_h": m["los_per_flight_hour"], "waypoints": m["waypoint_fraction"],
+            "clean": m["clean"], "return": ret, "bound": bound}
 
 
 def _mean(values) -> float:
