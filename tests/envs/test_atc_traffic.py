@@ -306,7 +306,7 @@ def test_buffer_term_penalises_closeness_inside_the_margin_only():
     for buffer_nm, expected in ((1.0, -0.2 * 0.5), (0.4, 0.0), (0.0, 0.0)):
         env = parallel_env(scen, buffer_nm=buffer_nm, buffer_penalty=-0.2, geometry_scale=1.0, preroll_substeps=0)
         env.reset(seed=0)
-        _, rewards, _, _, infos = env.step(_zeros(env))
+        _, _, _, _, infos = env.step(_zeros(env))
         assert infos["A1"]["reward_buffer"] == pytest.approx(expected, abs=1e-6)
     with pytest.raises(ConfigError, match="buffer_nm"):
         parallel_env(scen, buffer_nm=-1.0)
