@@ -20,9 +20,12 @@ seed 30_000, never used for the figures) is evaluated **zero-shot**, acting by r
 * conflict detection (spec section 10) pooled over the named scenarios and ``--detection-episodes``
   random episodes per count: precision and recall of the controller's manoeuvres against true conflicts.
 
-The same named scenarios and held-out episodes are also flown by a scripted reference,
+The same named scenarios and held-out episodes are also flown by two references that read the whole state
+(which a learned controller does not see): the scripted
 :class:`~evo_marl.envs.atc.resolver.HeadingResolver` (direct to the waypoint, velocity-obstacle heading
-resolution; it reads the whole state, which a learned controller does not see): ``--no-reference`` skips it.
+resolution, each aircraft for itself) and the centralised :class:`~evo_marl.envs.atc.planner.RolloutPlanner`
+(scores sampled joint plans of all aircraft with the simulator's kinematics: an estimate of how few losses of
+separation the traffic allows). ``--references resolver`` keeps one, ``--no-reference`` skips both.
 
 Targets (issue 11): held-out LoS risk <= 5 % with waypoint fraction >= 95 % at 2-4 aircraft; clean on
 at least 12 of the 14 named scenarios, converging included. Results depend on the machine's load; wall
@@ -41,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -53,6 +57,7 @@ from evo_marl.envs.atc.analysis import conflict_detection
 from evo_marl.envs.atc.config import RewardConfig
 from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
 from evo_marl.envs.atc.metrics import evaluation_summary
+from evo_marl.envs.atc.planner import RolloutPlanner
 from evo_marl.envs.atc.resolver import HeadingResolver
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.atc.tracks import record_episode
@@ -64,7 +69,39 @@ from results_file import write_results
 
 HELD_OUT_SEED = 10_000
 VALIDATION_SEED = 30_000
-REFERENCE = "reference: scripted HeadingResolver"
+
+def _resolver_text() -> str:
+    d = {k: p.default for k, p in inspect.signature(HeadingResolver).parameters.items()}
+    return (f"flies direct to the waypoint and turns to the heading nearest the direct one whose track keeps every "
+            f"intruder {RewardConfig().separation_nm * (1 + d['margin']):g} NM away for {d['lookahead_s']:g} s "
+            "(intruders assumed to hold their velocity; each aircraft for itself)")
+
+
+def _planner_text() -> str:
+    d = {k: p.default for k, p in inspect.signature(RolloutPlanner).parameters.items()}
+    return (f"scores {d['candidates']} sampled joint plans of all aircraft (a heading offset from the direct one held "
+            f"for up to {d['max_hold_steps']} steps, then direct) {d['horizon_steps']} steps ahead with the "
+            f"simulator's kinematics against {RewardConfig().separation_nm * (1 + d['margin']):g} NM, keeps its best "
+            "plan from step to step and flies its first step (centralised: it coordinates every aircraft)")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A controller that reads the whole simulator state, flown on the benchmark's episodes for comparison."""
+
+    label: str
+    source: str
+    make: Callable[[Any], Callable]  # vector env -> policy
+    text: Callable[[], str]
+
+
+REFERENCES = {
+    "resolver": Reference("reference: scripted HeadingResolver", "evo_marl/envs/atc/resolver.py", HeadingResolver,
+                          _resolver_text),
+    "planner": Reference("reference: RolloutPlanner", "evo_marl/envs/atc/planner.py",
+                         lambda env: RolloutPlanner(env, seed=0), _planner_text),
+}
+REFERENCE_LABELS = {r.label for r in REFERENCES.values()}
 CLEAN_WAYPOINTS = 0.95
 
 
@@ -145,14 +182,14 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
     return result
 
 
-def scripted_reference(args) -> SeedResult:
-    """:class:`HeadingResolver` on the named scenarios and the held-out episodes of :func:`evaluate`."""
-    result = SeedResult(REFERENCE, 0, Path("-"), 0, math.nan, -1)
+def reference_result(reference: Reference, args) -> SeedResult:
+    """A reference controller on the named scenarios and the held-out episodes of :func:`evaluate`."""
+    result = SeedResult(reference.label, 0, Path("-"), 0, math.nan, -1)
 
     def fly(env_id: str, episodes: int, seed: int, **kwargs) -> tuple[dict, float]:
         """Metrics as :class:`~evo_marl.cross_evaluation.EnvEvaluation` has them, and the mean return."""
         env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs)
-        res = run_episodes(HeadingResolver(env), env, seed=seed)
+        res = run_episodes(reference.make(env), env, seed=seed)
         return {**res.mean_metrics(), **evaluation_summary(res.metrics)}, float(np.mean(res.returns))
 
     for s in shipped_scenarios():
@@ -194,8 +231,8 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
              f"traffic: {args.episodes} `atc/random` episodes per aircraft count (default generator, reset seed "
              f"{HELD_OUT_SEED} + count). LoS/h: LoS entries per aircraft flight hour. Return vs bound: mean team "
              "return next to the straight-flight return without LoS terms (an upper bound up to the team term).", ""]
-    configs = list(dict.fromkeys(r.config for r in results if r.config != REFERENCE))
-    reference = next((r for r in results if r.config == REFERENCE), None)
+    configs = list(dict.fromkeys(r.config for r in results if r.config not in REFERENCE_LABELS))
+    references = [(ref, r) for ref in REFERENCES.values() for r in results if r.config == ref.label]
     lines += ["## Summary", "",
               "| config | seeds | steps per member | train wall (s) | named clean (of 14) | converging clean | "
               + " | ".join(f"{n} ac: LoS risk / waypoints" for n in args.aircraft) + " | detection P / R |",
@@ -209,25 +246,21 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                      f"{', '.join('yes' if 'converging' in r.clean_named else 'no' for r in rs)} | "
                      + " | ".join(cells) + f" | {_mean(r.detection.get('precision') for r in rs):.2f} / "
                      f"{_mean(r.detection.get('recall') for r in rs):.2f} |")
-    if reference is not None:
-        cells = [f"{reference.random[n]['los_risk']:.1%} / {reference.random[n]['waypoints']:.1%}" for n in args.aircraft]
-        lines.append(f"| {REFERENCE} (reads the whole state; not learned) | - | - | - | {len(reference.clean_named)} | "
-                     f"{'yes' if 'converging' in reference.clean_named else 'no'} | " + " | ".join(cells) + " | - |")
+    for ref, r in references:
+        cells = [f"{r.random[n]['los_risk']:.1%} / {r.random[n]['waypoints']:.1%}" for n in args.aircraft]
+        lines.append(f"| {ref.label} (reads the whole state; not learned) | - | - | - | {len(r.clean_named)} | "
+                     f"{'yes' if 'converging' in r.clean_named else 'no'} | " + " | ".join(cells) + " | - |")
     lines += ["", "Targets: held-out LoS risk <= 5 % with waypoints >= 95 % at 2-4 aircraft; clean on >= 12 of 14 "
               "named scenarios, converging included.", ""]
-    if reference is not None:
-        defaults = {k: p.default for k, p in inspect.signature(HeadingResolver).parameters.items()}
-        lines += [f"The {REFERENCE} (`evo_marl/envs/atc/resolver.py`) flies direct to the waypoint and turns to "
-                  f"the heading nearest the direct one whose track keeps every intruder {RewardConfig().separation_nm * (1 + defaults['margin']):g} NM "
-                  f"away for {defaults['lookahead_s']:g} s "
-                  "(intruders assumed to hold their velocity); it reads every aircraft's position, heading and "
+    for ref, r in references:
+        lines += [f"The {ref.label} (`{ref.source}`) {ref.text()}; it reads every aircraft's position, heading and "
                   "speed, which a learned controller does not see. Held-out random traffic:", "",
                   "| aircraft | LoS risk | LoS / flight h | waypoints | clean | return / bound |",
                   "|---:|---:|---:|---:|---:|---|"]
         lines += [f"| {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {v['waypoints']:.1%} | {v['clean']:.1%} | "
-                  f"{v['return']:.1f} / {v['bound']:.1f} |" for n, v in reference.random.items()]
+                  f"{v['return']:.1f} / {v['bound']:.1f} |" for n, v in r.random.items()]
         lines += ["", "Named scenarios not clean: " + (", ".join(
-            f"{s} ({v['min_sep']:.1f} NM, {v['waypoints']:.0%})" for s, v in reference.named.items() if not v["clean"])
+            f"{s} ({v['min_sep']:.1f} NM, {v['waypoints']:.0%})" for s, v in r.named.items() if not v["clean"])
             or "none"), ""]
     for c in configs:
         rs = [r for r in results if r.config == c]
@@ -268,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--aircraft", type=int, nargs="+", default=[2, 4, 6, 8])
     parser.add_argument("--detection-episodes", type=int, default=100)
-    parser.add_argument("--no-reference", action="store_true", help="skip the scripted HeadingResolver reference")
+    parser.add_argument("--references", nargs="*", choices=sorted(REFERENCES), default=list(REFERENCES),
+                        help="reference controllers flown on the same episodes (default: all)")
+    parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
     parser.add_argument("--choose-by", choices=["fitness", "los_risk"], default="fitness",
                         help="which member of the last generation is evaluated (los_risk: safest on validation episodes)")
     parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk")
@@ -285,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed}: named clean {len(r.clean_named)}/14 "
                   + ", ".join(f"{n} ac LoS {v['los_risk']:.1%} wp {v['waypoints']:.1%}" for n, v in r.random.items()),
                   flush=True)
-    if not args.no_reference:
-        results.append(scripted_reference(args))
+    for name in [] if args.no_reference else args.references:
+        results.append(reference_result(REFERENCES[name], args))
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
     command = f"python benchmarks/bench_atc_generalisation.py {argv_text}".strip()
     lines = report(results, args, command)

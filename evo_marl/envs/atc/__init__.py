@@ -118,6 +118,7 @@ from evo_marl.envs.atc.env import parallel_env, simulator_factory, vec_env
 from evo_marl.envs.atc.evaluation import reference_returns, transfer_kwargs
 from evo_marl.envs.atc.generator import GeneratorConfig
 from evo_marl.envs.atc.metrics import evaluation_summary
+from evo_marl.envs.atc.planner import RolloutPlanner
 from evo_marl.envs.atc.resolver import HeadingResolver
 from evo_marl.envs.atc.scenarios import FILE_SCENARIO, Scenario, list_scenarios, load_scenario
 from evo_marl.envs.atc.shift_report import analyse_run
@@ -139,6 +140,6 @@ register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenari
 
 __all__ = [
     "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "HeadingResolver",
-    "PETTINGZOO_ID", "REWARD_TERMS", "RewardConfig", "Scenario", "TrafficSource", "list_scenarios", "load_scenario",
+    "PETTINGZOO_ID", "REWARD_TERMS", "RewardConfig", "RolloutPlanner", "Scenario", "TrafficSource", "list_scenarios", "load_scenario",
     "parallel_env", "simulator_factory", "vec_env",
 ]
