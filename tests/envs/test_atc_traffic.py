@@ -269,6 +269,29 @@ def test_heading_frame_turns_neighbours_into_our_heading():
         parallel_env(scen, neighbor_frame="north_up")
 
 
+def test_reached_flag_marks_neighbours_at_their_waypoint():
+    """A1's waypoint is 3 NM ahead, A2's far away: A1 reaches it first; from then on A2 sees the flag in A1's slot
+    (the slot after the present flag) and A1 sees none for A2."""
+    from evo_marl.envs.atc.scenarios import parse_scenario
+
+    scen = parse_scenario({"aircraft": [
+        {"id": "A1", "start": [0, 0], "waypoint": [0, 3]},
+        {"id": "A2", "start": [20, 0], "waypoint": [20, 60]}]})
+    env = parallel_env(scen, neighbor_topk=1, neighbor_reached_flag=True, neighbor_present_flag=True, geometry_scale=1.0)
+    names = feature_names(env.sim.cfg)
+    assert names[6:12] == ["n0_rel_x", "n0_rel_y", "n0_rel_vx", "n0_rel_vy", "n0_present", "n0_reached"]
+    obs, _ = env.reset(seed=0)
+    assert obs["A2"].shape == (12,) and obs["A2"][11] == 0.0 and env.observation_space("A2").contains(obs["A2"])
+    flags = []
+    for _ in range(4):
+        obs, _, _, _, infos = env.step({a: np.zeros(2, np.float32) for a in env.agents})
+        flags.append((bool(infos["A1"]["waypoint_reached"]), float(obs["A2"][11]), float(obs["A1"][11])))
+    assert any(reached for reached, _, _ in flags)
+    assert all(flag == float(reached) and other == 0.0 for reached, flag, other in flags)
+    with pytest.raises(ConfigError, match="neighbor_reached_flag"):
+        parallel_env(scen, neighbor_reached_flag="yes")
+
+
 def test_old_default_observation_is_unchanged():
     env = parallel_env("canonical_crossing")
     obs, _ = env.reset(seed=0)

@@ -56,7 +56,8 @@ all have reached theirs (``terminations``) or at the step cap (``truncations``).
 ====  ================  ====================================================================
 
 Missing neighbour slots are zeros. Options for dense traffic (the defaults reproduce the table):
-``neighbor_present_flag=True`` appends a 0/1 "slot filled" entry to each slot; ``neighbor_cpa=True``
+``neighbor_present_flag=True`` appends a 0/1 "slot filled" entry to each slot; ``neighbor_reached_flag=True``
+a 0/1 "at its waypoint" entry (such an aircraft flies straight on and will not manoeuvre); ``neighbor_cpa=True``
 appends ``t_los`` (time until the pair would come within 5 NM at constant velocity, over
 ``cpa_horizon_s`` = 300 s; 1 when not within it, 0 inside), ``tcpa`` (time to closest approach, clipped
 to the horizon, over it) and ``dcpa`` (distance then, over 5 NM, clipped to 4); ``neighbor_order="threat"``

@@ -175,8 +175,10 @@ class ATCConfig:
         dynamics: aircraft model and action scaling.
         reward: reward terms.
         neighbor_topk: neighbour slots in the observation (K; obs size ``6 + K x slot size``: 4 entries,
-            +1 with ``neighbor_present_flag``, +3 with ``neighbor_cpa``).
+            +1 with ``neighbor_present_flag``, +1 with ``neighbor_reached_flag``, +3 with ``neighbor_cpa``).
         neighbor_present_flag: append a 0/1 "slot filled" feature to every neighbour slot.
+        neighbor_reached_flag: append a 0/1 "at its waypoint" feature to every neighbour slot (such an
+            aircraft flies straight on and will not manoeuvre: avoiding it is up to us).
         neighbor_order: ``"distance"`` (the K nearest aircraft, the spec's default) or ``"threat"``
             (aircraft predicted to lose separation with us within ``cpa_horizon_s`` first, soonest
             first, then the others by distance).
@@ -194,6 +196,7 @@ class ATCConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     neighbor_topk: int = 3
     neighbor_present_flag: bool = False
+    neighbor_reached_flag: bool = False
     neighbor_order: str = "distance"
     neighbor_cpa: bool = False
     neighbor_frame: str = "world"
@@ -208,7 +211,7 @@ class ATCConfig:
         if not isinstance(self.reward, RewardConfig):
             raise ConfigError("reward", self.reward, "must be a RewardConfig")
         _int_at_least("neighbor_topk", self.neighbor_topk, 0)
-        for name in ("neighbor_present_flag", "neighbor_cpa"):
+        for name in ("neighbor_present_flag", "neighbor_reached_flag", "neighbor_cpa"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be True or False")
         if self.neighbor_order not in NEIGHBOUR_ORDERS:
@@ -224,7 +227,8 @@ class ATCConfig:
     @property
     def obs_dim(self) -> int:
         """Length of one agent's observation vector."""
-        return 6 + self.neighbor_topk * (4 + int(self.neighbor_present_flag) + 3 * int(self.neighbor_cpa))
+        flags = int(self.neighbor_present_flag) + int(self.neighbor_reached_flag)
+        return 6 + self.neighbor_topk * (4 + flags + 3 * int(self.neighbor_cpa))
 
     @classmethod
     def from_kwargs(cls, config: ATCConfig | None = None, **overrides: Any) -> ATCConfig:

@@ -4,7 +4,8 @@ Neighbour slots hold the ``K = neighbor_topk`` other aircraft that matter most: 
 (``neighbor_order="distance"``, the spec's default) or the most urgent ones (``"threat"``: aircraft
 predicted to lose separation with us within ``cpa_horizon_s`` at constant velocity, soonest first,
 then the rest by distance). ``neighbor_cpa=True`` adds the closest-point-of-approach numbers of each
-slot; ``neighbor_present_flag=True`` a 0/1 "slot filled" entry; ``neighbor_frame="heading"`` gives relative
+slot; ``neighbor_present_flag=True`` a 0/1 "slot filled" entry; ``neighbor_reached_flag=True`` a 0/1 "this aircraft
+is at its waypoint (flies straight on, will not manoeuvre)" entry; ``neighbor_frame="heading"`` gives relative
 positions and velocities to the right of and ahead of our heading instead of east and north. Slots without
 an aircraft (fewer than ``K`` others, or absent aircraft of padded traffic) are zeros; absent agents
 observe zeros.
@@ -32,7 +33,7 @@ FAR = 1e6  # rank key of "no aircraft" (absent neighbours, oneself)
 def slot_features(cfg: ATCConfig) -> tuple[str, ...]:
     """Names of one neighbour slot's entries, in order."""
     return NEIGHBOUR_FEATURES + (("present",) if cfg.neighbor_present_flag else ()) + \
-        (CPA_FEATURES if cfg.neighbor_cpa else ())
+        (("reached",) if cfg.neighbor_reached_flag else ()) + (CPA_FEATURES if cfg.neighbor_cpa else ())
 
 
 def feature_names(cfg: ATCConfig) -> list[str]:
@@ -100,11 +101,13 @@ def slot_key(geo: Geometry, cpa: tuple[np.ndarray, ...] | None, cfg: ATCConfig) 
 def build_observations(
     geo: Geometry, x: np.ndarray, y: np.ndarray, sin_h: np.ndarray, cos_h: np.ndarray, tas: np.ndarray,
     prev_wp_dist: np.ndarray, prev_nearest: np.ndarray, cfg: ATCConfig, present: np.ndarray | None = None,
+    reached: np.ndarray | None = None,
 ) -> np.ndarray:
     """Observations ``float32[A, N, obs_dim]`` (agent-major) of a batch of states ``[A, N]``.
 
     ``sin_h`` / ``cos_h`` are the sines and cosines of the headings; ``present`` marks the aircraft
-    that exist (padded traffic; ``None``: all).
+    that exist (padded traffic; ``None``: all); ``reached`` those at their waypoint (read only with
+    ``neighbor_reached_flag``; ``None``: none).
     """
     n_agents, n_envs = tas.shape
     feat = np.zeros((cfg.obs_dim, n_agents, n_envs), np.float32)  # feature-major: contiguous row writes
@@ -119,13 +122,14 @@ def build_observations(
     feat[5] = np.tanh(((geo.nearest - prev_nearest) * 0.2).astype(np.float32))
     k = min(cfg.neighbor_topk, n_agents - 1)
     if k > 0:
-        _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg, k, present is not None)
+        _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg, k, present is not None, reached)
     if present is not None:
         feat *= present  # absent agents observe zeros
     return np.ascontiguousarray(feat.transpose(1, 2, 0))
 
 
-def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int, padded: bool) -> None:
+def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int, padded: bool,
+                     reached: np.ndarray | None) -> None:
     n_agents, n_envs = tas.shape
     vx, vy = tas * sin_h, tas * cos_h  # kt
     cpa = None
@@ -147,6 +151,9 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
     col = 4
     if cfg.neighbor_present_flag:
         slots[:, col] = 1.0
+        col += 1
+    if cfg.neighbor_reached_flag:
+        slots[:, col] = 0.0 if reached is None else reached.take(flat)
         col += 1
     if cfg.neighbor_cpa:
         t_los, tcpa, dcpa = (_pick(v, order) for v in cpa)

@@ -117,7 +117,7 @@ class ATCSimulator(BatchedSimulator):
         rad = (hdg * DEG).astype(np.float32)
         self._obs = self._obs.copy()  # the previous array may have been handed out as a final observation
         self._obs[:, idx] = build_observations(geo, x, y, np.sin(rad), np.cos(rad), tas, geo.wp_dist, geo.nearest,
-                                               self.cfg, present if self.padded else None)
+                                               self.cfg, present if self.padded else None, ~present)
 
     # ------------------------------------------------------------------------------------ step
     def _potential(self, s: np.ndarray) -> np.ndarray:
@@ -169,7 +169,7 @@ class ATCSimulator(BatchedSimulator):
         rewards = sum(terms.values())
         tas = self.cas * dyn.cas_to_tas
         self._obs = build_observations(geo, self.x, self.y, sin_h, cos_h, tas, self.prev_wp_dist, self.prev_nearest,
-                                       self.cfg, present)
+                                       self.cfg, present, self.reached)
         self.prev_wp_dist, self.prev_nearest = geo.wp_dist, geo.nearest
         self.returns += rewards
         np.minimum(self.min_sep, geo.global_min, out=self.min_sep)
