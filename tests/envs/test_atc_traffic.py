@@ -277,7 +277,8 @@ def test_reached_flag_marks_neighbours_at_their_waypoint():
     scen = parse_scenario({"aircraft": [
         {"id": "A1", "start": [0, 0], "waypoint": [0, 3]},
         {"id": "A2", "start": [20, 0], "waypoint": [20, 60]}]})
-    env = parallel_env(scen, neighbor_topk=1, neighbor_reached_flag=True, neighbor_present_flag=True, geometry_scale=1.0)
+    env = parallel_env(scen, neighbor_topk=1, neighbor_reached_flag=True, neighbor_present_flag=True,
+                       geometry_scale=1.0)
     names = feature_names(env.sim.cfg)
     assert names[6:12] == ["n0_rel_x", "n0_rel_y", "n0_rel_vx", "n0_rel_vy", "n0_present", "n0_reached"]
     obs, _ = env.reset(seed=0)

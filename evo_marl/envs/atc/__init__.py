@@ -141,6 +141,6 @@ register_parallel_env(PETTINGZOO_ID, "evo_marl.envs.atc:parallel_env", {"scenari
 
 __all__ = [
     "ATCConfig", "ATCSimulator", "ConflictFreeStreak", "DynamicsConfig", "GeneratorConfig", "HeadingResolver",
-    "PETTINGZOO_ID", "REWARD_TERMS", "RewardConfig", "RolloutPlanner", "Scenario", "TrafficSource", "list_scenarios", "load_scenario",
-    "parallel_env", "simulator_factory", "vec_env",
+    "PETTINGZOO_ID", "REWARD_TERMS", "RewardConfig", "RolloutPlanner", "Scenario", "TrafficSource", "list_scenarios",
+    "load_scenario", "parallel_env", "simulator_factory", "vec_env",
 ]

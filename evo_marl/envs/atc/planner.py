@@ -52,7 +52,8 @@ class RolloutPlanner:
                  max_hold_steps: int = 15, los_weight: float = 100.0, substeps: int = 2):
         sim = getattr(env, "sim", env)
         if not all(hasattr(sim, name) for name in _STATE):
-            raise ConfigError("env", type(env).__name__, "RolloutPlanner needs a batched ATC env (make_vec_env('atc/...'))")
+            raise ConfigError("env", type(env).__name__,
+                              "RolloutPlanner needs a batched ATC env (make_vec_env('atc/...'))")
         for name, value, low in (("candidates", candidates, 3), ("horizon_steps", horizon_steps, 1),
                                  ("max_hold_steps", max_hold_steps, 1), ("substeps", substeps, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
