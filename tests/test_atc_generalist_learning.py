@@ -1,4 +1,4 @@
-"""Learning evidence for the ATC generalist (slow: 2-9 minutes per seed on 2 CPU cores, networks of [256, 256]).
+"""Learning evidence for the ATC generalist (slow: about 9 minutes per seed on 2 busy CPU cores; networks [256, 256]).
 
 The recipe (configs/atc_generalist_ippo.yaml) trains on random traffic only; after 200k env steps per member
 (the first curriculum stage: 2-3 aircraft, mostly without set-up conflicts; then 100k steps of 2-4 aircraft
