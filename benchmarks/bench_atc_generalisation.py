@@ -70,18 +70,25 @@ from results_file import write_results
 HELD_OUT_SEED = 10_000
 VALIDATION_SEED = 30_000
 
+
+def _defaults(controller: type) -> dict[str, Any]:
+    """A reference controller's default settings, with its protected radius in NM (``margin`` applied)."""
+    d = {k: p.default for k, p in inspect.signature(controller).parameters.items()}
+    return {**d, "radius_nm": RewardConfig().separation_nm * (1 + d["margin"])}
+
+
 def _resolver_text() -> str:
-    d = {k: p.default for k, p in inspect.signature(HeadingResolver).parameters.items()}
+    d = _defaults(HeadingResolver)
     return (f"flies direct to the waypoint and turns to the heading nearest the direct one whose track keeps every "
-            f"intruder {RewardConfig().separation_nm * (1 + d['margin']):g} NM away for {d['lookahead_s']:g} s "
+            f"intruder {d['radius_nm']:g} NM away for {d['lookahead_s']:g} s "
             "(intruders assumed to hold their velocity; each aircraft for itself)")
 
 
 def _planner_text() -> str:
-    d = {k: p.default for k, p in inspect.signature(RolloutPlanner).parameters.items()}
+    d = _defaults(RolloutPlanner)
     return (f"scores {d['candidates']} sampled joint plans of all aircraft (a heading offset from the direct one held "
             f"for up to {d['max_hold_steps']} steps, then direct) {d['horizon_steps']} steps ahead with the "
-            f"simulator's kinematics against {RewardConfig().separation_nm * (1 + d['margin']):g} NM, keeps its best "
+            f"simulator's kinematics against {d['radius_nm']:g} NM, keeps its best "
             "plan from step to step and flies its first step (centralised: it coordinates every aircraft)")
 
 

@@ -28,10 +28,10 @@ import dataclasses
 import numpy as np
 
 from evo_marl.envs.atc.kinematics import bearing_deg, integrate, wrap180
+from evo_marl.envs.atc.simulator import heading_actions, simulator_of
 from evo_marl.errors import ConfigError
 
 OFFSETS_DEG = np.array([-90.0, -60.0, -45.0, -30.0, -15.0, 15.0, 30.0, 45.0, 60.0, 90.0])
-_STATE = ("x", "y", "hdg", "cas", "wp_x", "wp_y", "reached", "present", "possible_agents", "cfg")
 
 
 class RolloutPlanner:
@@ -50,10 +50,7 @@ class RolloutPlanner:
 
     def __init__(self, env, seed: int = 0, candidates: int = 48, horizon_steps: int = 30, margin: float = 0.2,
                  max_hold_steps: int = 15, los_weight: float = 100.0, substeps: int = 2):
-        sim = getattr(env, "sim", env)
-        if not all(hasattr(sim, name) for name in _STATE):
-            raise ConfigError("env", type(env).__name__,
-                              "RolloutPlanner needs a batched ATC env (make_vec_env('atc/...'))")
+        sim = simulator_of(env, "RolloutPlanner")
         for name, value, low in (("candidates", candidates, 3), ("horizon_steps", horizon_steps, 1),
                                  ("max_hold_steps", max_hold_steps, 1), ("substeps", substeps, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -125,7 +122,4 @@ class RolloutPlanner:
         direct = bearing_deg(sim.wp_x - sim.x, sim.wp_y - sim.y)
         target = np.where(self.hold > 0, direct + self.offset, direct)
         self.hold = np.maximum(self.hold - 1, 0)
-        actions = np.zeros((2, *sim.x.shape))
-        actions[0] = np.clip(wrap180(target - sim.hdg) / sim.cfg.dynamics.max_heading_change_deg, -1.0, 1.0)
-        actions[:, sim.reached] = 0.0
-        return {a: actions[:, i].T.astype(np.float32) for i, a in enumerate(sim.possible_agents)}
+        return heading_actions(sim, target)

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evo_marl.envs.atc.kinematics import bearing_deg, cpa, velocity_nm_s, wrap180
+from evo_marl.envs.atc.kinematics import bearing_deg, cpa, velocity_nm_s
+from evo_marl.envs.atc.simulator import heading_actions, simulator_of
 from evo_marl.errors import ConfigError
-
-_STATE = ("x", "y", "hdg", "cas", "wp_x", "wp_y", "reached", "present", "possible_agents", "cfg")
 
 
 class HeadingResolver:
@@ -39,9 +38,7 @@ class HeadingResolver:
 
     def __init__(self, env, lookahead_s: float = 300.0, margin: float = 0.5, max_turn_deg: float = 120.0,
                  headings: int = 12):
-        sim = getattr(env, "sim", env)
-        if not all(hasattr(sim, name) for name in _STATE):
-            raise ConfigError("env", type(env).__name__, "HeadingResolver needs a batched ATC env (make_vec_env('atc/...'))")
+        sim = simulator_of(env, "HeadingResolver")
         for name, value in (("lookahead_s", lookahead_s), ("max_turn_deg", max_turn_deg)):
             if not value > 0:
                 raise ConfigError(name, value, "must be > 0")
@@ -74,7 +71,4 @@ class HeadingResolver:
         # first free candidate in preference order; none free: the largest predicted minimum distance
         choice = np.where(free.any(axis=0), free.argmax(axis=0), worst.argmax(axis=0))
         target = np.take_along_axis(candidates, choice[None], axis=0)[0]
-        actions = np.zeros((2, *sim.x.shape))
-        actions[0] = np.clip(wrap180(target - sim.hdg) / dyn.max_heading_change_deg, -1.0, 1.0)
-        actions[:, sim.reached] = 0.0
-        return {a: actions[:, i].T.astype(np.float32) for i, a in enumerate(sim.possible_agents)}
+        return heading_actions(sim, target)

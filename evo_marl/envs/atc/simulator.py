@@ -13,12 +13,12 @@ from gymnasium import spaces
 
 from evo_marl.envs.atc import generator as gen
 from evo_marl.envs.atc.config import ATCConfig
-from evo_marl.envs.atc.kinematics import DEG, Geometry, geometry, integrate, wrap360
+from evo_marl.envs.atc.kinematics import DEG, Geometry, geometry, integrate, wrap180, wrap360
 from evo_marl.envs.atc.observation import build_observations, observation_space
 from evo_marl.envs.atc.scenarios import Scenario
 from evo_marl.envs.atc.traffic import TrafficSource
 from evo_marl.envs.native import BatchedSimulator
-from evo_marl.errors import EnvError
+from evo_marl.errors import ConfigError, EnvError
 
 REWARD_TERMS = ("progress", "drift", "los_entry", "los_depth", "action_cost", "time", "reach", "timeout", "team",
                 "buffer")
@@ -260,3 +260,20 @@ class ATCSimulator(BatchedSimulator):
         from evo_marl.envs.atc.render import render_frame
 
         return render_frame(self, env_index)
+
+
+def simulator_of(env: Any, controller: str) -> ATCSimulator:
+    """The :class:`ATCSimulator` behind a batched ATC env (or the simulator itself), for a full-state ``controller``."""
+    sim = getattr(env, "sim", env)
+    if not isinstance(sim, ATCSimulator):
+        raise ConfigError("env", type(env).__name__, f"{controller} needs a batched ATC env (make_vec_env('atc/...'))")
+    return sim
+
+
+def heading_actions(sim: ATCSimulator, target_deg: np.ndarray) -> dict[str, np.ndarray]:
+    """Env actions ``agent -> float32[num_envs, 2]`` turning every aircraft toward ``target_deg`` (``[A, N]``) as
+    far as one step allows, speed unchanged; zero for aircraft at their waypoints (the env ignores them)."""
+    actions = np.zeros((2, *sim.x.shape))
+    actions[0] = np.clip(wrap180(target_deg - sim.hdg) / sim.cfg.dynamics.max_heading_change_deg, -1.0, 1.0)
+    actions[:, sim.reached] = 0.0
+    return {a: actions[:, i].T.astype(np.float32) for i, a in enumerate(sim.possible_agents)}
