@@ -99,12 +99,13 @@ class RolloutPlanner:
         pair = present[:, None] & present[None] & ~np.eye(len(x), dtype=bool)[:, :, None]
         radius = r.separation_nm * (1.0 + self.margin)
         cost = np.zeros(x.shape[1])
+        cmd_cas = cas.copy()  # plans hold every aircraft's speed
         for t in range(self.horizon):
             direct = bearing_deg(wp_x - x, wp_y - y)
             target = np.where(t < hld, direct + off, direct)
             turn = np.clip(wrap180(target - hdg), -dyn.max_heading_change_deg, dyn.max_heading_change_deg)
             cmd = np.where(reached, hdg, hdg + turn)
-            integrate(x, y, hdg, cas, cmd, cas.copy(), dyn, dyn.substeps)
+            integrate(x, y, hdg, cas, cmd, cmd_cas, dyn, dyn.substeps)
             reached |= np.hypot(wp_x - x, wp_y - y) <= r.reach_radius_nm
             dist = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
             intrusion = np.where(pair, np.maximum(0.0, radius - dist) + (dist < r.separation_nm), 0.0)
