@@ -15,7 +15,8 @@ seed 30_000, never used for the figures) is evaluated **zero-shot**, acting by r
   straight-flight bound, minimum separation, waypoint fraction; **clean** = no loss of separation (LoS)
   and at least 95 % of the waypoints;
 * on ``--episodes`` held-out ``atc/random`` episodes (default generator, reset seed 10_000 + count, never
-  used in training) at each aircraft count: LoS risk, LoS entries per flight hour, waypoint fraction,
+  used in training) at each aircraft count: LoS risk, LoS entries per flight hour, LoS depth (the median
+  minimum separation of the episodes that lost it: grazes of 5 NM or near-collisions), waypoint fraction,
   return / straight-flight bound;
 * conflict detection (spec section 10) pooled over the named scenarios and ``--detection-episodes``
   random episodes per count: precision and recall of the controller's manoeuvres against true conflicts.
@@ -219,7 +220,12 @@ def _named_row(m: dict, ret: float, optimum: float | None, bound: float | None) 
 def _random_row(m: dict, ret: float, bound: float | None) -> dict:
     """An aircraft count's row of :attr:`SeedResult.random` from its evaluation metrics."""
     return {"los_risk": m["los_risk"], "los_per_h": m["los_per_flight_hour"], "waypoints": m["waypoint_fraction"],
-            "clean": m["clean"], "return": ret, "bound": bound}
+            "clean": m["clean"], "return": ret, "bound": bound, "los_depth": m.get("los_median_separation_nm", math.nan)}
+
+
+def _depth(row: dict) -> str:
+    """The median minimum separation of the episodes that lost separation ("-" without any)."""
+    return f"{row['los_depth']:.2f}" if math.isfinite(row["los_depth"]) else "-"
 
 
 def _mean(values) -> float:
@@ -262,22 +268,22 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
     for ref, r in references:
         lines += [f"The {ref.label} (`{ref.source}`) {ref.text()}; it reads every aircraft's position, heading and "
                   "speed, which a learned controller does not see. Held-out random traffic:", "",
-                  "| aircraft | LoS risk | LoS / flight h | waypoints | clean | return / bound |",
-                  "|---:|---:|---:|---:|---:|---|"]
-        lines += [f"| {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {v['waypoints']:.1%} | {v['clean']:.1%} | "
-                  f"{v['return']:.1f} / {v['bound']:.1f} |" for n, v in r.random.items()]
+                  "| aircraft | LoS risk | LoS / flight h | LoS depth (NM) | waypoints | clean | return / bound |",
+                  "|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [f"| {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {_depth(v)} | {v['waypoints']:.1%} | "
+                  f"{v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |" for n, v in r.random.items()]
         lines += ["", "Named scenarios not clean: " + (", ".join(
             f"{s} ({v['min_sep']:.1f} NM, {v['waypoints']:.0%})" for s, v in r.named.items() if not v["clean"])
             or "none"), ""]
     for c in configs:
         rs = [r for r in results if r.config == c]
         lines += [f"## {c}", "", "Held-out random traffic (per seed):", "",
-                  "| seed | aircraft | LoS risk | LoS / flight h | waypoints | clean | return / bound |",
-                  "|---:|---:|---:|---:|---:|---:|---|"]
+                  "| seed | aircraft | LoS risk | LoS / flight h | LoS depth (NM) | waypoints | clean | return / bound |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in rs:
             for n, v in r.random.items():
-                lines.append(f"| {r.seed} | {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {v['waypoints']:.1%} | "
-                             f"{v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |")
+                lines.append(f"| {r.seed} | {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {_depth(v)} | "
+                             f"{v['waypoints']:.1%} | {v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |")
         lines += ["", "Named scenarios, zero-shot (return / optimum or bound, min separation NM, waypoints; "
                   "**bold** = clean):", "", "| scenario | " + " | ".join(f"seed {r.seed}" for r in rs) + " |",
                   "|---|" + "---|" * len(rs)]

@@ -82,6 +82,10 @@ def test_summarise_counts_los_per_flight_hour():
     assert s["los_risk"] == pytest.approx(1 / 3) and s["clean"] == pytest.approx(1 / 3)
     assert s["los_per_flight_hour"] == pytest.approx(2 / hours[:3].sum())  # the unfinished episode does not count
     assert s["worst_min_separation_nm"] == 3.0
+    assert s["los_median_separation_nm"] == 3.0  # the one episode that lost separation
+    deeper = evaluation_summary({"min_separation_nm": np.array([4.9, 1.0, 2.0, 7.0])})
+    assert deeper["los_median_separation_nm"] == 2.0
+    assert np.isnan(evaluation_summary({"min_separation_nm": np.array([5.0, 8.0])})["los_median_separation_nm"])
 
 
 def test_straight_flight_bound_removes_the_los_terms():

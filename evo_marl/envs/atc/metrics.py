@@ -6,6 +6,7 @@ The per-episode metrics themselves come from ``ATCSimulator.episode_metrics()`` 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -60,13 +61,17 @@ def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, f
     * ``los_per_flight_hour``: LoS entries (an aircraft entering another's 5 NM circle; a pair that loses
       separation counts two) per hour flown by all aircraft (aircraft x episode length);
     * ``clean``: fraction of episodes with no LoS and every aircraft at its waypoint;
-    * ``worst_min_separation_nm``: the smallest separation of any episode.
+    * ``worst_min_separation_nm``: the smallest separation of any episode;
+    * ``los_median_separation_nm``: how deep losses go, the median minimum separation of the episodes that lost
+      separation (NaN without any): near 5 NM the losses are grazes of the minimum, far below it near-collisions.
     """
     seps = np.asarray(episode_metrics.get("min_separation_nm", []), dtype=np.float64)
     done = np.isfinite(seps)
     if not done.any():
         return {}
     out = {"los_risk": los_risk(seps[done]), "worst_min_separation_nm": float(seps[done].min())}
+    lost = seps[done][seps[done] < SEPARATION_NM]
+    out["los_median_separation_nm"] = float(np.median(lost)) if lost.size else math.nan
     los = np.asarray(episode_metrics.get("los_events", np.full(seps.shape, np.nan)), np.float64)[done]
     hours = np.asarray(episode_metrics.get("flight_hours", np.full(seps.shape, np.nan)), np.float64)[done]
     if np.isfinite(hours).all() and hours.sum() > 0:
