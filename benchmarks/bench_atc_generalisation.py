@@ -220,7 +220,7 @@ def _named_row(m: dict, ret: float, optimum: float | None, bound: float | None) 
 def _random_row(m: dict, ret: float, bound: float | None) -> dict:
     """An aircraft count's row of :attr:`SeedResult.random` from its evaluation metrics."""
     return {"los_risk": m["los_risk"], "los_per_h": m["los_per_flight_hour"], "waypoints": m["waypoint_fraction"],
-            "clean": m["clean"], "return": ret, "bound": bound, "los_depth": m.get("los_median_separation_nm", math.nan)}
+            "clean": m["clean"], "return": ret, "bound": bound, "los_depth": m["los_median_separation_nm"]}
 
 
 def _depth(row: dict) -> str:
