@@ -223,9 +223,16 @@ def _random_row(m: dict, ret: float, bound: float | None) -> dict:
             "clean": m["clean"], "return": ret, "bound": bound, "los_depth": m["los_median_separation_nm"]}
 
 
-def _depth(row: dict) -> str:
-    """The median minimum separation of the episodes that lost separation ("-" without any)."""
-    return f"{row['los_depth']:.2f}" if math.isfinite(row["los_depth"]) else "-"
+#: the columns of a held-out row (:func:`_random_cells`), after its leading ones
+RANDOM_COLUMNS = "| LoS risk | LoS / flight h | LoS depth (NM) | waypoints | clean | return / bound |"
+RANDOM_ALIGN = "---:|---:|---:|---:|---:|---|"
+
+
+def _random_cells(row: dict) -> str:
+    """A held-out row's cells under :data:`RANDOM_COLUMNS` (LoS depth "-" where no episode lost separation)."""
+    depth = f"{row['los_depth']:.2f}" if math.isfinite(row["los_depth"]) else "-"
+    return (f" {row['los_risk']:.1%} | {row['los_per_h']:.2f} | {depth} | {row['waypoints']:.1%} | "
+            f"{row['clean']:.1%} | {row['return']:.1f} / {row['bound']:.1f} |")
 
 
 def _mean(values) -> float:
@@ -268,22 +275,16 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
     for ref, r in references:
         lines += [f"The {ref.label} (`{ref.source}`) {ref.text()}; it reads every aircraft's position, heading and "
                   "speed, which a learned controller does not see. Held-out random traffic:", "",
-                  "| aircraft | LoS risk | LoS / flight h | LoS depth (NM) | waypoints | clean | return / bound |",
-                  "|---:|---:|---:|---:|---:|---:|---|"]
-        lines += [f"| {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {_depth(v)} | {v['waypoints']:.1%} | "
-                  f"{v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |" for n, v in r.random.items()]
+                  "| aircraft " + RANDOM_COLUMNS, "|---:|" + RANDOM_ALIGN]
+        lines += [f"| {n} |" + _random_cells(v) for n, v in r.random.items()]
         lines += ["", "Named scenarios not clean: " + (", ".join(
             f"{s} ({v['min_sep']:.1f} NM, {v['waypoints']:.0%})" for s, v in r.named.items() if not v["clean"])
             or "none"), ""]
     for c in configs:
         rs = [r for r in results if r.config == c]
         lines += [f"## {c}", "", "Held-out random traffic (per seed):", "",
-                  "| seed | aircraft | LoS risk | LoS / flight h | LoS depth (NM) | waypoints | clean | return / bound |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for r in rs:
-            for n, v in r.random.items():
-                lines.append(f"| {r.seed} | {n} | {v['los_risk']:.1%} | {v['los_per_h']:.2f} | {_depth(v)} | "
-                             f"{v['waypoints']:.1%} | {v['clean']:.1%} | {v['return']:.1f} / {v['bound']:.1f} |")
+                  "| seed | aircraft " + RANDOM_COLUMNS, "|---:|---:|" + RANDOM_ALIGN]
+        lines += [f"| {r.seed} | {n} |" + _random_cells(v) for r in rs for n, v in r.random.items()]
         lines += ["", "Named scenarios, zero-shot (return / optimum or bound, min separation NM, waypoints; "
                   "**bold** = clean):", "", "| scenario | " + " | ".join(f"seed {r.seed}" for r in rs) + " |",
                   "|---|" + "---|" * len(rs)]

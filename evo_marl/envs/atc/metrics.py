@@ -69,9 +69,10 @@ def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, f
     done = np.isfinite(seps)
     if not done.any():
         return {}
-    out = {"los_risk": los_risk(seps[done]), "worst_min_separation_nm": float(seps[done].min())}
-    lost = seps[done][seps[done] < SEPARATION_NM]
-    out["los_median_separation_nm"] = float(np.median(lost)) if lost.size else math.nan
+    finished = seps[done]
+    lost = finished[finished < SEPARATION_NM]
+    out = {"los_risk": los_risk(finished), "worst_min_separation_nm": float(finished.min()),
+           "los_median_separation_nm": float(np.median(lost)) if lost.size else math.nan}
     los = np.asarray(episode_metrics.get("los_events", np.full(seps.shape, np.nan)), np.float64)[done]
     hours = np.asarray(episode_metrics.get("flight_hours", np.full(seps.shape, np.nan)), np.float64)[done]
     if np.isfinite(hours).all() and hours.sum() > 0:
