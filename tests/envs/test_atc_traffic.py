@@ -12,7 +12,7 @@ from evo_marl.envs.atc.generator import (
     GeneratorConfig, predicted_conflict, sample, time_to_first_los,
 )
 from evo_marl.envs.atc.observation import feature_names
-from evo_marl.errors import ConfigError
+from evo_marl.errors import ConfigError, EnvError
 
 TAS = 1.1548
 
@@ -101,6 +101,15 @@ def test_generator_options_are_checked(kwargs, field):
     with pytest.raises(ConfigError) as err:
         parallel_env("random", **kwargs)
     assert err.value.field == field
+
+
+def test_settings_that_are_never_fair_raise_a_named_error(monkeypatch):
+    # no leg of 60 NM fits in a 40 NM box: every try fails, and the growing candidate count must not overflow
+    # (it did after about 60 tries: 64 x 2**57 wraps around in int64)
+    monkeypatch.setattr("evo_marl.envs.atc.generator.MAX_TRIES", 80)
+    cfg = GeneratorConfig(num_aircraft=8, box_nm=40.0, min_leg_nm=60.0)
+    with pytest.raises(EnvError, match="still invalid after"):
+        sample(cfg, 3, np.random.default_rng(0))
 
 
 def test_traffic_options_only_apply_to_random_and_mix():

@@ -265,7 +265,7 @@ def sample(cfg: GeneratorConfig, n: int, rng: np.random.Generator) -> Traffic:
             dst[head[found]] = src[first[found]]
         todo = np.concatenate([head[~found], todo[batch:]])
         if found.mean() < 0.5:
-            growth *= 2
+            growth = min(growth * 2, 1024)  # reps are capped at 1024: more growth would only overflow
     if todo.size:
         raise EnvError(f"random traffic generator: {todo.size} draws still invalid after {MAX_TRIES} tries; "
                        f"relax the settings {cfg}")
