@@ -258,6 +258,27 @@ def test_threat_order_and_cpa_features():
     assert slot1["t_los"] == 1.0 and slot1["dcpa"] > 1.0  # A2 is no threat
 
 
+def test_cpa_features_ignore_the_reward_separation():
+    """A reward margin (separation_nm 6) must not change what the policy sees: evaluation drops reward
+    options, so a policy trained with one would otherwise meet other features at evaluation."""
+    from evo_marl.envs.atc.scenarios import parse_scenario
+
+    scen = parse_scenario({"aircraft": [{"id": "A1", "start": [0, 0], "waypoint": [0, 60]},
+                                        {"id": "A2", "start": [0.5, 30], "waypoint": [0.5, -30]}]})
+
+    def first_obs(**kwargs):
+        env = parallel_env(scen, neighbor_order="threat", neighbor_cpa=True, geometry_scale=1.0,
+                           preroll_substeps=0, **kwargs)
+        return env.reset(seed=0)[0]["A1"]
+
+    standard = first_obs()
+    np.testing.assert_array_equal(first_obs(reward={"separation_nm": 6.0, "team_full_sep_nm": 12.0}), standard)
+    wider = first_obs(cpa_separation_nm=6.0)
+    assert wider[6 + 6] == pytest.approx(0.5 / 6, abs=1e-4) and standard[6 + 6] == pytest.approx(0.5 / 5, abs=1e-4)
+    with pytest.raises(ConfigError, match="cpa_separation_nm"):
+        first_obs(cpa_separation_nm=0.0)
+
+
 def test_heading_frame_turns_neighbours_into_our_heading():
     """A1 flies east; A2, 10 NM north of it, flies south. In A1's heading frame A2 is on the left and moves
     to the right (south) while falling behind (A1 flies on east); the world frame reads north, south and west."""

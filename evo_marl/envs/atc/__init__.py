@@ -60,7 +60,9 @@ Missing neighbour slots are zeros. Options for dense traffic (the defaults repro
 a 0/1 "at its waypoint" entry (such an aircraft flies straight on and will not manoeuvre); ``neighbor_cpa=True``
 appends ``t_los`` (time until the pair would come within 5 NM at constant velocity, over
 ``cpa_horizon_s`` = 300 s; 1 when not within it, 0 inside), ``tcpa`` (time to closest approach, clipped
-to the horizon, over it) and ``dcpa`` (distance then, over 5 NM, clipped to 4); ``neighbor_order="threat"``
+to the horizon, over it) and ``dcpa`` (distance then, over 5 NM, clipped to 4); the 5 NM is
+``cpa_separation_nm``, not the reward's ``separation_nm``, so a reward margin leaves the observation alone;
+``neighbor_order="threat"``
 fills the slots with the aircraft predicted to lose separation with us first (soonest first), then the
 rest by distance; ``neighbor_frame="heading"`` gives ``rel_x, rel_y`` and ``rel_vx, rel_vy`` to the
 right of and ahead of our heading (the frame of the waypoint bearing) instead of east and north, so that an

@@ -187,6 +187,9 @@ class ATCConfig:
             north: the spec's) or ``"heading"`` (to the right of our heading, ahead of it: the frame of the
             waypoint bearing, so that "intruder on the right" reads the same whichever way we fly).
         cpa_horizon_s: look-ahead of the ``threat`` order and of the CPA features.
+        cpa_separation_nm: the separation the ``threat`` order and the CPA features predict a loss of (and
+            the unit of dcpa): the 5 NM standard, independent of ``separation_nm`` so that training with a
+            reward margin does not change what the policy observes when it is evaluated without one.
         rel_velocity_scale_kt: relative neighbour velocities are given in units of this many knots.
         collision_nm: ``collision`` info threshold (logged only; never ends an episode).
         max_episode_steps: step cap; ``None`` uses the scenario's own (100 core, 150 family).
@@ -201,6 +204,7 @@ class ATCConfig:
     neighbor_cpa: bool = False
     neighbor_frame: str = "world"
     cpa_horizon_s: float = 300.0
+    cpa_separation_nm: float = 5.0
     rel_velocity_scale_kt: float = 300.0
     collision_nm: float = 3.0
     max_episode_steps: int | None = None
@@ -219,6 +223,7 @@ class ATCConfig:
         if self.neighbor_frame not in NEIGHBOUR_FRAMES:
             raise ConfigError("neighbor_frame", self.neighbor_frame, f"must be one of {list(NEIGHBOUR_FRAMES)}")
         _positive("cpa_horizon_s", self.cpa_horizon_s)
+        _positive("cpa_separation_nm", self.cpa_separation_nm)
         _positive("rel_velocity_scale_kt", self.rel_velocity_scale_kt)
         _non_negative("collision_nm", self.collision_nm)
         if self.max_episode_steps is not None:

@@ -24,7 +24,8 @@ import numpy as np
 OPTIMUM = {"head_on": 24.0, "parallel": 32.0, "t_formation": 34.0, "canonical_crossing": 45.0, "converging": 44.0}
 #: the ATCConfig options that shape an observation
 OBSERVATION_OPTIONS = ("neighbor_topk", "neighbor_present_flag", "neighbor_reached_flag", "neighbor_order",
-                       "neighbor_cpa", "neighbor_frame", "cpa_horizon_s", "rel_velocity_scale_kt")
+                       "neighbor_cpa", "neighbor_frame", "cpa_horizon_s", "cpa_separation_nm",
+                       "rel_velocity_scale_kt")
 LOS_TERMS = ("los_entry", "los_depth", "team", "buffer")
 
 

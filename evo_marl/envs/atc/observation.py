@@ -134,7 +134,7 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
     vx, vy = tas * sin_h, tas * cos_h  # kt
     cpa = None
     if cfg.neighbor_cpa or cfg.neighbor_order == "threat":
-        cpa = pair_cpa(geo, vx * (1.0 / 3600.0), vy * (1.0 / 3600.0), cfg.cpa_horizon_s, cfg.reward.separation_nm)
+        cpa = pair_cpa(geo, vx * (1.0 / 3600.0), vy * (1.0 / 3600.0), cfg.cpa_horizon_s, cfg.cpa_separation_nm)
     order = neighbour_order(slot_key(geo, cpa, cfg), k)
     flat = order * n_envs + np.arange(n_envs)  # flat index of the s-th neighbour of (i, n) in an [A, N] array
     per_slot = len(slot_features(cfg))
@@ -160,7 +160,7 @@ def _neighbour_slots(feat, geo, x, y, sin_h, cos_h, tas, cfg: ATCConfig, k: int,
         h = cfg.cpa_horizon_s
         slots[:, col] = np.where(np.isfinite(t_los), t_los * (1.0 / h), 1.0)
         slots[:, col + 1] = np.minimum(tcpa, h) * (1.0 / h)
-        slots[:, col + 2] = np.minimum(dcpa * (1.0 / cfg.reward.separation_nm), DCPA_CLIP)
+        slots[:, col + 2] = np.minimum(dcpa * (1.0 / cfg.cpa_separation_nm), DCPA_CLIP)
     if filled is not None:
         slots *= filled[:, None]
 
