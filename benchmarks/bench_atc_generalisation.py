@@ -8,7 +8,9 @@ For every config (``configs/<name>.yaml``) and seed, a population is trained as 
 keeps a finished run folder of the same name instead of training again), and its best member (highest
 fitness on the training distribution in the last generation; with ``--choose-by los_risk`` the member of the
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
-seed 30_000, never used for the figures) is evaluated **zero-shot**, acting by role
+seed 30_000, never used for the figures; with ``--choose-by clean`` the one with the most clean validation
+episodes: no LoS and every waypoint; ``--choose-aircraft`` sets the validation traffic and
+``--choose-generations N`` draws the candidates from the run's last N kept generations) is evaluated **zero-shot**, acting by role
 (:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
 
 * on the 14 named scenarios (deterministic: one episode each): return next to the spec's optimum or the
@@ -70,6 +72,8 @@ from results_file import write_results
 
 HELD_OUT_SEED = 10_000
 VALIDATION_SEED = 30_000
+#: --choose-by options besides fitness: the validation metric and how the report names the member it picks
+CHOICES = {"los_risk": "Safest (lowest LoS risk)", "clean": "Cleanest (most episodes without LoS and with every waypoint)"}
 
 
 def _defaults(controller: type) -> dict[str, Any]:
@@ -120,7 +124,7 @@ class SeedResult:
     run_dir: Path
     steps: int
     wall: float
-    member: int
+    member: str  # the member evaluated: its index, and its generation where not the newest
     named: dict[str, dict] = field(default_factory=dict)  # scenario -> row
     random: dict[int, dict] = field(default_factory=dict)  # aircraft -> row
     detection: dict[str, float] = field(default_factory=dict)
@@ -173,11 +177,19 @@ def detection(member, scenarios: list[str], counts: list[int], episodes: int, kw
 
 def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
     _, config, member = load_run(run_dir)
-    if args.choose_by == "los_risk":
-        member, _ = choose_member(run_dir, ["atc/random"], "los_risk", lower_is_better=True,
-                                  episodes=args.choose_episodes, seed=VALIDATION_SEED, env_kwargs={"num_aircraft": [3, 5]})
+    label = str(member.index)
+    if args.choose_by != "fitness":
+        member, scores = choose_member(run_dir, ["atc/random"], args.choose_by,
+                                       lower_is_better=args.choose_by == "los_risk", episodes=args.choose_episodes,
+                                       seed=VALIDATION_SEED, env_kwargs={"num_aircraft": args.choose_aircraft},
+                                       generations=args.choose_generations)
+        label = str(member.index)
+        if args.choose_generations > 1:
+            best = max(scores.values()) if args.choose_by != "los_risk" else min(scores.values())
+            generation = next(g for g, i in scores if i == member.index and scores[g, i] == best)
+            label += f" of generation {generation}"
     kwargs = transfer_kwargs(config.env.kwargs)
-    result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, member.index)
+    result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, label)
     named = shipped_scenarios()
     for r in cross_evaluate(member, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs):
         result.named[r.env_id.split("/")[1]] = _named_row(r.metrics, r.mean_return, r.optimum, r.bound)
@@ -192,7 +204,7 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
 
 def reference_result(reference: Reference, args) -> SeedResult:
     """A reference controller on the named scenarios and the held-out episodes of :func:`evaluate`."""
-    result = SeedResult(reference.label, 0, Path("-"), 0, math.nan, -1)
+    result = SeedResult(reference.label, 0, Path("-"), 0, math.nan, "-")
 
     def fly(env_id: str, episodes: int, seed: int, **kwargs) -> tuple[dict, float]:
         """Metrics as :class:`~evo_marl.cross_evaluation.EnvEvaluation` has them, and the mean return."""
@@ -245,8 +257,9 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores "
              "shared with other work, torch 1 thread, training under `nice`) with", "", f"    {command}", "",
              ("Best member of the final generation" if args.choose_by == "fitness" else
-              f"Safest member of the final generation (lowest LoS risk on {args.choose_episodes} validation episodes of "
-              f"3-5 aircraft, reset seed {VALIDATION_SEED})") + ", acting by role without exploration. Named scenarios: one "
+              f"{CHOICES[args.choose_by]} member of the last {args.choose_generations} generation(s) on "
+              f"{args.choose_episodes} validation episodes of {args.choose_aircraft[0]}-{args.choose_aircraft[1]} "
+              f"aircraft (reset seed {VALIDATION_SEED})") + ", acting by role without exploration. Named scenarios: one "
              "deterministic episode each; *clean* = no loss of separation and >= 95 % of waypoints. Held-out random "
              f"traffic: {args.episodes} `atc/random` episodes per aircraft count (default generator, reset seed "
              f"{HELD_OUT_SEED} + count). LoS/h: LoS entries per aircraft flight hour. Return vs bound: mean team "
@@ -300,7 +313,7 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
             f"seed {r.seed}: precision {r.detection.get('precision', math.nan):.2f}, recall "
             f"{r.detection.get('recall', math.nan):.2f}, ghost rate {r.detection.get('ghost_rate', math.nan):.2f}"
             for r in rs), "",
-            "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, best member "
+            "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, member "
                                  f"{r.member} (`{r.run_dir}`)" for r in rs), ""]
     return lines
 
@@ -318,9 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", nargs="*", choices=sorted(REFERENCES), default=list(REFERENCES),
                         help="reference controllers flown on the same episodes (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
-    parser.add_argument("--choose-by", choices=["fitness", "los_risk"], default="fitness",
-                        help="which member of the last generation is evaluated (los_risk: safest on validation episodes)")
-    parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk")
+    parser.add_argument("--choose-by", choices=["fitness", *CHOICES], default="fitness",
+                        help="which member of the last generation is evaluated (los_risk: safest on validation episodes; "
+                        "clean: most validation episodes without LoS and with every waypoint)")
+    parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk / clean")
+    parser.add_argument("--choose-aircraft", type=int, nargs=2, default=[3, 5], metavar=("MIN", "MAX"),
+                        help="aircraft per validation episode for --choose-by los_risk / clean (default 3 5)")
+    parser.add_argument("--choose-generations", type=int, default=1,
+                        help="--choose-by los_risk / clean: candidates from the run's last N kept generations, not only the newest")
     parser.add_argument("--root", default="populations/bench_generalist")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
     args = parser.parse_args(argv)

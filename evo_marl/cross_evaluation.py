@@ -173,30 +173,57 @@ def _evaluate(members: list, env_ids: Sequence[str] | str, episodes: int, seed: 
 
 def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, metric: str = "return",
                   lower_is_better: bool = False, episodes: int = 100, seed: int = 54321,
-                  env_kwargs: dict[str, Any] | None = None, max_steps: int | None = None) -> tuple[Any, dict[int, float]]:
+                  env_kwargs: dict[str, Any] | None = None, max_steps: int | None = None,
+                  generations: int = 1) -> tuple[Any, dict]:
     """The member of ``source`` (a run folder or a population) with the best mean ``metric`` over ``env_ids``.
 
     Every member plays the same validation episodes; give them a ``seed`` of their own, apart from those of
     a final evaluation. ``metric`` is ``"return"`` (mean team return) or a key of :attr:`EnvEvaluation.metrics`
     (a family's evaluation metric, e.g. a failure rate with ``lower_is_better=True``); ties go to the higher
-    mean return.
+    mean return. ``generations``: with a run folder, the candidates are the members of its last
+    ``generations`` complete generation folders (as many as the run kept: 3 by default), not only the newest
+    one — the same member a few generations earlier may generalise better than it does now.
 
     Returns:
-        the chosen member and every member's score by member index.
+        the chosen member and every candidate's score, by member index (by ``(generation, member index)``
+        when ``generations > 1``).
     """
     population, _, train_id, train_kwargs = _population(source, episodes)
+    keys: list = [m.index for m in population]
+    if generations != 1:
+        population, keys = _recent_members(source, generations)
     results = _evaluate(population, env_ids, episodes, seed, env_kwargs, max_steps, False, train_id, train_kwargs)
-    scores: dict[int, list[float]] = {}
-    returns: dict[int, list[float]] = {}
-    for r in results:
+    scores: dict[Any, list[float]] = {}
+    returns: dict[Any, list[float]] = {}
+    for position, r in enumerate(results):  # env-major: every candidate on the first env, then the next env
         if metric != "return" and metric not in r.metrics:
             raise ConfigError("metric", metric, f"is not a metric of {r.env_id}: one of {['return', *sorted(r.metrics)]}")
-        scores.setdefault(r.member, []).append(r.mean_return if metric == "return" else r.metrics[metric])
-        returns.setdefault(r.member, []).append(r.mean_return)
+        key = keys[position % len(population)]
+        scores.setdefault(key, []).append(r.mean_return if metric == "return" else r.metrics[metric])
+        returns.setdefault(key, []).append(r.mean_return)
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
     sign = 1.0 if lower_is_better else -1.0
     best = min(mean, key=lambda k: (sign * mean[k], -float(np.mean(returns[k]))))
-    return next(m for m in population if m.index == best), mean
+    return population[keys.index(best)], mean
+
+
+def _recent_members(source: Any, generations: int) -> tuple[list, list[tuple[int, int]]]:
+    """The members of the last ``generations`` complete generation folders of run folder ``source``, oldest
+    first, and their ``(generation, member index)`` keys."""
+    from evo_marl.run_folder import complete_generations, read_manifest
+    from evo_marl.training.checkpoint import load_population
+
+    if not isinstance(generations, int) or isinstance(generations, bool) or generations < 1:
+        raise ConfigError("generations", generations, "must be an integer >= 1")
+    if not isinstance(source, (str, Path)):
+        raise ConfigError("generations", generations, "needs a run folder as source (a population has one generation)")
+    members, keys = [], []
+    for folder in complete_generations(source)[-generations:]:
+        generation = int(read_manifest(folder)["generation"])
+        for member in load_population(folder):
+            members.append(member)
+            keys.append((generation, member.index))
+    return members, keys
 
 
 def format_table(results: Sequence[EnvEvaluation], columns: Sequence[str] | None = None) -> str:

@@ -147,3 +147,30 @@ def test_choose_member_picks_the_best_score_on_validation_episodes(run_dir):
     assert member.index == min(waypoints, key=lambda k: (waypoints[k], -returns[k]))
     with pytest.raises(ConfigError, match="metric"):
         choose_member(run_dir, ["atc/random"], "safety", episodes=2, seed=seed)
+
+
+def test_choose_member_can_pick_from_earlier_generations(run_dir):
+    from evo_marl.run_folder import complete_generations, read_manifest
+    from evo_marl.training.checkpoint import load_population
+
+    folders = complete_generations(run_dir)
+    assert len(folders) >= 2
+    episodes, seed = 8, 99
+    expected = {}
+    for folder in folders[-2:]:
+        generation = read_manifest(folder)["generation"]
+        for r in cross_evaluate(load_population(folder), ["atc/random"], episodes=episodes, seed=seed,
+                                all_members=True, references=False, env_kwargs={"num_aircraft": [2, 3], **OBS}):
+            expected[(generation, r.member)] = r.metrics["waypoint_fraction"]
+    member, scores = choose_member(run_dir, ["atc/random"], "waypoint_fraction", episodes=episodes, seed=seed,
+                                   generations=2)
+    assert scores == pytest.approx(expected) and len({g for g, _ in scores}) == 2
+    best = max(scores.values())
+    assert scores[next(k for k in scores if k[1] == member.index and scores[k] == best)] == best
+    _, newest = choose_member(run_dir, ["atc/random"], "waypoint_fraction", episodes=episodes, seed=seed)
+    last = max(g for g, _ in scores)
+    assert newest == pytest.approx({i: v for (g, i), v in scores.items() if g == last})
+    with pytest.raises(ConfigError, match="generations"):
+        choose_member(run_dir, ["atc/random"], episodes=2, seed=seed, generations=0)
+    with pytest.raises(ConfigError, match="needs a run folder"):
+        choose_member(load_population(folders[-1]), ["atc/random"], episodes=2, seed=seed, generations=2)
