@@ -46,3 +46,33 @@ def test_resume_equals_uninterrupted_run(tmp_path):
             assert torch.equal(wa[key], wb[key])
     rows = (tmp_path / "resumed" / "generations.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4, "a resumed run must not duplicate or lose metric rows"
+
+
+def test_resume_continues_a_curriculum_where_it_stopped(tmp_path):
+    """An env's schedule clock is part of the checkpoint: the resumed run flies the stage the uninterrupted
+    one flies (here 4 aircraft from vector step 40 on; restarted, it would fly 2 again)."""
+    import csv
+
+    from evo_marl.config import load_config
+    from evo_marl.experiment import run_experiment
+
+    def run(name, max_steps, resume=False):
+        config = load_config({
+            "name": name, "algo": "IPPO", "population_size": 2, "seed": 3,
+            "env": {"id": "atc/mix", "num_envs": 4, "kwargs": {
+                "traffic": [{"scenario": "random", "num_aircraft": [2, 4]}],
+                "schedule": [{"steps": 0, "num_aircraft": [2, 2]}, {"steps": 40, "num_aircraft": [4, 4]}]}},
+            "net_config": {"hidden_size": [16]},
+            "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
+            "training": {"max_steps": max_steps, "evo_steps": 128, "eval_loop": 2},
+            "output": {"root": str(tmp_path), "plots": False}})
+        run_experiment(config, resume=resume, verbose=False)
+        with open(config.run_dir / "generations.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    full = run("full", 384)
+    assert len(run("resumed", 256)) == 2
+    resumed = run("resumed", 384, resume=True)
+    assert [r["eval/num_aircraft"] for r in full] == [r["eval/num_aircraft"] for r in resumed]
+    assert float(full[-1]["eval/num_aircraft"]) == 4.0
+    assert [r["evo/best_fitness"] for r in full] == [r["evo/best_fitness"] for r in resumed]

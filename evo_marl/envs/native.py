@@ -74,6 +74,14 @@ class BatchedSimulator(ABC):
         """An RGB frame of one sub-env, where the family supports rendering."""
         return None
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step clock
+        of a curriculum): JSON-serialisable, empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (a resumed run)."""
+
 
 SimulatorFactory = Callable[[int], BatchedSimulator]
 
@@ -162,6 +170,12 @@ class NativeVecEnv(VectorEnv):
 
     def render(self, env_index: int = 0) -> np.ndarray | None:
         return self.sim.render(env_index)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sim.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sim.load_state_dict(state)
 
 
 class NativeParallelEnv(ParallelEnv):

@@ -119,6 +119,18 @@ class VectorEnv(ABC):
     def close(self) -> None:
         """Release resources (nothing to release for NumPy envs)."""
 
+    #: a run's checkpoints hold the env's :meth:`state_dict` where it is not empty; one written without it
+    #: (by an older version) resumes with a warning that the run does not repeat an uninterrupted one
+    state_optional = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step clock
+        of a curriculum): JSON-serialisable, empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (a resumed run)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_envs={self.num_envs}, agents={self.possible_agents})"
 

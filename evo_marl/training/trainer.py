@@ -184,6 +184,8 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         phase = phase(members, vec_env, settings, entropy) if phase is not None else \
             build_phase(members, vec_env, memory, settings, entropy)
         eval_env = vec_env.spawn(settings.eval_loop)
+        if vec_env.state_dict():  # e.g. a curriculum's clock: checkpoints carry it, a resume continues it
+            components = {**(components or {}), "env": vec_env}
     elif phase is not None:
         raise ConfigError("backend", "ray", "runs the population's own collection phase only, not a custom phase "
                                             "(such as a league's): use the local backend")

@@ -12,7 +12,7 @@ from evo_marl.envs.atc.generator import (
     GeneratorConfig, predicted_conflict, sample, time_to_first_los,
 )
 from evo_marl.envs.atc.observation import feature_names
-from evo_marl.errors import ConfigError, EnvError
+from evo_marl.errors import CheckpointError, ConfigError, EnvError
 
 TAS = 1.1548
 
@@ -217,6 +217,27 @@ def test_schedule_follows_the_shared_step_clock():
     assert set(last.sim.present.sum(axis=0)) == {2}  # starts on the last stage
     with pytest.raises(ConfigError, match="schedule_at=-1"):
         vec_env("random", num_envs=2, schedule_at=-1)
+
+
+def test_schedule_clock_is_env_state_that_a_resume_continues():
+    schedule = [{"steps": 0, "num_aircraft": [2, 2]}, {"steps": 50, "num_aircraft": [5, 5]}]
+    traffic = [{"scenario": "random", "num_aircraft": [2, 5]}]
+    env = vec_env("mix", num_envs=8, seed=0, traffic=traffic, schedule=schedule)
+    env.reset()
+    for _ in range(30):
+        env.step(_zeros(env, 8))
+    assert env.state_dict() == {"schedule_steps": 30}
+    resumed = vec_env("mix", num_envs=8, seed=0, traffic=traffic, schedule=schedule)
+    resumed.load_state_dict(env.state_dict())
+    resumed.reset()
+    for _ in range(25):
+        resumed.step(_zeros(resumed, 8))
+    assert resumed.state_dict() == {"schedule_steps": 55}
+    resumed.reset()
+    assert set(resumed.sim.present.sum(axis=0)) == {5}  # past step 50: the second stage
+    assert vec_env("random", num_envs=2, seed=0).state_dict() == {}  # no schedule, no state
+    with pytest.raises(CheckpointError, match="schedule_steps=-3"):
+        resumed.load_state_dict({"schedule_steps": -3})
 
 
 # ---- observation options --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from evo_marl.envs.atc.observation import build_observations, observation_space
 from evo_marl.envs.atc.scenarios import Scenario
 from evo_marl.envs.atc.traffic import TrafficSource
 from evo_marl.envs.native import BatchedSimulator
-from evo_marl.errors import ConfigError, EnvError
+from evo_marl.errors import CheckpointError, ConfigError, EnvError
 
 REWARD_TERMS = ("progress", "drift", "los_entry", "los_depth", "action_cost", "time", "reach", "timeout", "team",
                 "buffer")
@@ -88,6 +88,18 @@ class ATCSimulator(BatchedSimulator):
         self._obs = np.zeros((*shape, self.cfg.obs_dim), np.float32)
 
     # ----------------------------------------------------------------------------------- reset
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's step clock, where the traffic has a schedule (a resumed run continues it)."""
+        return {"schedule_steps": self.scenario.clock.steps} if self.scenario.schedule else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        steps = state.get("schedule_steps")
+        if steps is None:
+            return
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise CheckpointError(f"env state schedule_steps={steps!r}: must be an integer >= 0 (a schedule step)")
+        self.scenario.clock.set(steps)
+
     def reset_where(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         idx = np.flatnonzero(mask)
         if idx.size == 0:

@@ -15,9 +15,9 @@ divided by the member's ``num_envs``) a stage's options apply to every random en
 stages before it; ``weights`` replaces the entry weights. The clock is shared by every env built from
 the same ``make_vec_env`` / ``parallel_env`` call (including the population-wide and evaluation envs
 a trainer spawns from it) and reads the largest step count among them, so evaluation episodes follow
-the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0), so a resumed
-run restarts its schedule unless given ``schedule_at``, and ``schedule_at: 1000000`` evaluates a
-curriculum on its last stage. Everything is deterministic under the env's seed.
+the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0; ``schedule_at:
+1000000`` evaluates a curriculum on its last stage); a trainer saves the clock in its checkpoints
+(the env's ``state_dict``), so a resumed run continues its schedule where it stopped. Everything is deterministic under the env's seed.
 """
 
 from __future__ import annotations
@@ -34,13 +34,23 @@ from evo_marl.errors import ConfigError
 
 
 class ScheduleClock:
-    """The step count a schedule reads: the largest ``step`` count of the envs that share it."""
+    """The step count a schedule reads: where it started (``schedule_at``, or a resumed run's count) plus the
+    largest ``step`` count of the envs that share it."""
 
-    def __init__(self) -> None:
-        self.steps = 0
+    def __init__(self, start: int = 0) -> None:
+        self.start = start
+        self._own = 0
+
+    @property
+    def steps(self) -> int:
+        return self.start + self._own
 
     def advance(self, own_steps: int) -> None:
-        self.steps = max(self.steps, int(own_steps))
+        self._own = max(self._own, int(own_steps))
+
+    def set(self, steps: int) -> None:
+        """Read ``steps`` now and count on from there (a resumed run continues its schedule)."""
+        self.start = int(steps) - self._own
 
 
 def _scenario_traffic(s: Scenario, n: int, slots: int) -> gen.Traffic:
@@ -241,12 +251,11 @@ def traffic_source(scenario: str | Scenario, options: dict[str, Any]) -> Traffic
             gen_opts = {k: options.pop(k) for k in gen.GeneratorConfig.option_names()
                         if k in options and k != "max_episode_steps"}
             entries, weights = [_generator(gen_opts, "")], None
-        clock = ScheduleClock()
         start = options.pop("schedule_at", 0)
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise ConfigError("schedule_at", start, "must be an integer >= 0 (a schedule step)")
-        clock.advance(start)
-        return TrafficSource(entries, weights, _stages(options.pop("schedule", None), entries), clock, name=scenario)
+        return TrafficSource(entries, weights, _stages(options.pop("schedule", None), entries), ScheduleClock(start),
+                             name=scenario)
     for key in (*mix_keys, *gen.GeneratorConfig.option_names()):
         if key in options and key != "max_episode_steps":
             raise ConfigError(key, options[key], f"only applies to scenario '{RANDOM_SCENARIO}' or "
