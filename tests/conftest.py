@@ -15,6 +15,27 @@ os.environ.setdefault("WANDB_SILENT", "true")
 torch.set_num_threads(1)
 
 
+def run_curriculum_experiment(root, name: str, max_steps: int, resume: bool = False, **training) -> list[dict]:
+    """A tiny IPPO run on an ATC curriculum (2 aircraft, then 4 from vector step 40 on); its generations.csv rows."""
+    import csv
+
+    from evo_marl.config import load_config
+    from evo_marl.experiment import run_experiment
+
+    config = load_config({
+        "name": name, "algo": "IPPO", "population_size": 2, "seed": 3,
+        "env": {"id": "atc/mix", "num_envs": 4, "kwargs": {
+            "traffic": [{"scenario": "random", "num_aircraft": [2, 4]}],
+            "schedule": [{"steps": 0, "num_aircraft": [2, 2]}, {"steps": 40, "num_aircraft": [4, 4]}]}},
+        "net_config": {"hidden_size": [16]},
+        "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
+        "training": {"max_steps": max_steps, "evo_steps": 128, "eval_loop": 2, **training},
+        "ray": {"num_workers": 2}, "output": {"root": str(root), "plots": False}})
+    run_experiment(config, resume=resume, verbose=False)
+    with open(config.run_dir / "generations.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def make_tiny_population(algo: str, scenario: str = "coop_box", pop_size: int = 2, num_envs: int = 4,
                          seed: int = 0, **init_hp):
     """A small population for ``tiny/<scenario>`` with its env and a shared buffer."""

@@ -23,7 +23,7 @@ import evo_marl
 from evo_marl import train_multi_agent_off_policy
 from evo_marl.distributed import RayBackend
 from evo_marl.training.checkpoint import generation_dirs
-from conftest import make_tiny_population
+from conftest import make_tiny_population, run_curriculum_experiment
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -131,6 +131,18 @@ def test_resume_equals_an_uninterrupted_run(two_workers, tmp_path):
     _assert_same_members(pop_full, pop_resumed)
     rows = (tmp_path / "resumed" / "generations.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 3 and "time/ray" in rows[0] and "time/replay_sync" in rows[0]
+
+
+def test_resume_continues_each_workers_curriculum(tmp_path):
+    """Each worker's env clock is in components.ray: a resumed Ray run flies the stage an uninterrupted one does."""
+    full = run_curriculum_experiment(tmp_path, "full", 384, backend="ray")
+    assert len(run_curriculum_experiment(tmp_path, "resumed", 256, backend="ray")) == 2
+    manifest = json.loads((generation_dirs(tmp_path / "resumed")[-1] / "manifest.json").read_text())
+    assert [train for train, _ in manifest["components"]["ray"]["env_states"]] == [{"step_count": 64}] * 2
+    resumed = run_curriculum_experiment(tmp_path, "resumed", 384, resume=True, backend="ray")
+    assert [r["eval/num_aircraft"] for r in full] == [r["eval/num_aircraft"] for r in resumed]
+    assert float(full[-1]["eval/num_aircraft"]) == 4.0
+    assert [r["evo/best_fitness"] for r in full] == [r["evo/best_fitness"] for r in resumed]
 
 
 def test_stopping_criteria_run_on_the_driver(tmp_path):

@@ -7,7 +7,7 @@ import torch
 
 from evo_marl import train_multi_agent_off_policy
 from evo_marl.training.checkpoint import generation_dirs, load_population
-from conftest import make_tiny_population
+from conftest import make_tiny_population, run_curriculum_experiment
 
 
 def _run(run_dir, max_steps, resume=False, algo="MATD3", seed=11):
@@ -51,28 +51,26 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 def test_resume_continues_a_curriculum_where_it_stopped(tmp_path):
     """An env's schedule clock is part of the checkpoint: the resumed run flies the stage the uninterrupted
     one flies (here 4 aircraft from vector step 40 on; restarted, it would fly 2 again)."""
-    import csv
-
-    from evo_marl.config import load_config
-    from evo_marl.experiment import run_experiment
-
-    def run(name, max_steps, resume=False):
-        config = load_config({
-            "name": name, "algo": "IPPO", "population_size": 2, "seed": 3,
-            "env": {"id": "atc/mix", "num_envs": 4, "kwargs": {
-                "traffic": [{"scenario": "random", "num_aircraft": [2, 4]}],
-                "schedule": [{"steps": 0, "num_aircraft": [2, 2]}, {"steps": 40, "num_aircraft": [4, 4]}]}},
-            "net_config": {"hidden_size": [16]},
-            "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
-            "training": {"max_steps": max_steps, "evo_steps": 128, "eval_loop": 2},
-            "output": {"root": str(tmp_path), "plots": False}})
-        run_experiment(config, resume=resume, verbose=False)
-        with open(config.run_dir / "generations.csv", newline="") as f:
-            return list(csv.DictReader(f))
-
-    full = run("full", 384)
-    assert len(run("resumed", 256)) == 2
-    resumed = run("resumed", 384, resume=True)
+    full = run_curriculum_experiment(tmp_path, "full", 384)
+    assert len(run_curriculum_experiment(tmp_path, "resumed", 256)) == 2
+    resumed = run_curriculum_experiment(tmp_path, "resumed", 384, resume=True)
     assert [r["eval/num_aircraft"] for r in full] == [r["eval/num_aircraft"] for r in resumed]
     assert float(full[-1]["eval/num_aircraft"]) == 4.0
     assert [r["evo/best_fitness"] for r in full] == [r["evo/best_fitness"] for r in resumed]
+
+
+def test_a_damaged_env_state_in_a_checkpoint_is_named(tmp_path):
+    import json
+
+    import pytest
+
+    from evo_marl.errors import CheckpointError
+
+    run_curriculum_experiment(tmp_path, "run", 128)
+    manifest_path = generation_dirs(tmp_path / "run")[-1] / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["components"]["env"]["envs"][0] == {"step_count": 32}  # the training env's; then the evaluation env's
+    manifest["components"]["env"] = {"envs": [{"step_count": 32}]}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="components.env="):
+        run_curriculum_experiment(tmp_path, "run", 256, resume=True)

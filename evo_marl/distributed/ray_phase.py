@@ -99,6 +99,7 @@ class RayPhase:
         self.workers: list[Any] = [None] * backend.num_workers
         self.pids: list[int | None] = [None] * backend.num_workers
         self.buffer_rngs: list[dict | None] = [None] * backend.num_workers
+        self.env_states: list[list | None] = [None] * backend.num_workers  # each worker's [env, eval env] state
         self.blocks: list[Any] | None = None  # the last generation's rows of each worker (object refs)
         self.restarts = 0
         self.stats: list[dict[str, float]] = []  # per generation: seconds and bytes of the distribution
@@ -108,9 +109,11 @@ class RayPhase:
 
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict[str, Any]:
-        """The worker count and each worker's replay-sampling RNG state (the manifest's ``components.ray``)."""
+        """The worker count, each worker's replay-sampling RNG state and env state (the manifest's
+        ``components.ray``)."""
         self._default_rngs()
-        return {"backend": "ray", "num_workers": len(self.workers), "buffer_rngs": list(self.buffer_rngs)}
+        return {"backend": "ray", "num_workers": len(self.workers), "buffer_rngs": list(self.buffer_rngs),
+                "env_states": list(self.env_states)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get("num_workers")
@@ -119,6 +122,7 @@ class RayPhase:
                            "it does not repeat an uninterrupted run", len(self.workers), saved)
             return
         self.buffer_rngs = list(state["buffer_rngs"])
+        self.env_states = list(state.get("env_states") or [None] * len(self.workers))
 
     def _default_rngs(self) -> None:
         """Worker 0 samples with the driver buffer's RNG (as the local backend), worker w with stream (5, w)."""
@@ -150,7 +154,7 @@ class RayPhase:
             self.workers[w] = actor.options(name=f"{self._name}-{w}").remote(
                 self._env_ref, self.settings, self.entropy, worker_entropy(self.entropy, w), len(self.slots[w]),
                 self.num_envs, self.net_config, self.device, buffer_ref, self.buffer_rngs[w],
-                max(1, int(b.cpus_per_worker)))
+                max(1, int(b.cpus_per_worker)), self.env_states[w])
         try:
             pids = ray.get([self.workers[w].ready.remote() for w in workers], timeout=b.startup_timeout)
         except ray.exceptions.GetTimeoutError as err:
@@ -233,6 +237,9 @@ class RayPhase:
         if all(r is None for r in reports):
             raise WorkerError(f"generation {generation}: every Ray worker was lost "
                               f"(ray.max_retries={self.backend.max_retries})")
+        for w, report in enumerate(reports):
+            if report:
+                self.env_states[w] = report["env_state"]
         t_sync = time.perf_counter()
         rows = self._share_rows(reports, [block if block is not None else {} for block in blocks])
         sync_time = time.perf_counter() - t_sync

@@ -35,17 +35,22 @@ class PopulationWorker:
             workers). phase_entropy: this worker's collection streams (env resets, fallback actions).
         net_config: the population's network config (members are rebuilt from their states with it).
         buffer_state: the shared replay buffer's ``state_dict()`` (off-policy), ``buffer_rng`` this worker's
-            sampling RNG state. threads: torch intra-op threads.
+            sampling RNG state. threads: torch intra-op threads. env_state: the ``state_dict()`` of this
+            worker's training and evaluation envs after its last generation (the step counts a curriculum
+            reads), None for a fresh run.
     """
 
     def __init__(self, env: VectorEnv, settings: RunSettings, entropy: int, phase_entropy: int, num_members: int,
                  num_envs: int, net_config: dict | None, device: str, buffer_state: dict | None,
-                 buffer_rng: dict | None, threads: int = 1):
+                 buffer_rng: dict | None, threads: int = 1, env_state: dict | None = None):
         torch.set_num_threads(threads)
         self.settings, self.entropy, self.phase_entropy = settings, entropy, phase_entropy
         self.num_envs, self.net_config, self.device = num_envs, net_config, device
         self.env = env.spawn(num_members * num_envs)
         self.eval_env = env.spawn(settings.eval_loop)
+        if env_state:
+            self.env.load_state_dict(env_state[0])
+            self.eval_env.load_state_dict(env_state[1])
         self.memory: MultiAgentReplayBuffer | None = None
         if buffer_state is not None:
             self.memory = MultiAgentReplayBuffer(buffer_state["memory_size"], buffer_state["field_names"],
@@ -98,7 +103,8 @@ class PopulationWorker:
         t4 = time.perf_counter()
         report = {"states": [m.state_dict() for m in population], "failed": [bool(m.failed) for m in population],
                   "result": result,
-                  "buffer_rng": self.memory.rng.bit_generator.state if self.memory is not None else None}
+                  "buffer_rng": self.memory.rng.bit_generator.state if self.memory is not None else None,
+                  "env_state": [self.env.state_dict(), self.eval_env.state_dict()]}
         report["timings"] = {"replay_sync": (t1 - t0) + (t4 - t3), "compute": t3 - t2, "compute_cpu": cpu,
                              "members": (t2 - t1) + (time.perf_counter() - t4)}
         return report, block

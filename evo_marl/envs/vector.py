@@ -119,10 +119,6 @@ class VectorEnv(ABC):
     def close(self) -> None:
         """Release resources (nothing to release for NumPy envs)."""
 
-    #: a run's checkpoints hold the env's :meth:`state_dict` where it is not empty; one written without it
-    #: (by an older version) resumes with a warning that the run does not repeat an uninterrupted one
-    state_optional = True
-
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step clock
         of a curriculum): JSON-serialisable, empty by default."""

@@ -19,7 +19,7 @@ from evo_marl.algorithms.spaces import space_mismatch, space_to_dict
 from evo_marl.distributed.backend import resolve_backend
 from evo_marl.distributed.ray_phase import RayPhase
 from evo_marl.envs.vector import VectorEnv
-from evo_marl.errors import ConfigError
+from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
 from evo_marl.run_folder import prepare_run_folder, run_records
@@ -82,6 +82,25 @@ def run_signature(env_name: str, population: list) -> dict[str, Any]:
             "num_envs": lead.num_envs, "agent_ids": list(lead.agent_ids),
             "observation_spaces": {a: space_to_dict(s) for a, s in lead.observation_spaces.items()},
             "action_spaces": {a: space_to_dict(s) for a, s in lead.action_spaces.items()}}
+
+
+class EnvStates:
+    """The ``state_dict()`` of a run's training and evaluation envs, as one checkpoint component."""
+
+    state_optional = True  # written by a version without it: the run resumes with a warning
+
+    def __init__(self, *envs: VectorEnv):
+        self.envs = envs
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"envs": [env.state_dict() for env in self.envs]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("envs") if isinstance(state, dict) else None
+        if not isinstance(saved, list) or len(saved) != len(self.envs):
+            raise CheckpointError(f"components.env={state!r:.80}: must hold the state of {len(self.envs)} envs")
+        for env, env_state in zip(self.envs, saved):
+            env.load_state_dict(env_state)
 
 
 def population_env(env: Any, population: list, widen: bool = True) -> VectorEnv:
@@ -184,8 +203,8 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         phase = phase(members, vec_env, settings, entropy) if phase is not None else \
             build_phase(members, vec_env, memory, settings, entropy)
         eval_env = vec_env.spawn(settings.eval_loop)
-        if vec_env.state_dict():  # e.g. a curriculum's clock: checkpoints carry it, a resume continues it
-            components = {**(components or {}), "env": vec_env}
+        if vec_env.state_dict():  # e.g. the step counts a curriculum reads: checkpoints carry them
+            components = {**(components or {}), "env": EnvStates(vec_env, eval_env)}
     elif phase is not None:
         raise ConfigError("backend", "ray", "runs the population's own collection phase only, not a custom phase "
                                             "(such as a league's): use the local backend")

@@ -226,18 +226,18 @@ def test_schedule_clock_is_env_state_that_a_resume_continues():
     env.reset()
     for _ in range(30):
         env.step(_zeros(env, 8))
-    assert env.state_dict() == {"schedule_steps": 30}
+    assert env.state_dict() == {"step_count": 30}
     resumed = vec_env("mix", num_envs=8, seed=0, traffic=traffic, schedule=schedule)
     resumed.load_state_dict(env.state_dict())
     resumed.reset()
     for _ in range(25):
         resumed.step(_zeros(resumed, 8))
-    assert resumed.state_dict() == {"schedule_steps": 55}
+    assert resumed.state_dict() == {"step_count": 55} and resumed.sim.scenario.clock.steps == 55
     resumed.reset()
     assert set(resumed.sim.present.sum(axis=0)) == {5}  # past step 50: the second stage
     assert vec_env("random", num_envs=2, seed=0).state_dict() == {}  # no schedule, no state
-    with pytest.raises(CheckpointError, match="schedule_steps=-3"):
-        resumed.load_state_dict({"schedule_steps": -3})
+    with pytest.raises(CheckpointError, match="step_count=-3"):
+        resumed.load_state_dict({"step_count": -3})
 
 
 # ---- observation options --------------------------------------------------------------------------

@@ -89,16 +89,17 @@ class ATCSimulator(BatchedSimulator):
 
     # ----------------------------------------------------------------------------------- reset
     def state_dict(self) -> dict[str, Any]:
-        """The schedule's step clock, where the traffic has a schedule (a resumed run continues it)."""
-        return {"schedule_steps": self.scenario.clock.steps} if self.scenario.schedule else {}
+        """This env's count of ``step`` calls, which a schedule's clock reads (where the traffic has one)."""
+        return {"step_count": self._own_steps} if self.scenario.schedule else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        steps = state.get("schedule_steps")
+        steps = state.get("step_count")
         if steps is None:
             return
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise CheckpointError(f"env state schedule_steps={steps!r}: must be an integer >= 0 (a schedule step)")
-        self.scenario.clock.set(steps)
+            raise CheckpointError(f"env state step_count={steps!r}: must be an integer >= 0 (calls of step)")
+        self._own_steps = steps
+        self.scenario.clock.advance(steps)
 
     def reset_where(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         idx = np.flatnonzero(mask)

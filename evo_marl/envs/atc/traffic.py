@@ -16,8 +16,8 @@ stages before it; ``weights`` replaces the entry weights. The clock is shared by
 the same ``make_vec_env`` / ``parallel_env`` call (including the population-wide and evaluation envs
 a trainer spawns from it) and reads the largest step count among them, so evaluation episodes follow
 the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0; ``schedule_at:
-1000000`` evaluates a curriculum on its last stage); a trainer saves the clock in its checkpoints
-(the env's ``state_dict``), so a resumed run continues its schedule where it stopped. Everything is deterministic under the env's seed.
+1000000`` evaluates a curriculum on its last stage); a trainer saves its envs' step counts in its
+checkpoints (their ``state_dict``), so a resumed run continues its schedule where it stopped. Everything is deterministic under the env's seed.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from evo_marl.errors import ConfigError
 
 
 class ScheduleClock:
-    """The step count a schedule reads: where it started (``schedule_at``, or a resumed run's count) plus the
-    largest ``step`` count of the envs that share it."""
+    """The step count a schedule reads: where it started (``schedule_at``) plus the largest ``step`` count of
+    the envs that share it."""
 
     def __init__(self, start: int = 0) -> None:
         self.start = start
@@ -47,10 +47,6 @@ class ScheduleClock:
 
     def advance(self, own_steps: int) -> None:
         self._own = max(self._own, int(own_steps))
-
-    def set(self, steps: int) -> None:
-        """Read ``steps`` now and count on from there (a resumed run continues its schedule)."""
-        self.start = int(steps) - self._own
 
 
 def _scenario_traffic(s: Scenario, n: int, slots: int) -> gen.Traffic:
