@@ -75,8 +75,7 @@ class BatchedSimulator(ABC):
         return None
 
     def state_dict(self) -> dict[str, Any]:
-        """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step clock
-        of a curriculum): JSON-serialisable, empty by default."""
+        """The vector env's :meth:`~evo_marl.envs.vector.VectorEnv.state_dict` (empty by default)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -120,8 +120,8 @@ class VectorEnv(ABC):
         """Release resources (nothing to release for NumPy envs)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step clock
-        of a curriculum): JSON-serialisable, empty by default."""
+        """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step count
+        a curriculum reads): JSON-serialisable, empty by default. Trainers checkpoint it where not empty."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
