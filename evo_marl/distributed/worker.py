@@ -42,7 +42,7 @@ class PopulationWorker:
 
     def __init__(self, env: VectorEnv, settings: RunSettings, entropy: int, phase_entropy: int, num_members: int,
                  num_envs: int, net_config: dict | None, device: str, buffer_state: dict | None,
-                 buffer_rng: dict | None, threads: int = 1, env_state: dict | None = None):
+                 buffer_rng: dict | None, threads: int = 1, env_state: list[dict] | None = None):
         torch.set_num_threads(threads)
         self.settings, self.entropy, self.phase_entropy = settings, entropy, phase_entropy
         self.num_envs, self.net_config, self.device = num_envs, net_config, device

@@ -87,7 +87,7 @@ class ATCSimulator(BatchedSimulator):
         self.path, self.start_wp_dist, self.end_wp_dist, self.end_path = zeros(), zeros(), zeros(), zeros()
         self._obs = np.zeros((*shape, self.cfg.obs_dim), np.float32)
 
-    # ----------------------------------------------------------------------------------- reset
+    # ------------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict[str, Any]:
         """This env's count of ``step`` calls, which a schedule's clock reads (where the traffic has one)."""
         return {"step_count": self._own_steps} if self.scenario.schedule else {}
@@ -101,6 +101,7 @@ class ATCSimulator(BatchedSimulator):
         self._own_steps = steps
         self.scenario.clock.advance(steps)
 
+    # ----------------------------------------------------------------------------------- reset
     def reset_where(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         idx = np.flatnonzero(mask)
         if idx.size == 0:

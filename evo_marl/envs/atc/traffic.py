@@ -17,7 +17,8 @@ the same ``make_vec_env`` / ``parallel_env`` call (including the population-wide
 a trainer spawns from it) and reads the largest step count among them, so evaluation episodes follow
 the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0; ``schedule_at:
 1000000`` evaluates a curriculum on its last stage); a trainer saves its envs' step counts in its
-checkpoints (their ``state_dict``), so a resumed run continues its schedule where it stopped. Everything is deterministic under the env's seed.
+checkpoints (their ``state_dict``), so a resumed run continues its schedule where it stopped.
+Everything is deterministic under the env's seed.
 """
 
 from __future__ import annotations
