@@ -62,8 +62,8 @@ appends ``t_los`` (time until the pair would come within 5 NM at constant veloci
 ``cpa_horizon_s`` = 300 s; 1 when not within it, 0 inside), ``tcpa`` (time to closest approach, clipped
 to the horizon, over it) and ``dcpa`` (distance then, over 5 NM, clipped to 4); the 5 NM is
 ``cpa_separation_nm``, not the reward's ``separation_nm``, so a reward margin leaves the observation alone;
-``neighbor_order="threat"`` fills the slots with the aircraft predicted to lose separation with us first (soonest first), then the
-rest by distance; ``neighbor_frame="heading"`` gives ``rel_x, rel_y`` and ``rel_vx, rel_vy`` to the
+``neighbor_order="threat"`` fills the slots with the aircraft predicted to lose separation with us first
+(soonest first), then the rest by distance; ``neighbor_frame="heading"`` gives ``rel_x, rel_y`` and ``rel_vx, rel_vy`` to the
 right of and ahead of our heading (the frame of the waypoint bearing) instead of east and north, so that an
 intruder on the right reads the same whichever way we fly. With 6-8 converging aircraft the 3 nearest
 slots miss the most urgent intruder in 4-7 % of conflict states, the threat order never
