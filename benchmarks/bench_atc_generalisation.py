@@ -10,8 +10,8 @@ fitness on the training distribution in the last generation; with ``--choose-by 
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
 seed 30_000, never used for the figures; with ``--choose-by clean`` the one with the most clean validation
 episodes: no LoS and every waypoint; ``--choose-aircraft`` sets the validation traffic and
-``--choose-generations N`` draws the candidates from the run's last N kept generations) is evaluated **zero-shot**, acting by role
-(:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
+``--choose-generations N`` draws the candidates from the run's last N kept generations) is evaluated
+**zero-shot**, acting by role (:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
 
 * on the 14 named scenarios (deterministic: one episode each): return next to the spec's optimum or the
   straight-flight bound, minimum separation, waypoint fraction; **clean** = no loss of separation (LoS)
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="reference controllers flown on the same episodes (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
     parser.add_argument("--choose-by", choices=["fitness", *CHOICES], default="fitness",
-                        help="which member of the last generation is evaluated (los_risk: safest on validation episodes; "
+                        help="which member is evaluated (fitness: the best of the last generation; los_risk: safest on validation episodes; "
                         "clean: most validation episodes without LoS and with every waypoint)")
     parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk / clean")
     parser.add_argument("--choose-aircraft", type=int, nargs=2, default=[3, 5], metavar=("MIN", "MAX"),
