@@ -31,6 +31,7 @@ from evo_marl.envs.episodes import run_episodes
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_member
+from evo_marl.run_folder import latest_generation, read_manifest, trained_env_state
 
 
 @dataclass
@@ -83,7 +84,6 @@ def resolve_env_ids(patterns: Sequence[str] | str) -> list[str]:
 def load_run(run_dir: str | Path) -> tuple[list, Any, Any]:
     """``(population, config, best member)`` of a run folder's newest generation (best by the run's fitness)."""
     from evo_marl.experiment import load_run_config
-    from evo_marl.run_folder import latest_generation, read_manifest
     from evo_marl.training.checkpoint import load_population
 
     generation = latest_generation(run_dir)
@@ -123,18 +123,28 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
     Returns:
         one :class:`EnvEvaluation` per env and member, envs in the order given.
     """
-    population, best, train_id, train_kwargs = _population(source, episodes)
+    population, best, train = _population(source, episodes)
     return _evaluate(population if all_members else [best], env_ids, episodes, seed, env_kwargs, max_steps,
-                     references, train_id, train_kwargs)
+                     references, train)
 
 
-def _population(source: str | Path | Sequence | Any, episodes: int) -> tuple[list, Any, str | None, dict[str, Any]]:
-    """``(population, best member, training env id, its options)`` of a source of :func:`cross_evaluate`
-    (the env id and options only for a run folder); checks ``episodes`` as well."""
-    train_id, train_kwargs = None, {}
+@dataclass(frozen=True)
+class _TrainingEnv:
+    """A run folder's training env: its id, options and saved state (e.g. where its curriculum stopped)."""
+
+    id: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _population(source: str | Path | Sequence | Any, episodes: int) -> tuple[list, Any, _TrainingEnv]:
+    """``(population, best member, training env)`` of a source of :func:`cross_evaluate` (the training env
+    only for a run folder); checks ``episodes`` as well."""
+    train = _TrainingEnv()
     if isinstance(source, (str, Path)):
         population, config, best = load_run(source)
-        train_id, train_kwargs = config.env.id, dict(config.env.kwargs)
+        state = trained_env_state(read_manifest(latest_generation(source)))
+        train = _TrainingEnv(config.env.id, dict(config.env.kwargs), state)
     else:
         population = list(source) if isinstance(source, (list, tuple)) else [source]
         best = best_member(population) if population else None
@@ -142,17 +152,18 @@ def _population(source: str | Path | Sequence | Any, episodes: int) -> tuple[lis
         raise ConfigError("source", source, "holds no members")
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ConfigError("episodes", episodes, "must be an integer >= 1")
-    return population, best, train_id, train_kwargs
+    return population, best, train
 
 
 def _evaluate(members: list, env_ids: Sequence[str] | str, episodes: int, seed: int, env_kwargs: dict[str, Any] | None,
-              max_steps: int | None, references: bool, train_id: str | None,
-              train_kwargs: dict[str, Any]) -> list[EnvEvaluation]:
+              max_steps: int | None, references: bool, train: _TrainingEnv) -> list[EnvEvaluation]:
     """Every member of ``members`` on every env of ``env_ids`` (see :func:`cross_evaluate`)."""
     results = []
     for env_id in resolve_env_ids(env_ids):
-        kwargs = {**_options(env_id, train_id, train_kwargs), **(env_kwargs or {})}
-        env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs)
+        kwargs = {**_options(env_id, train.id, train.kwargs), **(env_kwargs or {})}
+        env = make_vec_env(env_id, num_envs=episodes, seed=seed, **kwargs).for_evaluation()
+        if env_id == train.id and kwargs == train.kwargs:  # the run's own env: where its training stopped
+            env.load_state_dict(train.state)
         family = family_of(env_id)
         optimum = bound = None
         if references and family.reference_returns is not None:
@@ -188,11 +199,11 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
         the chosen member and every candidate's score, by member index (by ``(generation, member index)``
         when ``generations > 1``).
     """
-    population, _, train_id, train_kwargs = _population(source, episodes)
+    population, _, train = _population(source, episodes)
     keys: list = [m.index for m in population]
     if generations != 1:
         population, keys = _recent_members(source, generations)
-    results = _evaluate(population, env_ids, episodes, seed, env_kwargs, max_steps, False, train_id, train_kwargs)
+    results = _evaluate(population, env_ids, episodes, seed, env_kwargs, max_steps, False, train)
     scores: dict[Any, list[float]] = {}
     returns: dict[Any, list[float]] = {}
     for position, r in enumerate(results):  # env-major: every candidate on the first env, then the next env
@@ -210,7 +221,7 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
 def _recent_members(source: Any, generations: int) -> tuple[list, list[tuple[int, int]]]:
     """The members of the last ``generations`` complete generation folders of run folder ``source``, oldest
     first, and their ``(generation, member index)`` keys."""
-    from evo_marl.run_folder import complete_generations, read_manifest
+    from evo_marl.run_folder import complete_generations
     from evo_marl.training.checkpoint import load_population
 
     if not isinstance(generations, int) or isinstance(generations, bool) or generations < 1:

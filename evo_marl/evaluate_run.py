@@ -15,7 +15,7 @@ from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, StorageError
 from evo_marl.experiment import load_run_config
 from evo_marl.hpo.fitness import best_member
-from evo_marl.run_folder import read_manifest, resolve_checkpoint, write_json_atomic
+from evo_marl.run_folder import read_manifest, resolve_checkpoint, trained_env_state, write_json_atomic
 from evo_marl.training.checkpoint import load_population
 from evo_marl.training.evaluation import evaluate_population
 
@@ -37,7 +37,9 @@ def _check_env(env, signature: dict[str, Any], config_path: Path, generation: Pa
 def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_members: bool = False,
                  best: bool = False) -> tuple[str, dict[str, Any]]:
     """Evaluate the best member (by the run's fitness) or all members of the newest complete generation on
-    fresh episodes; ``best``: the best member ever evaluated, kept in ``<run_dir>/best/``.
+    fresh episodes of the run's env; ``best``: the best member ever evaluated, kept in ``<run_dir>/best/``.
+    The env continues from the state saved with the generation: a curriculum is evaluated at the stage where
+    training stopped.
 
     Returns a printable table and the results, which are also written to ``<run_dir>/evaluation.json``.
 
@@ -63,7 +65,8 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
     window = int(manifest.get("fitness_window", 1))
     population = load_population(generation)
     members = population if all_members else [best_member(population, window)]
-    env = make_vec_env(config.env.id, num_envs=episodes, seed=seed, **config.env.kwargs)
+    env = make_vec_env(config.env.id, num_envs=episodes, seed=seed, **config.env.kwargs).for_evaluation()
+    env.load_state_dict(trained_env_state(manifest))  # e.g. a curriculum: its stage where training stopped
     _check_env(env, manifest.get("signature", {}), run_dir / "config.yaml", generation)
     evaluations = evaluate_population(members, env, config.training.eval_steps, seed=seed)
     summarise = family_of(config.env.id).evaluation_summary or (lambda metrics: {})

@@ -87,6 +87,18 @@ def read_manifest(generation_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def trained_env_state(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The training env's ``state_dict`` saved with a generation (e.g. the step count a curriculum's schedule
+    reads): the local trainer's ``components.env`` or the first Ray worker's; empty where the run saved none."""
+    components = manifest.get("components") or {}
+    envs = (components.get("env") or {}).get("envs")
+    if not envs:
+        workers = (components.get("ray") or {}).get("env_states") or []
+        envs = next((w for w in workers if w), None)
+    state = envs[0] if envs else {}
+    return state if isinstance(state, dict) else {}
+
+
 def complete_generations(run_dir: str | Path) -> list[Path]:
     """Generation folders with a valid manifest (and every member file it lists), oldest first."""
     complete = []

@@ -59,6 +59,23 @@ def test_resume_continues_a_curriculum_where_it_stopped(tmp_path):
     assert [r["evo/best_fitness"] for r in full] == [r["evo/best_fitness"] for r in resumed]
 
 
+def test_a_curriculum_run_is_evaluated_where_its_training_stopped(tmp_path):
+    """``evaluate_run`` and ``cross_evaluate`` on the run's own env start its clock from the checkpoint: the
+    run ended on the 4-aircraft stage (a fresh env would fly the first stage's 2)."""
+    from evo_marl.cross_evaluation import cross_evaluate
+    from evo_marl.evaluate_run import evaluate_run
+
+    rows = run_curriculum_experiment(tmp_path, "run", 384)
+    assert float(rows[-1]["eval/num_aircraft"]) == 4.0
+    _, results = evaluate_run(tmp_path / "run", episodes=4)
+    assert results["members"][0]["metrics"]["num_aircraft"] == 4.0
+    [own] = cross_evaluate(tmp_path / "run", ["atc/mix"], episodes=4, references=False)
+    assert own.metrics["num_aircraft"] == 4.0
+    [first_stage] = cross_evaluate(tmp_path / "run", ["atc/mix"], episodes=4, references=False,
+                                   env_kwargs={"schedule_at": 0})  # other options: a fresh clock
+    assert first_stage.metrics["num_aircraft"] == 2.0
+
+
 def test_a_damaged_env_state_in_a_checkpoint_is_named(tmp_path):
     import json
 
@@ -69,7 +86,7 @@ def test_a_damaged_env_state_in_a_checkpoint_is_named(tmp_path):
     run_curriculum_experiment(tmp_path, "run", 128)
     manifest_path = generation_dirs(tmp_path / "run")[-1] / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["components"]["env"]["envs"][0] == {"step_count": 32}  # the training env's; then the evaluation env's
+    assert manifest["components"]["env"]["envs"] == [{"step_count": 32}, {}]  # the training env's; the evaluation env's
     manifest["components"]["env"] = {"envs": [{"step_count": 32}]}
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="components.env="):

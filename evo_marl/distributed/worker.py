@@ -47,7 +47,7 @@ class PopulationWorker:
         self.settings, self.entropy, self.phase_entropy = settings, entropy, phase_entropy
         self.num_envs, self.net_config, self.device = num_envs, net_config, device
         self.env = env.spawn(num_members * num_envs)
-        self.eval_env = env.spawn(settings.eval_loop)
+        self.eval_env = env.spawn(settings.eval_loop).for_evaluation()
         if env_state:
             self.env.load_state_dict(env_state[0])
             self.eval_env.load_state_dict(env_state[1])

@@ -41,6 +41,9 @@ class BatchedSimulator(ABC):
     #: of sub-envs whichever they are: then blocks of sub-envs reset from equal streams replay equal episodes
     #: (:meth:`~evo_marl.envs.vector.VectorEnv.replicated`).
     replicable: bool = False
+    #: False on simulators that only play evaluation episodes (:meth:`~evo_marl.envs.vector.VectorEnv.for_evaluation`):
+    #: their steps then advance nothing other simulators of the same factory read (e.g. a curriculum's clock).
+    drives_schedule: bool = True
 
     def __init__(self, num_envs: int):
         self.num_envs = validation.positive_int("num_envs", num_envs, error=EnvError)
@@ -112,7 +115,11 @@ class NativeVecEnv(VectorEnv):
             return None
         env = self.spawn(self.num_envs * copies)
         env._block = self.num_envs
-        return env
+        return env.for_evaluation() if not self.sim.drives_schedule else env
+
+    def for_evaluation(self) -> NativeVecEnv:
+        self.sim.drives_schedule = False
+        return self
 
     def _split(self, stacked: np.ndarray) -> ArrayDict:
         return {a: stacked[:, i] for i, a in enumerate(self.possible_agents)}

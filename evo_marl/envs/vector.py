@@ -119,6 +119,12 @@ class VectorEnv(ABC):
     def close(self) -> None:
         """Release resources (nothing to release for NumPy envs)."""
 
+    def for_evaluation(self) -> VectorEnv:
+        """Mark this env as one that only plays evaluation episodes and return it: its steps then advance
+        nothing its training envs count (e.g. the clock a curriculum's schedule reads, which only training
+        moves on). Nothing to do for envs without such shared state."""
+        return self
+
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step count
         a curriculum reads): JSON-serialisable, empty by default. Trainers checkpoint it where not empty."""

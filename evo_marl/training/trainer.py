@@ -202,7 +202,7 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
         vec_env = population_env(env, members)
         phase = phase(members, vec_env, settings, entropy) if phase is not None else \
             build_phase(members, vec_env, memory, settings, entropy)
-        eval_env = vec_env.spawn(settings.eval_loop)
+        eval_env = vec_env.spawn(settings.eval_loop).for_evaluation()
         if vec_env.state_dict():  # e.g. the step counts a curriculum reads: checkpoints carry them
             components = {**(components or {}), "env": EnvStates(vec_env, eval_env)}
     elif phase is not None:

@@ -240,6 +240,33 @@ def test_schedule_clock_is_env_state_that_a_resume_continues():
         resumed.load_state_dict({"step_count": -3})
 
 
+def test_evaluation_envs_follow_the_schedule_clock_without_advancing_it():
+    """Only training moves a curriculum on: however many evaluation steps a generation plays, the clock is
+    the training env's count (before, an evaluation env's longer episodes pushed it ahead)."""
+    schedule = [{"steps": 0, "num_aircraft": [2, 2]}, {"steps": 50, "num_aircraft": [5, 5]}]
+    traffic = [{"scenario": "random", "num_aircraft": [2, 5]}]
+    train = vec_env("mix", num_envs=4, seed=0, traffic=traffic, schedule=schedule)
+    evaluation = train.spawn(3).for_evaluation()
+    replica = evaluation.replicated(2)
+    clock = train.sim.scenario.clock
+    train.reset()
+    for _ in range(20):
+        train.step(_zeros(train, 4))
+    for env, n in ((evaluation, 3), (replica, 6)):
+        env.reset(seed=1)
+        for _ in range(80):
+            env.step(_zeros(env, n))
+    assert clock.steps == 20 and evaluation.state_dict() == {} and replica.state_dict() == {}
+    for _ in range(40):
+        train.step(_zeros(train, 4))
+    evaluation.reset(seed=1)
+    assert clock.steps == 60 and set(evaluation.sim.present.sum(axis=0)) == {5}  # follows the training stage
+    fresh = vec_env("mix", num_envs=2, seed=0, traffic=traffic, schedule=schedule).for_evaluation()
+    fresh.load_state_dict(train.state_dict())  # an evaluation starting where a saved training stopped
+    fresh.reset()
+    assert set(fresh.sim.present.sum(axis=0)) == {5}
+
+
 # ---- observation options --------------------------------------------------------------------------
 
 def test_observation_options_stay_in_their_space_with_padding():

@@ -89,8 +89,9 @@ class ATCSimulator(BatchedSimulator):
 
     # ------------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict[str, Any]:
-        """This env's count of ``step`` calls, which a schedule's clock reads (where the traffic has one)."""
-        return {"step_count": self._own_steps} if self.scenario.schedule else {}
+        """This env's count of ``step`` calls, which a schedule's clock reads (where the traffic has one and
+        this env drives it: an evaluation env's steps do not count)."""
+        return {"step_count": self._own_steps} if self.scenario.schedule and self.drives_schedule else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         steps = state.get("step_count")
@@ -171,7 +172,8 @@ class ATCSimulator(BatchedSimulator):
         np.copyto(self.end_path, self.path, where=active)
         self.t += 1
         self._own_steps += 1
-        self.scenario.clock.advance(self._own_steps)
+        if self.drives_schedule:
+            self.scenario.clock.advance(self._own_steps)
         terminated = self.reached.all(axis=0)
         truncated = (self.t >= self.cap) & ~terminated
         rad = (self.hdg * DEG).astype(np.float32)

@@ -14,10 +14,12 @@ by ``steps``. From ``S`` env steps on (calls of the vector env's ``step``, i.e. 
 divided by the member's ``num_envs``) a stage's options apply to every random entry, on top of the
 stages before it; ``weights`` replaces the entry weights. The clock is shared by every env built from
 the same ``make_vec_env`` / ``parallel_env`` call (including the population-wide and evaluation envs
-a trainer spawns from it) and reads the largest step count among them, so evaluation episodes follow
-the training env's stage. The clock of a new env starts at ``schedule_at`` (default 0; ``schedule_at:
-1000000`` evaluates a curriculum on its last stage); a trainer saves its envs' step counts in its
-checkpoints (their ``state_dict``), so a resumed run continues its schedule where it stopped.
+a trainer spawns from it) and reads the largest step count of those that drive it: evaluation envs
+(``VectorEnv.for_evaluation``, as the trainer's and ``evo-marl evaluate``'s) follow the training env's stage
+without moving it on. The clock of a new env starts at ``schedule_at`` (default 0; ``schedule_at:
+1000000`` evaluates a curriculum on its last stage); a trainer saves its training env's step count in its
+checkpoints (its ``state_dict``), so a resumed run continues its schedule where it stopped, and evaluating
+a run folder on its own env starts the clock where training stopped.
 Everything is deterministic under the env's seed.
 """
 
@@ -36,7 +38,7 @@ from evo_marl.errors import ConfigError
 
 class ScheduleClock:
     """The step count a schedule reads: where it started (``schedule_at``) plus the largest ``step`` count of
-    the envs that share it."""
+    the envs that drive it (not evaluation envs)."""
 
     def __init__(self, start: int = 0) -> None:
         self.start = start
