@@ -6,7 +6,8 @@
 
 For every config (``configs/<name>.yaml``) and seed, a population is trained as the config says (``--reuse``
 keeps a finished run folder of the same name instead of training again), and its best member (highest
-fitness on the training distribution in the last generation; with ``--choose-by los_risk`` the member of the
+fitness on the training distribution in the last generation; with ``--choose-by best`` the best by that fitness
+over the whole run, its ``best/`` checkpoint; with ``--choose-by los_risk`` the member of the
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
 seed 30_000, never used for the figures; with ``--choose-by clean`` the one with the most clean validation
 episodes: no LoS and every waypoint; ``--choose-aircraft`` sets the validation traffic and
@@ -67,7 +68,8 @@ from evo_marl.envs.atc.tracks import record_episode
 from evo_marl.envs.episodes import run_episodes
 from evo_marl.envs.registry import make_vec_env
 from evo_marl.experiment import run_experiment
-from evo_marl.run_folder import latest_generation, read_manifest
+from evo_marl.run_folder import latest_generation, read_manifest, resolve_checkpoint
+from evo_marl.training.checkpoint import load_population
 from results_file import write_results
 
 HELD_OUT_SEED = 10_000
@@ -178,7 +180,11 @@ def detection(member, scenarios: list[str], counts: list[int], episodes: int, kw
 def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
     _, config, member = load_run(run_dir)
     label = str(member.index)
-    if args.choose_by != "fitness":
+    if args.choose_by == "best":
+        best = resolve_checkpoint(run_dir, best=True)
+        [member] = load_population(best)
+        label = f"{member.index} of generation {read_manifest(best)['best']['generation']}"
+    elif args.choose_by != "fitness":
         member, scores = choose_member(run_dir, ["atc/random"], args.choose_by,
                                        lower_is_better=args.choose_by == "los_risk", episodes=args.choose_episodes,
                                        seed=VALIDATION_SEED, env_kwargs={"num_aircraft": args.choose_aircraft},
@@ -257,6 +263,7 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores "
              "shared with other work, torch 1 thread, training under `nice`) with", "", f"    {command}", "",
              ("Best member of the final generation" if args.choose_by == "fitness" else
+              "Best member of the whole run by training fitness (its `best/` checkpoint)" if args.choose_by == "best" else
               f"{CHOICES[args.choose_by]} member of the last {args.choose_generations} generation(s) on "
               f"{args.choose_episodes} validation episodes of {args.choose_aircraft[0]}-{args.choose_aircraft[1]} "
               f"aircraft (reset seed {VALIDATION_SEED})") + ", acting by role without exploration. Named scenarios: one "
@@ -309,11 +316,12 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                 cell = f"{v['return']:.1f} / {ref:.1f}, {v['min_sep']:.1f}, {v['waypoints']:.0%}"
                 cells.append(f"**{cell}**" if v["clean"] else cell)
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
-        lines += ["", "Conflict detection (named scenarios + random episodes, pooled): " + "; ".join(
-            f"seed {r.seed}: precision {r.detection.get('precision', math.nan):.2f}, recall "
-            f"{r.detection.get('recall', math.nan):.2f}, ghost rate {r.detection.get('ghost_rate', math.nan):.2f}"
-            for r in rs), "",
-            "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, member "
+        if any(r.detection for r in rs):
+            lines += ["", "Conflict detection (named scenarios + random episodes, pooled): " + "; ".join(
+                f"seed {r.seed}: precision {r.detection.get('precision', math.nan):.2f}, recall "
+                f"{r.detection.get('recall', math.nan):.2f}, ghost rate {r.detection.get('ghost_rate', math.nan):.2f}"
+                for r in rs)]
+        lines += ["", "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, member "
                                  f"{r.member} (`{r.run_dir}`)" for r in rs), ""]
     return lines
 
@@ -331,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", nargs="*", choices=sorted(REFERENCES), default=list(REFERENCES),
                         help="reference controllers flown on the same episodes (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
-    parser.add_argument("--choose-by", choices=["fitness", *CHOICES], default="fitness",
-                        help="which member is evaluated (fitness: the best of the last generation; los_risk: safest on validation episodes; "
+    parser.add_argument("--choose-by", choices=["fitness", "best", *CHOICES], default="fitness",
+                        help="which member is evaluated (fitness: the best of the last generation; best: the best by "
+                        "fitness of the whole run, its best/ checkpoint; los_risk: safest on validation episodes; "
                         "clean: most validation episodes without LoS and with every waypoint)")
     parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk / clean")
     parser.add_argument("--choose-aircraft", type=int, nargs=2, default=[3, 5], metavar=("MIN", "MAX"),
