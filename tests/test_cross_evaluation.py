@@ -174,3 +174,13 @@ def test_choose_member_can_pick_from_earlier_generations(run_dir):
         choose_member(run_dir, ["atc/random"], episodes=2, seed=seed, generations=0)
     with pytest.raises(ConfigError, match="needs a run folder"):
         choose_member(load_population(folders[-1]), ["atc/random"], episodes=2, seed=seed, generations=2)
+
+
+def test_trained_env_state_reads_the_local_or_the_ray_checkpoint():
+    from evo_marl.run_folder import trained_env_state
+
+    local = {"components": {"env": {"envs": [{"step_count": 96}, {}]}}}
+    ray = {"components": {"ray": {"env_states": [None, [{"step_count": 48}, {}]]}}}
+    assert trained_env_state(local) == {"step_count": 96}
+    assert trained_env_state(ray) == {"step_count": 48}  # the first worker that reported one
+    assert trained_env_state({}) == {} and trained_env_state({"components": {"env": {"envs": []}}}) == {}
