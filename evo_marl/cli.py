@@ -85,7 +85,7 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
     from evo_marl.run_folder import json_default, write_text_atomic
 
     results = cross_evaluate(Path(args.run_dir), args.env, episodes=args.episodes, seed=args.seed,
-                             all_members=args.all)
+                             all_members=args.all, best=args.best)
     table = format_table(results)
     print(table)
     run_dir = Path(args.run_dir)

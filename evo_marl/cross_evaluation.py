@@ -29,9 +29,9 @@ from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.envs import list_envs, make_vec_env
 from evo_marl.envs.episodes import run_episodes
 from evo_marl.envs.registry import family_of
-from evo_marl.errors import CheckpointError, ConfigError
+from evo_marl.errors import ConfigError
 from evo_marl.hpo.fitness import best_member
-from evo_marl.run_folder import latest_generation, read_manifest, trained_env_state
+from evo_marl.run_folder import read_manifest, resolve_checkpoint, trained_env_state
 
 
 @dataclass
@@ -81,18 +81,23 @@ def resolve_env_ids(patterns: Sequence[str] | str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def load_run(run_dir: str | Path) -> tuple[list, Any, Any]:
-    """``(population, config, best member)`` of a run folder's newest generation (best by the run's fitness)."""
+def load_run(run_dir: str | Path, best: bool = False) -> tuple[list, Any, Any]:
+    """``(population, config, best member)`` of a run folder's newest complete generation (best by the run's
+    fitness); ``best``: of its ``best/`` checkpoint (one member: the best ever evaluated)."""
+    population, config, member, _ = _load_run(run_dir, best)
+    return population, config, member
+
+
+def _load_run(run_dir: str | Path, best: bool) -> tuple[list, Any, Any, dict[str, Any]]:
+    """:func:`load_run` and the checkpoint's manifest."""
     from evo_marl.experiment import load_run_config
     from evo_marl.training.checkpoint import load_population
 
-    generation = latest_generation(run_dir)
-    if generation is None:
-        raise CheckpointError(f"{run_dir}: no generation_<g> checkpoint folder found")
+    generation = resolve_checkpoint(run_dir, best=best)
     config = load_run_config(run_dir)
     population = load_population(generation)
-    window = int(read_manifest(generation).get("fitness_window", 1))
-    return population, config, best_member(population, window)
+    manifest = read_manifest(generation)
+    return population, config, best_member(population, int(manifest.get("fitness_window", 1))), manifest
 
 
 def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -107,24 +112,26 @@ def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) ->
 
 def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] | str, episodes: int = 100,
                    seed: int = 12345, env_kwargs: dict[str, Any] | None = None, all_members: bool = False,
-                   max_steps: int | None = None, references: bool = True) -> list[EnvEvaluation]:
+                   max_steps: int | None = None, references: bool = True, best: bool = False) -> list[EnvEvaluation]:
     """Evaluate the best member (or every member) of ``source`` on every env of ``env_ids``.
 
     Args:
-        source: a run folder (its newest generation, its config and its fitness), a population (list of
-            members; the best by last fitness) or one member.
+        source: a run folder (its newest complete generation, its config and its fitness), a population (list
+            of members; the best by last fitness) or one member.
         env_ids: env ids or globs (``"family/*"``).
         episodes: episodes per env (one sub-env each). seed: reset seed (same episodes for every member).
         env_kwargs: options for every env, on top of those carried over from a run folder's training env.
         all_members: every member of the population, not just the best.
         max_steps: cap on the vector steps of an evaluation (None: until every first episode ends).
         references: also compute the family's reference returns (optimum, bound) of the episodes.
+        best: with a run folder, its ``best/`` checkpoint: the best member ever evaluated, not the newest
+            generation's (e.g. a run whose last generations got worse).
 
     Returns:
         one :class:`EnvEvaluation` per env and member, envs in the order given.
     """
-    population, best, train = _population(source, episodes)
-    return _evaluate(population if all_members else [best], env_ids, episodes, seed, env_kwargs, max_steps,
+    population, chosen, train = _population(source, episodes, best)
+    return _evaluate(population if all_members else [chosen], env_ids, episodes, seed, env_kwargs, max_steps,
                      references, train)
 
 
@@ -137,14 +144,16 @@ class _TrainingEnv:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-def _population(source: str | Path | Sequence | Any, episodes: int) -> tuple[list, Any, _TrainingEnv]:
+def _population(source: str | Path | Sequence | Any, episodes: int,
+                best_ever: bool = False) -> tuple[list, Any, _TrainingEnv]:
     """``(population, best member, training env)`` of a source of :func:`cross_evaluate` (the training env
-    only for a run folder); checks ``episodes`` as well."""
+    only for a run folder; ``best_ever``: its ``best/`` checkpoint); checks ``episodes`` as well."""
     train = _TrainingEnv()
     if isinstance(source, (str, Path)):
-        population, config, best = load_run(source)
-        state = trained_env_state(read_manifest(latest_generation(source)))
-        train = _TrainingEnv(config.env.id, dict(config.env.kwargs), state)
+        population, config, best, manifest = _load_run(source, best_ever)
+        train = _TrainingEnv(config.env.id, dict(config.env.kwargs), trained_env_state(manifest))
+    elif best_ever:
+        raise ConfigError("best", True, "needs a run folder as source (its best/ checkpoint)")
     else:
         population = list(source) if isinstance(source, (list, tuple)) else [source]
         best = best_member(population) if population else None

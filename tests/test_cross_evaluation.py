@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import choose_member, cross_evaluate, format_table, resolve_env_ids
+from evo_marl.cross_evaluation import choose_member, cross_evaluate, format_table, load_run, resolve_env_ids
 from evo_marl.envs.atc.evaluation import straight_flight_bound, transfer_kwargs
 from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import shipped_scenarios
@@ -119,6 +119,29 @@ def test_cli_evaluate_on_other_envs_and_analyse(run_dir, capsys):
     assert "choose an analysis" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--env", "atc/nowhere_*"]) == 2
     assert "matches no registered env id" in capsys.readouterr().err
+
+
+def test_best_evaluates_the_runs_best_checkpoint_on_other_envs(tmp_path, capsys):
+    """``--best`` with ``--env`` (before: silently the newest generation's best) and ``cross_evaluate(best=True)``,
+    on a run whose best member ever (generation 1) is no longer in its population."""
+    from evo_marl.cli import main
+    from evo_marl.run_folder import read_manifest
+
+    config = load_config({
+        "name": "run", "algo": "IPPO", "population_size": 2, "seed": 5,
+        "env": {"id": "atc/random", "num_envs": 4, "kwargs": {"num_aircraft": [2, 3], **OBS}},
+        "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
+        "training": {"max_steps": 256, "evo_steps": 64, "eval_loop": 2},
+        "output": {"root": str(tmp_path), "plots": False}})
+    run_experiment(config, verbose=False)
+    best = read_manifest(config.run_dir / "best")["best"]["index"]
+    assert best not in [m.index for m in load_run(config.run_dir)[0]]
+    [r] = cross_evaluate(config.run_dir, ["atc/head_on"], episodes=1, best=True)
+    assert r.member == best
+    assert main(["evaluate", str(config.run_dir), "--best", "--env", "atc/head_on", "--episodes", "1"]) == 0
+    assert f"| atc/head_on | {best} | 1 |" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="needs a run folder"):
+        cross_evaluate(load_run(config.run_dir)[0], ["atc/head_on"], best=True)
 
 
 def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
