@@ -18,18 +18,21 @@ from evo_marl.experiment import run_experiment
 OBS = {"neighbor_topk": 4, "neighbor_order": "threat", "neighbor_cpa": True}
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A tiny IPPO run on random traffic of 2-3 aircraft with a non-default observation."""
-    root = tmp_path_factory.mktemp("runs")
+def tiny_run(root, name: str = "generalist", seed: int = 0, max_steps: int = 128):
+    """A tiny IPPO run on random traffic of 2-3 aircraft with a non-default observation; its run folder."""
     config = load_config({
-        "name": "generalist", "algo": "IPPO", "population_size": 2, "seed": 0,
+        "name": name, "algo": "IPPO", "population_size": 2, "seed": seed,
         "env": {"id": "atc/random", "num_envs": 4, "kwargs": {"num_aircraft": [2, 3], **OBS}},
         "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
-        "training": {"max_steps": 128, "evo_steps": 64, "eval_loop": 2},
+        "training": {"max_steps": max_steps, "evo_steps": 64, "eval_loop": 2},
         "output": {"root": str(root), "plots": False}})
     run_experiment(config, verbose=False)
     return config.run_dir
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return tiny_run(tmp_path_factory.mktemp("runs"))
 
 
 def test_resolve_env_ids_expands_globs_in_order():
@@ -127,21 +130,15 @@ def test_best_evaluates_the_runs_best_checkpoint_on_other_envs(tmp_path, capsys)
     from evo_marl.cli import main
     from evo_marl.run_folder import read_manifest
 
-    config = load_config({
-        "name": "run", "algo": "IPPO", "population_size": 2, "seed": 5,
-        "env": {"id": "atc/random", "num_envs": 4, "kwargs": {"num_aircraft": [2, 3], **OBS}},
-        "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
-        "training": {"max_steps": 256, "evo_steps": 64, "eval_loop": 2},
-        "output": {"root": str(tmp_path), "plots": False}})
-    run_experiment(config, verbose=False)
-    best = read_manifest(config.run_dir / "best")["best"]["index"]
-    assert best not in [m.index for m in load_run(config.run_dir)[0]]
-    [r] = cross_evaluate(config.run_dir, ["atc/head_on"], episodes=1, best=True)
+    run = tiny_run(tmp_path, "run", seed=5, max_steps=256)
+    best = read_manifest(run / "best")["best"]["index"]
+    assert best not in [m.index for m in load_run(run)[0]]
+    [r] = cross_evaluate(run, ["atc/head_on"], episodes=1, best=True)
     assert r.member == best
-    assert main(["evaluate", str(config.run_dir), "--best", "--env", "atc/head_on", "--episodes", "1"]) == 0
+    assert main(["evaluate", str(run), "--best", "--env", "atc/head_on", "--episodes", "1"]) == 0
     assert f"| atc/head_on | {best} | 1 |" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="needs a run folder"):
-        cross_evaluate(load_run(config.run_dir)[0], ["atc/head_on"], best=True)
+        cross_evaluate(load_run(run)[0], ["atc/head_on"], best=True)
 
 
 def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
