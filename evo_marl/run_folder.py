@@ -134,12 +134,15 @@ def resolve_checkpoint(path: str | Path, best: bool = False) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such folder (give a run folder, a generation_<g> folder or best/)")
-    if best and path.name != BEST_DIR:
+    holds_run = (path / BEST_DIR).is_dir() or bool(generation_dirs(path))  # a run folder, whatever its name
+    is_checkpoint = (path / MANIFEST_FILE).exists() or (
+        not holds_run and (_GEN_RE.match(path.name) is not None or path.name == BEST_DIR))
+    if best and not (is_checkpoint and path.name == BEST_DIR):
         if not (path / BEST_DIR).is_dir():
             raise CheckpointError(f"{path}: holds no {BEST_DIR}/ checkpoint (written by runs with checkpoints on "
                                   "since evo-marl 0.2; the newest generation is used without --best)")
         return path / BEST_DIR
-    if (path / MANIFEST_FILE).exists() or _GEN_RE.match(path.name) or path.name == BEST_DIR:
+    if is_checkpoint:
         return path
     latest = latest_complete_generation(path)
     if latest is None:

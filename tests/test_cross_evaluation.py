@@ -14,6 +14,7 @@ from evo_marl.envs.atc.metrics import evaluation_summary
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.errors import ConfigError
 from evo_marl.experiment import run_experiment
+from evo_marl.run_folder import read_manifest
 
 OBS = {"neighbor_topk": 4, "neighbor_order": "threat", "neighbor_cpa": True}
 
@@ -128,7 +129,6 @@ def test_best_evaluates_the_runs_best_checkpoint_on_other_envs(tmp_path, capsys)
     """``--best`` with ``--env`` (before: silently the newest generation's best) and ``cross_evaluate(best=True)``,
     on a run whose best member ever (generation 1) is no longer in its population."""
     from evo_marl.cli import main
-    from evo_marl.run_folder import read_manifest
 
     run = tiny_run(tmp_path, "run", seed=5, max_steps=256)
     best = read_manifest(run / "best")["best"]["index"]
@@ -139,6 +139,17 @@ def test_best_evaluates_the_runs_best_checkpoint_on_other_envs(tmp_path, capsys)
     assert f"| atc/head_on | {best} | 1 |" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="needs a run folder"):
         cross_evaluate(load_run(run)[0], ["atc/head_on"], best=True)
+
+
+def test_a_run_folder_named_best_is_a_run_folder(tmp_path):
+    """Before, ``best`` as a run's name made its run folder look like a ``best/`` checkpoint."""
+    from evo_marl.evaluate_run import evaluate_run
+
+    run = tiny_run(tmp_path, "best")
+    assert evaluate_run(run, episodes=2)[1]["generation"] == "generation_00002"
+    assert evaluate_run(run, episodes=2, best=True)[1]["generation"] == "best"
+    assert cross_evaluate(run, ["atc/head_on"], episodes=1, best=True)[0].member == \
+        read_manifest(run / "best")["best"]["index"]
 
 
 def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
