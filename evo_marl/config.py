@@ -39,6 +39,7 @@ from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_
 from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.fitness import check_fitness_metric
 from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.hpo.ttest import TTestSelection
@@ -164,7 +165,9 @@ class TrainingConfig:
 
     ``eval_loop`` evaluation episodes per member and generation; ``eval_set`` ``fresh`` (new episodes every
     generation) or ``fixed`` (the same validation episodes every generation: stochastic envs compare like
-    with like); ``fitness_window``: a member's fitness is the mean of its last N evaluations.
+    with like); ``fitness_window``: a member's fitness is the mean of its last N evaluations;
+    ``fitness_metric``: what an evaluation scores, ``return`` (mean team return) or an episode metric of the env
+    (``clean``; ``-episode_length`` to minimise one).
     ``learning_delay`` and ``memory_size`` apply to off-policy algorithms only (defaults 1,000 and 100,000).
     ``batched_learning`` (default true): members act and learn as stacks (``docs/performance.md``); false: one
     member after another. ``stack_grouping``: ``auto`` (default), ``pad`` or ``shape``: how differing
@@ -178,6 +181,7 @@ class TrainingConfig:
     eval_loop: int = 4
     eval_set: str = "fresh"
     fitness_window: int = 1
+    fitness_metric: str = "return"
     learning_delay: int | None = None
     memory_size: int | None = None
     threads: int = 1
@@ -197,6 +201,7 @@ class TrainingConfig:
         if self.eval_steps is not None:
             _positive("training.eval_steps", self.eval_steps)
         validation.one_of("training.eval_set", self.eval_set, ("fresh", "fixed"))
+        check_fitness_metric("training.fitness_metric", self.fitness_metric)
         validation.one_of("training.backend", self.backend, BACKENDS)
         if self.memory_size is not None:
             _positive("training.memory_size", self.memory_size)

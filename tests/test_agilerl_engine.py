@@ -179,6 +179,9 @@ def test_refusals(tmp_path):
     with pytest.raises(ConfigError) as err:
         run_experiment(small(tmp_path, training={"fitness_window": 2}))
     assert err.value.field == "training.fitness_window"
+    with pytest.raises(ConfigError) as err:
+        run_experiment(small(tmp_path, training={"fitness_metric": "clean"}))
+    assert err.value.field == "training.fitness_metric"
     assert not (tmp_path / "run").exists()  # refused before anything was written
     (tmp_path / "run" / "agilerl").mkdir(parents=True)
     with pytest.raises(ConfigError) as err:

@@ -66,3 +66,15 @@ def test_evaluate_points_an_agilerl_run_to_its_own_checkpoints(tmp_path):
     with pytest.raises(CheckpointError) as err:
         evaluate_run(tmp_path)
     assert "agilerl" not in str(err.value)
+
+
+@pytest.mark.parametrize("field, settings", [
+    ("training.fitness_window", {"fitness_window": 2}), ("training.fitness_metric", {"fitness_metric": "clean"}),
+    ("training.eval_set", {"eval_set": "fixed"}), ("resume", {"resume": True})])
+def test_agilerl_engine_refuses_what_its_trainer_cannot_do(field, settings):
+    from evo_marl.engines.agilerl import check_settings
+    from evo_marl.training.settings import RunSettings
+
+    with pytest.raises(ConfigError) as err:
+        check_settings(RunSettings(env_name="x", **settings))
+    assert err.value.field == field

@@ -121,6 +121,9 @@ class NativeVecEnv(VectorEnv):
         self.sim.drives_schedule = False
         return self
 
+    def episode_metric_names(self) -> frozenset[str]:
+        return frozenset(self.sim.episode_metrics())
+
     def _split(self, stacked: np.ndarray) -> ArrayDict:
         return {a: stacked[:, i] for i, a in enumerate(self.possible_agents)}
 

@@ -125,6 +125,11 @@ class VectorEnv(ABC):
         moves on). Nothing to do for envs without such shared state."""
         return self
 
+    def episode_metric_names(self) -> frozenset[str] | None:
+        """The episode metrics this env reports when an episode ends (``infos["episode"]``), or None where that
+        is not known before one ends. Lets a run refuse a ``fitness_metric`` the env lacks before training."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run must carry over besides its episodes, which start afresh (e.g. the step count
         a curriculum reads): JSON-serialisable, empty by default. Trainers checkpoint it where not empty."""

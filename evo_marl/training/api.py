@@ -72,7 +72,7 @@ def train_multi_agent_off_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl",
+    engine: str = "evo-marl", fitness_metric: str = "return",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -108,6 +108,8 @@ def train_multi_agent_off_policy(
             repeats exactly.
         stopping: extra stopping criteria (e.g. ``ConvergenceCriterion``, or one an env family provides).
         eval_set: ``"fresh"`` evaluation episodes every generation, or ``"fixed"`` validation episodes.
+        fitness_metric: what an evaluation scores: ``"return"`` (mean team return) or an episode metric of the
+            env, ``-`` first to minimise it (e.g. ``"clean"``, ``"-episode_length"``; :mod:`evo_marl.hpo.fitness`).
         batched_learning / stack_grouping: members act and learn as stacks (:class:`RunSettings`; False: one by one).
         backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
             Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
@@ -128,13 +130,14 @@ def train_multi_agent_off_policy(
             max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set,
             learning_delay=learning_delay, seed=seed, run_dir=run_dir or checkpoint_path, resume=resume,
             overwrite=overwrite_checkpoints, checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose,
-            wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config)
+            wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric)
     _check_algo(algo, pop, on_policy=False)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
     settings = RunSettings(
         env_name=env_name, max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop,
-        eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), learning_delay=learning_delay,
+        eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), fitness_metric=fitness_metric,
+        learning_delay=learning_delay,
         seed=seed, run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
         checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=save_buffer,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
@@ -154,7 +157,7 @@ def train_multi_agent_on_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl",
+    engine: str = "evo-marl", fitness_metric: str = "return",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -178,13 +181,14 @@ def train_multi_agent_on_policy(
             evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set, seed=seed,
             run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
             checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose, wandb=wb,
-            wandb_kwargs=dict(wandb_kwargs or {}), config=config)
+            wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric)
     _check_algo(algo, pop, on_policy=True)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
     settings = RunSettings(
         env_name=env_name, max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop,
-        eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), seed=seed,
+        eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), fitness_metric=fitness_metric,
+        seed=seed,
         run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
         checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=False,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,

@@ -11,6 +11,7 @@ import numpy as np
 from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, episode_over, run_episodes,
                                     team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
+from evo_marl.hpo.fitness import RETURN, evaluation_score
 from evo_marl.population.greedy import StackedGreedyPolicy
 from evo_marl.population.transfer import member_rows
 from evo_marl.seeding import derived_seed
@@ -22,17 +23,23 @@ __all__ = ["EpisodeResults", "MemberEvaluation", "episode_over", "evaluate_gener
 
 @dataclass
 class MemberEvaluation:
-    """A member's fitness, mean env metrics, and the per-episode returns and metrics behind them."""
+    """A member's score (what its fitness is made of), mean env metrics, and the per-episode returns and metrics
+    behind them."""
 
     fitness: float
     metrics: dict[str, float]
     returns: np.ndarray
     episode_metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def mean_return(self) -> float:
+        """Mean team return of the episodes (NaN where the evaluation failed)."""
+        return float(np.mean(self.returns)) if len(self.returns) else float("nan")
+
 
 def evaluate_population(population: Sequence, env, max_steps: int | None = None,
-                        seed: int | None = None, stacked: bool = True,
-                        grouping: str = "auto") -> list[MemberEvaluation]:
+                        seed: int | None = None, stacked: bool = True, grouping: str = "auto",
+                        fitness_metric: str = RETURN) -> list[MemberEvaluation]:
     """Evaluate every member on the same episodes (same ``seed``), without exploration noise.
 
     ``env`` has one sub-env per evaluation episode. Where it can be replicated
@@ -40,8 +47,12 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     ``population x episodes`` sub-envs, one env step for all members, with exactly the results of playing
     one member after another; with ``stacked`` (the default), MADDPG / MATD3 / IPPO members also act as
     one stack (:class:`~evo_marl.population.greedy.StackedGreedyPolicy`, ``grouping`` as in training), one
-    forward per actor network for the whole population. Each member's fitness (mean team return) is
-    appended to ``member.fitness``; a member whose evaluation raised, or returned a non-finite value, gets NaN.
+    forward per actor network for the whole population. Each member's score (mean team return, or the mean of
+    episode metric ``fitness_metric``: :func:`~evo_marl.hpo.fitness.evaluation_score`) is appended to
+    ``member.fitness``; a member whose evaluation raised, or returned a non-finite value, gets NaN.
+
+    Raises:
+        ConfigError: ``fitness_metric`` names no episode metric the env reports.
     """
     modes = [m.training for m in population]
     for member in population:
@@ -62,7 +73,7 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
             member.failed = True
             fitness, metrics, returns, per_episode = float("nan"), {}, np.array([]), {}
         else:
-            fitness = float(np.mean(res.returns))
+            fitness = evaluation_score(res.returns, res.metrics, fitness_metric)
             metrics, returns, per_episode = res.mean_metrics(), res.returns, res.metrics
         if not np.isfinite(fitness) or member.failed:
             fitness = float("nan")
@@ -188,4 +199,5 @@ def evaluate_generation(population: Sequence, env, settings, entropy: int, gener
             member.failed = True
     key = 0 if settings.eval_set == "fixed" else generation
     return evaluate_population(population, env, settings.eval_steps, seed=derived_seed(entropy, 2, key),
-                               stacked=settings.batched_learning, grouping=settings.stack_grouping)
+                               stacked=settings.batched_learning, grouping=settings.stack_grouping,
+                               fitness_metric=settings.fitness_metric)

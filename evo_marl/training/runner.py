@@ -110,6 +110,7 @@ class EvolutionRunner:
             "stop_reason": self.stop_reason, "evolved": self.evolved, "best": self.best,
             "selection_state": self.selection.state_dict(), "mutation_state": self.mutation.state_dict(),
             "stopping": [c.state_dict() for c in self.stopping], "fitness_window": self.settings.fitness_window,
+            "fitness_metric": self.settings.fitness_metric,
             "net_config": self.settings.net_config, "num_envs": self.population[0].num_envs,
             "components": {name: c.state_dict() for name, c in self.components.items()},
         }
@@ -153,7 +154,7 @@ class EvolutionRunner:
         for k, (member, ev) in enumerate(zip(self.population, evaluations)):
             members.append(MemberRecord(
                 index=member.index, parent=member.parent, mutation=member.mut, fitness=fitness[k],
-                eval_return=ev.fitness,
+                eval_return=ev.mean_return,
                 steps=member.steps[-1], hyperparameters=member.hyperparameters(), architecture=member.architecture(),
                 activation=member.activation, parameter_count=member.parameter_count(),
                 train_score=phase.train_scores[k] if k < len(phase.train_scores) else math.nan,

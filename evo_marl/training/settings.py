@@ -9,6 +9,7 @@ from typing import Any
 
 from evo_marl import validation
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.fitness import RETURN, check_fitness_metric
 
 EVAL_SETS = ("fresh", "fixed")
 STACK_GROUPINGS = ("pad", "shape", "auto")
@@ -27,6 +28,8 @@ class RunSettings:
             validation episodes (same seeds) every generation, so stochastic envs compare like with like.
         fitness_window: a member's fitness is the mean of its last ``fitness_window`` evaluations
             (:mod:`evo_marl.hpo.fitness`); used by selection, records, reports, ``best_member`` and stopping.
+        fitness_metric: what an evaluation scores: ``"return"`` (mean team return, the default) or an episode
+            metric of the env, ``-`` first to minimise it (``"clean"``, ``"-episode_length"``).
         learning_delay: off-policy only: transitions in the shared buffer before anyone learns.
         seed: root seed (None: fresh OS entropy, saved with the checkpoints).
         run_dir: the run folder (None: ``populations/<env_name>_<algo>``, numbered if taken).
@@ -52,6 +55,7 @@ class RunSettings:
     eval_loop: int = 1
     eval_set: str = "fresh"
     fitness_window: int = 1
+    fitness_metric: str = RETURN
     learning_delay: int = 0
     seed: int | None = None
     run_dir: str | Path | None = None
@@ -78,6 +82,7 @@ class RunSettings:
                               "cannot be longer than the whole budget")
         validation.number("eval_steps", self.eval_steps, 1, integer=True, optional=True)
         validation.one_of("eval_set", self.eval_set, EVAL_SETS)
+        check_fitness_metric("fitness_metric", self.fitness_metric)
         validation.number("learning_delay", self.learning_delay, 0, integer=True)
         if self.seed is not None:
             validation.number("seed", self.seed, 0, integer=True)

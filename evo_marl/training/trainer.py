@@ -20,6 +20,7 @@ from evo_marl.distributed.backend import resolve_backend
 from evo_marl.distributed.ray_phase import RayPhase
 from evo_marl.envs.vector import VectorEnv
 from evo_marl.errors import CheckpointError, ConfigError
+from evo_marl.hpo.fitness import check_metric_reported
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
 from evo_marl.run_folder import prepare_run_folder, run_records
@@ -192,6 +193,8 @@ def train_population(env: Any, population: list, settings: RunSettings, *, memor
     selection = selection or TournamentSelection(min(2, len(population)), True, len(population),
                                                  eval_loop=settings.fitness_window)
     mutation = mutation or Mutations()
+    names = env.episode_metric_names() if hasattr(env, "episode_metric_names") else None
+    check_metric_reported("training.fitness_metric", settings.fitness_metric, names)
     size = getattr(selection, "population_size", len(population))
     if size != len(population):
         raise ConfigError("selection.population_size", size, f"must equal the population's size ({len(population)})")

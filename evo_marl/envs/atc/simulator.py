@@ -250,12 +250,14 @@ class ATCSimulator(BatchedSimulator):
         flown = np.maximum(self.end_path, 1e-9)
         efficiency = np.clip((self.start_wp_dist - self.end_wp_dist) / flown, 0.0, 1.0)
         count = self.present.sum(axis=0)
+        waypoints = (self.reached & self.present).sum(axis=0) / count
         return {
             "team_return": self.returns.sum(axis=0),
             "los_events": self.los_events.copy(),
             "los_steps": self.los_steps.copy(),
             "min_separation_nm": np.where(np.isinf(self.min_sep), 200.0, self.min_sep),
-            "waypoint_fraction": (self.reached & self.present).sum(axis=0) / count,
+            "waypoint_fraction": waypoints,
+            "clean": ((self.los_events == 0) & (waypoints >= 1.0)).astype(np.float64),  # no LoS, every waypoint
             "path_efficiency": (efficiency * self.present).sum(axis=0) / count,
             "episode_length": self.t.astype(np.float64),
             "num_aircraft": count.astype(np.float64),
