@@ -29,7 +29,7 @@ from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.envs import list_envs, make_vec_env
 from evo_marl.envs.episodes import run_episodes
 from evo_marl.envs.registry import family_of
-from evo_marl.errors import ConfigError
+from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_member
 from evo_marl.run_folder import read_manifest, resolve_checkpoint, trained_env_state
 
@@ -81,23 +81,47 @@ def resolve_env_ids(patterns: Sequence[str] | str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def load_run(run_dir: str | Path, best: bool = False) -> tuple[list, Any, Any]:
-    """``(population, config, best member)`` of a run folder's newest complete generation (best by the run's
-    fitness); ``best``: of its ``best/`` checkpoint (one member: the best ever evaluated)."""
-    population, config, member, _ = _load_run(run_dir, best)
-    return population, config, member
+@dataclass
+class SavedRun:
+    """A run folder's checkpoint, loaded: its folder, the run's config, the members and the manifest."""
+
+    checkpoint: Path
+    config: Any
+    population: list
+    manifest: dict[str, Any]
+
+    @property
+    def best(self):
+        """The best member by the run's fitness (over its fitness window)."""
+        return best_member(self.population, int(self.manifest.get("fitness_window", 1)))
 
 
-def _load_run(run_dir: str | Path, best: bool) -> tuple[list, Any, Any, dict[str, Any]]:
-    """:func:`load_run` and the checkpoint's manifest."""
+def open_run(run_dir: str | Path, best: bool = False) -> SavedRun:
+    """The newest complete generation of a run folder (a newest incomplete one is skipped with a warning);
+    ``best``: its ``best/`` checkpoint (one member: the best ever evaluated).
+
+    Raises:
+        CheckpointError: no loadable checkpoint (for a run of engine agilerl: where its population is).
+    """
+    from evo_marl.engines.agilerl import CHECKPOINT_DIR
     from evo_marl.experiment import load_run_config
     from evo_marl.training.checkpoint import load_population
 
-    generation = resolve_checkpoint(run_dir, best=best)
-    config = load_run_config(run_dir)
-    population = load_population(generation)
-    manifest = read_manifest(generation)
-    return population, config, best_member(population, int(manifest.get("fitness_window", 1))), manifest
+    try:
+        checkpoint = resolve_checkpoint(run_dir, best=best)
+    except CheckpointError as err:
+        if (Path(run_dir) / CHECKPOINT_DIR).is_dir():
+            raise CheckpointError(f"{err} (trained with engine agilerl: its population is in {CHECKPOINT_DIR}/ in "
+                                  "AgileRL's format, <Algo>.load(path))") from err
+        raise
+    return SavedRun(checkpoint, load_run_config(run_dir), load_population(checkpoint), read_manifest(checkpoint))
+
+
+def load_run(run_dir: str | Path, best: bool = False) -> tuple[list, Any, Any]:
+    """``(population, config, best member)`` of a run folder's newest complete generation (best by the run's
+    fitness); ``best``: of its ``best/`` checkpoint (one member: the best ever evaluated)."""
+    run = open_run(run_dir, best)
+    return run.population, run.config, run.best
 
 
 def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -150,8 +174,9 @@ def _population(source: str | Path | Sequence | Any, episodes: int,
     only for a run folder; ``best_ever``: its ``best/`` checkpoint); checks ``episodes`` as well."""
     train = _TrainingEnv()
     if isinstance(source, (str, Path)):
-        population, config, best, manifest = _load_run(source, best_ever)
-        train = _TrainingEnv(config.env.id, dict(config.env.kwargs), trained_env_state(manifest))
+        run = open_run(source, best_ever)
+        population, best = run.population, run.best
+        train = _TrainingEnv(run.config.env.id, dict(run.config.env.kwargs), trained_env_state(run.manifest))
     elif best_ever:
         raise ConfigError("best", True, "needs a run folder as source (its best/ checkpoint)")
     else:

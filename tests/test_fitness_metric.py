@@ -10,6 +10,7 @@ import pytest
 from evo_marl.config import load_config
 from evo_marl.envs.registry import make_vec_env
 from evo_marl.errors import ConfigError
+from evo_marl.evaluate_run import evaluate_run
 from evo_marl.experiment import run_experiment
 from evo_marl.hpo.fitness import evaluation_score
 from evo_marl.training.settings import RunSettings
@@ -69,7 +70,8 @@ def test_atc_reports_clean_episodes():
 
 def test_selection_ranks_members_by_the_named_metric(tmp_path):
     recorder = Recorder()
-    _, history, _ = run_experiment(_config(tmp_path, "clean", num_aircraft=3), verbose=False, writers=[recorder])
+    _, history, run_dir = run_experiment(_config(tmp_path, "clean", num_aircraft=3), verbose=False,
+                                         writers=[recorder])
     assert len(recorder.records) == 3
     for record, fitness in zip(recorder.records, history):
         for member, value in zip(record.members, fitness):
@@ -78,6 +80,9 @@ def test_selection_ranks_members_by_the_named_metric(tmp_path):
             assert math.isfinite(member.eval_return) and member.eval_return != member.fitness  # return still recorded
     scores = [m.fitness for r in recorder.records for m in r.members]
     assert all(0.0 <= s <= 1.0 for s in scores)
+    _, results = evaluate_run(run_dir, episodes=16)  # scored as the run scored its members, return beside it
+    row = results["members"][0]
+    assert row["fitness"] == pytest.approx(row["metrics"]["clean"]) and row["return"] != row["fitness"]
 
 
 def test_a_minimised_metric_is_negated(tmp_path):
