@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate the population of a run folder")
-    evaluate.add_argument("run_dir")
+    evaluate.add_argument("run_dir", help="a run folder (its newest complete generation) or one of its checkpoint "
+                                          "folders (RUN_DIR/generation_<g>); results are written there")
     evaluate.add_argument("--episodes", type=int, default=20)
     evaluate.add_argument("--seed", type=int, default=12345)
     which = evaluate.add_mutually_exclusive_group()

@@ -212,11 +212,13 @@ class TrainingConfig:
 @dataclass
 class OutputConfig:
     """Where runs go: ``<root>/<name>/``. ``keep_checkpoints``: the newest N generation folders are kept
-    (``all``: every one; the best member ever evaluated is kept in ``best/`` regardless)."""
+    (``all``: every one; the best member ever evaluated is kept in ``best/`` regardless); ``keep_every``: also
+    those of every generation that is a multiple of it (to evaluate the run at earlier budgets)."""
 
     root: str = "populations"
     checkpoint: bool = True
     keep_checkpoints: int | str | None = 3
+    keep_every: int | None = None
     save_buffer: bool = True
     plots: bool = True
 
@@ -226,6 +228,8 @@ class OutputConfig:
         elif isinstance(self.keep_checkpoints, str) or self.keep_checkpoints < 1:
             raise ConfigError("output.keep_checkpoints", self.keep_checkpoints,
                               "must be an integer >= 1 (the newest N generation folders) or 'all'")
+        if self.keep_every is not None:
+            _positive("output.keep_every", self.keep_every)
         if not self.root:
             raise ConfigError("output.root", self.root, "must be a folder path")
 

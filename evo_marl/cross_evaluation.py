@@ -83,8 +83,10 @@ def resolve_env_ids(patterns: Sequence[str] | str) -> list[str]:
 
 @dataclass
 class SavedRun:
-    """A run folder's checkpoint, loaded: its folder, the run's config, the members and the manifest."""
+    """A run folder's checkpoint, loaded: the run folder, the checkpoint folder, the run's config, the members
+    and the manifest."""
 
+    run_dir: Path
     checkpoint: Path
     config: Any
     population: list
@@ -96,9 +98,10 @@ class SavedRun:
         return best_member(self.population, int(self.manifest.get("fitness_window", 1)))
 
 
-def open_run(run_dir: str | Path, best: bool = False) -> SavedRun:
-    """The newest complete generation of a run folder (a newest incomplete one is skipped with a warning);
-    ``best``: its ``best/`` checkpoint (one member: the best ever evaluated).
+def open_run(path: str | Path, best: bool = False) -> SavedRun:
+    """A run folder's newest complete generation (a newest incomplete one is skipped with a warning); ``best``:
+    its ``best/`` checkpoint (one member: the best ever evaluated). ``path`` may also be one checkpoint folder of
+    a run (``<run>/generation_<g>``, e.g. one kept for looking back, or ``<run>/best``).
 
     Raises:
         CheckpointError: no loadable checkpoint (for a run of engine agilerl: where its population is).
@@ -107,14 +110,17 @@ def open_run(run_dir: str | Path, best: bool = False) -> SavedRun:
     from evo_marl.experiment import load_run_config
     from evo_marl.training.checkpoint import load_population
 
+    path = Path(path)
     try:
-        checkpoint = resolve_checkpoint(run_dir, best=best)
+        checkpoint = resolve_checkpoint(path, best=best)
     except CheckpointError as err:
-        if (Path(run_dir) / CHECKPOINT_DIR).is_dir():
+        if (path / CHECKPOINT_DIR).is_dir():
             raise CheckpointError(f"{err} (trained with engine agilerl: its population is in {CHECKPOINT_DIR}/ in "
                                   "AgileRL's format, <Algo>.load(path))") from err
         raise
-    return SavedRun(checkpoint, load_run_config(run_dir), load_population(checkpoint), read_manifest(checkpoint))
+    run_dir = checkpoint.parent if checkpoint == path else path  # a checkpoint folder given: its run's folder
+    return SavedRun(run_dir, checkpoint, load_run_config(run_dir), load_population(checkpoint),
+                    read_manifest(checkpoint))
 
 
 def load_run(run_dir: str | Path, best: bool = False) -> tuple[list, Any, Any]:

@@ -33,15 +33,17 @@ def _check_env(env, signature: dict[str, Any], config_path: Path, generation: Pa
                                   f"{signature[key]!r}: the config no longer describes this run")
 
 
-def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_members: bool = False,
+def evaluate_run(run_dir: str | Path, episodes: int = 20, seed: int = 12345, all_members: bool = False,
                  best: bool = False) -> tuple[str, dict[str, Any]]:
     """Evaluate the best member (by the run's fitness) or all members of the newest complete generation on
     fresh episodes of the run's env (``fitness``: scored as the run scored its members, ``training.fitness_metric``;
-    ``return``: mean team return); ``best``: the best member ever evaluated, kept in ``<run_dir>/best/``.
+    ``return``: mean team return); ``best``: the best member ever evaluated, kept in ``<run_dir>/best/``;
+    ``run_dir`` may also be one checkpoint folder of the run (``<run>/generation_<g>``).
     The env continues from the state saved with the generation: a curriculum is evaluated at the stage where
     training stopped.
 
-    Returns a printable table and the results, which are also written to ``<run_dir>/evaluation.json``.
+    Returns a printable table and the results, which are also written to ``<run_dir>/evaluation.json`` (in the
+    folder given).
 
     Raises:
         ConfigError: ``episodes`` or ``seed`` invalid. CheckpointError: no loadable checkpoint (a newest
@@ -56,7 +58,7 @@ def evaluate_run(run_dir: Path, episodes: int = 20, seed: int = 12345, all_membe
     members = run.population if all_members else [run.best]
     env = make_vec_env(config.env.id, num_envs=episodes, seed=seed, **config.env.kwargs).for_evaluation()
     env.load_state_dict(trained_env_state(run.manifest))  # e.g. a curriculum: its stage where training stopped
-    _check_env(env, run.manifest.get("signature", {}), run_dir / "config.yaml", generation)
+    _check_env(env, run.manifest.get("signature", {}), run.run_dir / "config.yaml", generation)
     evaluations = evaluate_population(members, env, config.training.eval_steps, seed=seed,
                                       fitness_metric=config.training.fitness_metric)
     summarise = family_of(config.env.id).evaluation_summary or (lambda metrics: {})

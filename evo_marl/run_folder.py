@@ -51,6 +51,12 @@ def generation_dirs(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def generation_number(path: str | Path) -> int | None:
+    """The generation a ``generation_<g>`` folder holds (None for any other folder)."""
+    match = _GEN_RE.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 def latest_generation(run_dir: str | Path) -> Path | None:
     """The newest generation folder of a run, complete or not (see :func:`latest_complete_generation`)."""
     dirs = generation_dirs(run_dir)

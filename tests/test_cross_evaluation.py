@@ -152,6 +152,26 @@ def test_a_run_folder_named_best_is_a_run_folder(tmp_path):
         read_manifest(run / "best")["best"]["index"]
 
 
+def test_one_generation_folder_of_a_run_can_be_evaluated(tmp_path, capsys):
+    """A run folder's older generation (before: ``config.yaml: missing``): its own members, its run's env."""
+    from evo_marl.cli import main
+    from evo_marl.evaluate_run import evaluate_run
+    from evo_marl.hpo.fitness import best_member
+    from evo_marl.training.checkpoint import load_population
+
+    run = tiny_run(tmp_path, "run", seed=5, max_steps=256)
+    first = run / "generation_00002"  # of 4; the newest 3 are kept
+    expected = best_member(load_population(first)).index
+    _, results = evaluate_run(first, episodes=2)
+    assert (results["generation"], results["members"][0]["index"]) == ("generation_00002", expected)
+    assert (first / "evaluation.json").exists()  # written where it was asked for, not over the run's own
+    assert not (run / "evaluation.json").exists()
+    [r] = cross_evaluate(first, ["atc/head_on"], episodes=1)
+    assert r.member == expected
+    assert main(["evaluate", str(first), "--env", "atc/head_on", "--episodes", "1"]) == 0
+    assert f"| atc/head_on | {expected} | 1 |" in capsys.readouterr().out
+
+
 def test_cli_analyse_names_what_a_family_offers(tmp_path, capsys):
     from evo_marl.cli import main
 

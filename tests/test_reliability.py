@@ -64,6 +64,7 @@ def tiny(**changes) -> dict:
     (tiny(output={"keep_checkpoints": -1}), r"output.keep_checkpoints=-1: must be an integer >= 1 .* or 'all'"),
     (tiny(output={"keep_checkpoints": 0}), r"output.keep_checkpoints=0: must be an integer >= 1"),
     (tiny(output={"keep_checkpoints": "some"}), r"output.keep_checkpoints='some': must be an integer >= 1"),
+    (tiny(output={"keep_every": 0}), r"output.keep_every=0: must be an integer >= 1"),
     (tiny(training={"stopping": {"convergence_window": 0}}),
      r"training.stopping.convergence_window=0: must be an integer >= 1"),
     (tiny(env={"kwargs": {"seed": 3}}), r"env.kwargs.seed=3: is set by seed; remove it from env.kwargs"),
@@ -95,6 +96,18 @@ def test_yaml_that_is_not_utf8(tmp_path):
 def test_keep_checkpoints_all_keeps_every_generation():
     assert load_config(tiny(output={"keep_checkpoints": "all"})).output.keep_checkpoints is None
     assert load_config(tiny(output={"keep_checkpoints": 2})).output.keep_checkpoints == 2
+
+
+def test_keep_every_keeps_the_generations_to_look_back_on(tmp_path):
+    """The newest ``keep_checkpoints`` folders and those of every ``keep_every``-th generation."""
+    from evo_marl.experiment import run_experiment
+
+    config = load_config(tiny(training={"max_steps": 140}, output={"root": str(tmp_path), "keep_checkpoints": 1,
+                                                                    "keep_every": 3}))
+    run_experiment(config, verbose=False)
+    assert [p.name for p in generation_dirs(config.run_dir)] == ["generation_00003", "generation_00006",
+                                                                 "generation_00007"]
+    assert evaluate_run(config.run_dir / "generation_00003", episodes=2)[1]["generation"] == "generation_00003"
 
 
 # ------------------------------------------------------------------------------------------- envs and scenarios

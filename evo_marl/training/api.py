@@ -72,7 +72,7 @@ def train_multi_agent_off_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = "return",
+    engine: str = "evo-marl", fitness_metric: str = "return", keep_every: int | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -98,6 +98,8 @@ def train_multi_agent_off_policy(
         tournament: a selection strategy (``TournamentSelection``, ``NoSelection``, ...); its ``eval_loop``
             is the fitness window ("evaluate using the last N fitness scores"), used by selection, records,
             reports and stopping alike.
+        keep_checkpoints: the newest N generation folders are kept (None: all); keep_every: also those of every
+            generation that is a multiple of it.
         checkpoint: write a checkpoint every generation (False: metrics only). checkpoint_path / run_dir: the
             run folder (default ``populations/<env_name>_<algo>``). overwrite_checkpoints: replace checkpoints in
             an explicit run folder. resume: continue from the newest checkpoint of ``run_dir``.
@@ -139,7 +141,8 @@ def train_multi_agent_off_policy(
         eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), fitness_metric=fitness_metric,
         learning_delay=learning_delay,
         seed=seed, run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
-        checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=save_buffer,
+        checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, keep_every=keep_every,
+        save_buffer=save_buffer,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
         config=config, net_config=net_config)
@@ -157,7 +160,7 @@ def train_multi_agent_on_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = "return",
+    engine: str = "evo-marl", fitness_metric: str = "return", keep_every: int | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -190,7 +193,8 @@ def train_multi_agent_on_policy(
         eval_set=eval_set, fitness_window=getattr(tournament, "eval_loop", 1), fitness_metric=fitness_metric,
         seed=seed,
         run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
-        checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, save_buffer=False,
+        checkpoint=bool(checkpoint) or checkpoint is None, keep_checkpoints=keep_checkpoints, keep_every=keep_every,
+        save_buffer=False,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
         config=config, net_config=pop[0].net_config)

@@ -23,8 +23,9 @@ import torch
 from evo_marl.algorithms.registry import get_algorithm
 from evo_marl.errors import CheckpointError, StorageError
 from evo_marl.hpo.parameters import HyperparameterConfig
-from evo_marl.run_folder import (BEST_DIR, FORMAT_VERSION, complete_generations, generation_dirs, latest_generation,
-                                 read_manifest, replace_dir, resolve_checkpoint, storage_error, write_json)
+from evo_marl.run_folder import (BEST_DIR, FORMAT_VERSION, complete_generations, generation_dirs,
+                                 generation_number, latest_generation, read_manifest, replace_dir, resolve_checkpoint,
+                                 storage_error, write_json)
 
 __all__ = ["check_signature", "generation_dirs", "latest_generation", "load_population", "load_tensor_file",
            "member_from_state", "read_manifest", "save_best", "save_generation"]
@@ -88,14 +89,18 @@ def _os_error(err: BaseException | None) -> OSError | None:
 
 
 def save_generation(run_dir: str | Path, generation: int, population: list, run_state: dict[str, Any],
-                    memory=None, keep: int | None = 3) -> Path:
-    """Write generation ``generation`` atomically and keep only the newest ``keep`` complete folders (None: all)."""
+                    memory=None, keep: int | None = 3, keep_every: int | None = None) -> Path:
+    """Write generation ``generation`` atomically and keep only the newest ``keep`` complete folders (None: all)
+    and, with ``keep_every``, those of every generation that is a multiple of it."""
     run_dir = Path(run_dir)
     final = write_checkpoint(run_dir, f"generation_{generation:05d}", generation, population, run_state, memory)
     if keep is not None:
-        complete = set(complete_generations(run_dir)[-keep:])
+        complete = complete_generations(run_dir)
+        kept = set(complete[-keep:]) | {final}
+        if keep_every is not None:
+            kept |= {path for path in complete if generation_number(path) % keep_every == 0}
         for old in generation_dirs(run_dir):
-            if old not in complete and old != final:
+            if old not in kept:
                 shutil.rmtree(old, ignore_errors=True)
     return final
 

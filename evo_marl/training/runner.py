@@ -124,7 +124,7 @@ class EvolutionRunner:
             ckpt.save_best(self.run_dir, self.generation, best, self.best["fitness"], self._run_state())
         memory = self.memory if self.settings.save_buffer else None
         ckpt.save_generation(self.run_dir, self.generation, self.population, self._run_state(), memory,
-                             keep=self.settings.keep_checkpoints)
+                             keep=self.settings.keep_checkpoints, keep_every=self.settings.keep_every)
 
     def _keep_best(self, fitness: list[float]) -> None:
         """Remember (a copy of) the member to write to ``best/`` when this generation holds the best member ever

@@ -34,7 +34,8 @@ class RunSettings:
         seed: root seed (None: fresh OS entropy, saved with the checkpoints).
         run_dir: the run folder (None: ``populations/<env_name>_<algo>``, numbered if taken).
         resume / overwrite: continue the newest checkpoint of ``run_dir`` / replace its checkpoints.
-        checkpoint: write ``generation_<g>/`` folders. keep_checkpoints: how many to keep (None: all).
+        checkpoint: write ``generation_<g>/`` folders. keep_checkpoints: how many to keep (None: all). keep_every:
+            also keep those of every generation that is a multiple of it (a run to look back on).
         save_buffer: include the replay buffer in checkpoints (off-policy; exact resume needs it).
         batched_learning: members act and learn as stacks (:mod:`evo_marl.population`): one forward per
             parameter-sharing group for the whole population and one update for all members due to learn;
@@ -63,6 +64,7 @@ class RunSettings:
     overwrite: bool = False
     checkpoint: bool = True
     keep_checkpoints: int | None = 3
+    keep_every: int | None = None
     save_buffer: bool = True
     batched_learning: bool = True
     stack_grouping: str = "auto"
@@ -88,6 +90,8 @@ class RunSettings:
             validation.number("seed", self.seed, 0, integer=True)
         if self.keep_checkpoints is not None:
             validation.positive_int("keep_checkpoints", self.keep_checkpoints)
+        if self.keep_every is not None:
+            validation.positive_int("keep_every", self.keep_every)
         validation.one_of("stack_grouping", self.stack_grouping, STACK_GROUPINGS)
         for name in ("resume", "overwrite", "checkpoint", "save_buffer", "batched_learning", "verbose", "wandb",
                      "mlflow"):
