@@ -11,7 +11,7 @@ from evo_marl.config import load_config
 from evo_marl.envs.registry import make_vec_env
 from evo_marl.errors import ConfigError
 from evo_marl.evaluate_run import evaluate_run
-from evo_marl.experiment import run_experiment
+from evo_marl.experiment import build_population, run_experiment
 from evo_marl.hpo.fitness import evaluation_score
 from evo_marl.training.settings import RunSettings
 
@@ -53,6 +53,7 @@ def test_evaluation_score_reads_the_return_or_a_metric_over_finished_episodes():
     assert evaluation_score(returns, metrics, "clean") == 0.5       # the unfinished episode does not count
     assert evaluation_score(returns, metrics, "-clean") == -0.5
     assert math.isnan(evaluation_score(returns, metrics, "length"))  # no episode finished: no score
+    assert math.isnan(evaluation_score(returns, {}, "clean"))  # an env that reports metrics only at episode ends
     with pytest.raises(ConfigError, match=r"training.fitness_metric.*'wins'.*clean, length"):
         evaluation_score(returns, metrics, "wins")
 
@@ -97,3 +98,22 @@ def test_a_metric_the_env_lacks_is_refused_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"training.fitness_metric.*'clean'.*reports: team_return"):
         run_experiment(config, verbose=False)
     assert not (tmp_path / config.name).exists() or not any((tmp_path / config.name).glob("generation_*"))
+
+
+
+def test_an_env_without_episode_metrics_is_refused_before_training_or_at_its_first_evaluation(tmp_path):
+    """Adapters of PettingZoo / Gymnasium envs know up front that they report none; an env that cannot say is
+    refused once its episodes finished without any."""
+    from evo_marl.envs.vector import VectorEnv
+    from evo_marl.training.evaluation import evaluate_population
+
+    config = _config(tmp_path, "clean", env_id="gym/CartPole-v1")
+    with pytest.raises(ConfigError, match=r"training.fitness_metric.*'clean'.*reports: none"):
+        run_experiment(config, verbose=False)
+    env = make_vec_env("gym/CartPole-v1", num_envs=2, seed=0, max_episode_steps=5)
+    assert env.episode_metric_names() == frozenset()
+    env.episode_metric_names = lambda: VectorEnv.episode_metric_names(env)  # an env that cannot say (None)
+    population = build_population(config, env)
+    assert [round(e.fitness, 3) for e in evaluate_population(population, env, seed=0)] == [5.0] * 3
+    with pytest.raises(ConfigError, match=r"training.fitness_metric.*'clean'.*reports: none"):
+        evaluate_population(population, env, seed=0, fitness_metric="clean")

@@ -181,6 +181,9 @@ class GymVecEnv(VectorEnv):
     def close(self) -> None:
         self.vec.close()
 
+    def episode_metric_names(self) -> frozenset[str]:
+        return frozenset()
+
 
 def parallel_env(scenario: str, render_mode: str | None = None, **kwargs: Any) -> GymParallelEnv:
     """``gym/<scenario>`` as a one-agent PettingZoo ``ParallelEnv``."""

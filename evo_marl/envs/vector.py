@@ -351,6 +351,9 @@ class SyncParallelVecEnv(VectorEnv):
         for env in self.envs:
             env.close()
 
+    def episode_metric_names(self) -> frozenset[str]:
+        return frozenset()  # PettingZoo envs have no episode metrics of the vector protocol
+
 
 class AsyncPettingZooVecEnv(SyncParallelVecEnv):
     """AgileRL-compatible constructor ``AsyncPettingZooVecEnv([env_fn] * num_envs)`` — synchronous, despite the

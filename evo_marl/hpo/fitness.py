@@ -48,10 +48,12 @@ def evaluation_score(returns: np.ndarray, metrics: dict[str, np.ndarray], metric
     that finished (negated for ``-name``; NaN where none finished).
 
     Raises:
-        ConfigError: the episodes report no metric of that name.
+        ConfigError: the episodes report metrics, none of that name.
     """
     if metric == RETURN:
         return float(np.mean(returns)) if len(returns) else float("nan")
+    if not metrics:  # no episode finished (a step cap): nothing to score
+        return float("nan")
     check_metric_reported("training.fitness_metric", metric, metrics.keys())
     values = np.asarray(metrics[metric_name(metric)], np.float64)
     values = values[np.isfinite(values)]

@@ -11,7 +11,7 @@ import numpy as np
 from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, episode_over, run_episodes,
                                     team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
-from evo_marl.hpo.fitness import RETURN, evaluation_score
+from evo_marl.hpo.fitness import RETURN, check_metric_reported, evaluation_score
 from evo_marl.population.greedy import StackedGreedyPolicy
 from evo_marl.population.transfer import member_rows
 from evo_marl.seeding import derived_seed
@@ -67,6 +67,7 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     finally:
         for member, mode in zip(population, modes):
             member.set_training_mode(mode)
+    _check_metric_reported(fitness_metric, outcomes)
     results = []
     for member, res in zip(population, outcomes):
         if res is None:
@@ -80,6 +81,14 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
         member.fitness.append(fitness)
         results.append(MemberEvaluation(fitness, metrics, returns, per_episode))
     return results
+
+
+def _check_metric_reported(fitness_metric: str, outcomes: list[EpisodeResults | None]) -> None:
+    """Refuse a ``fitness_metric`` where episodes finished but the env reported no episode metrics at all (an env
+    that cannot say its metrics before an episode ends; one that reports others is refused by the score)."""
+    finished = [res for res in outcomes if res is not None and res.finished.any()]
+    if fitness_metric != RETURN and finished and not any(res.metrics for res in finished):
+        check_metric_reported("training.fitness_metric", fitness_metric, set())
 
 
 def _replica(env, copies: int):
