@@ -12,7 +12,9 @@ from evo_marl.envs.registry import make_vec_env
 from evo_marl.errors import ConfigError
 from evo_marl.evaluate_run import evaluate_run
 from evo_marl.experiment import build_population, run_experiment
-from evo_marl.hpo.fitness import evaluation_score
+from evo_marl.hpo.fitness import describe_fitness, evaluation_score
+from evo_marl.tracking.report import build_report
+from evo_marl.tracking.run_data import load_run
 from evo_marl.training.settings import RunSettings
 
 
@@ -44,6 +46,12 @@ def test_a_bad_fitness_metric_is_named(bad):
         load_config({"algo": "IPPO", "env": {"id": "tiny/coop_box"}, "training": {"fitness_metric": bad}})
     with pytest.raises(ConfigError, match="fitness_metric"):
         RunSettings(env_name="x", fitness_metric=bad)
+
+
+def test_fitness_is_described_in_words():
+    assert describe_fitness() == "mean evaluation team return"
+    assert describe_fitness("-episode_length", 3) == ("minus the mean evaluation episode_length, averaged over the "
+                                                      "last 3 evaluations")
 
 
 def test_evaluation_score_reads_the_return_or_a_metric_over_finished_episodes():
@@ -81,6 +89,8 @@ def test_selection_ranks_members_by_the_named_metric(tmp_path):
             assert math.isfinite(member.eval_return) and member.eval_return != member.fitness  # return still recorded
     scores = [m.fitness for r in recorder.records for m in r.members]
     assert all(0.0 <= s <= 1.0 for s in scores)
+    assert "| Fitness | mean evaluation clean |" in build_report(run_dir)
+    assert load_run(run_dir).fitness_description == "mean evaluation clean"  # the fitness plot's axis
     _, results = evaluate_run(run_dir, episodes=16)  # scored as the run scored its members, return beside it
     row = results["members"][0]
     assert row["fitness"] == pytest.approx(row["metrics"]["clean"]) and row["return"] != row["fitness"]

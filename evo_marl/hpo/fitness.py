@@ -43,6 +43,13 @@ def check_metric_reported(field: str, metric: str, reported) -> None:
     raise ConfigError(field, metric, f"is not an episode metric of this env (it reports: {names}; or use 'return')")
 
 
+def describe_fitness(metric: str = RETURN, window: int = 1) -> str:
+    """A run's fitness in words, for plots and reports (``"mean evaluation team return"``)."""
+    what = "mean evaluation team return" if metric == RETURN else f"mean evaluation {metric_name(metric)}"
+    what = f"minus the {what}" if metric.startswith("-") else what
+    return what + (f", averaged over the last {window} evaluations" if window > 1 else "")
+
+
 def evaluation_score(returns: np.ndarray, metrics: dict[str, np.ndarray], metric: str = RETURN) -> float:
     """One evaluation's score: the mean team return, or the mean of episode metric ``metric`` over the episodes
     that finished (negated for ``-name``; NaN where none finished).

@@ -11,6 +11,8 @@ Env-specific plots (e.g. trajectories of the best member) plug in through
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -137,7 +139,7 @@ def _zoom_data(data: RunData) -> RunData | None:
     if (max(late_values) - min(late_values)) > 0.25 * (max(values) - min(values)):
         return None
     keep = late | {min(late) - 1}
-    return RunData(data.run_dir, [m for m in data.members if m.generation in keep], data.generations)
+    return dataclasses.replace(data, members=[m for m in data.members if m.generation in keep])
 
 
 def plot_fitness(run_dir: str | Path, out_dir: str | Path | None = None, data: RunData | None = None) -> Path:
@@ -167,7 +169,7 @@ def plot_fitness(run_dir: str | Path, out_dir: str | Path | None = None, data: R
         handles.append(Line2D([], [], color="red", marker="x", linestyle="", label="failed (NaN fitness)"))
     fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=min(len(handles), 5), frameon=False,
                title="line: parent -> child, coloured by the child's mutation", title_fontsize=8)
-    ax.set(xlabel="generation", ylabel="fitness (mean evaluation team return)")
+    ax.set(xlabel="generation", ylabel=f"fitness ({data.fitness_description})")
     fig.suptitle(f"Fitness per member - {data.run_dir.name}", fontsize=12)
     fig.tight_layout(rect=(0, 0.13 if len(handles) > 5 else 0.09, 1, 1))
     return _save(fig, _out_dir(data.run_dir, out_dir) / "fitness.png")

@@ -89,6 +89,7 @@ def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> l
     steps = max(m.steps for m in data.by_generation()[gens[-1]])
     total = last.get("train/total_steps")
     rows.append(("Generations", f"{len(gens)} (last: {gens[-1]})"))
+    rows.append(("Fitness", data.fitness_description))
     rows.append(("Population", f"{population} members, {steps} environment steps per member"
                  + (f", {int(total):,} transitions in total" if isinstance(total, float) and math.isfinite(total) else "")))
     if isinstance(last.get("train/wall_time"), float):

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.fitness import RETURN, describe_fitness
+from evo_marl.run_folder import latest_complete_generation, read_manifest
 from evo_marl.tracking.writers import GENERATION_FILE, MEMBER_FILE
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,13 @@ class RunData:
     run_dir: Path
     members: list[MemberRow]
     generations: list[dict[str, Any]]
+    fitness_metric: str = RETURN
+    fitness_window: int = 1
+
+    @property
+    def fitness_description(self) -> str:
+        """What the run's fitness is, in words (:func:`~evo_marl.hpo.fitness.describe_fitness`)."""
+        return describe_fitness(self.fitness_metric, self.fitness_window)
 
     @property
     def generation_numbers(self) -> list[int]:
@@ -179,7 +188,14 @@ def load_run(run_dir: str | Path) -> RunData:
     if (path / GENERATION_FILE).exists():
         with open(path / GENERATION_FILE, newline="") as f:
             generations = [_generation(r) for r in csv.DictReader(f) if (r.get("generation") or "").isdigit()]
-    return RunData(path, members, generations)
+    return RunData(path, members, generations, *_fitness_definition(path))
+
+
+def _fitness_definition(run_dir: Path) -> tuple[str, int]:
+    """``(fitness_metric, fitness_window)`` from the run's newest checkpoint (defaults where there is none)."""
+    latest = latest_complete_generation(run_dir)
+    manifest = read_manifest(latest) if latest is not None else {}
+    return str(manifest.get("fitness_metric", RETURN)), int(manifest.get("fitness_window", 1))
 
 
 def read_wandb_info(run_dir: str | Path) -> dict[str, Any] | None:
