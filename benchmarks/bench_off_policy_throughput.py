@@ -25,20 +25,8 @@ import numpy as np
 import torch
 
 from evo_marl import MultiAgentReplayBuffer, create_population, make_vec_env, train_multi_agent_off_policy
+from evo_marl.tracking.writers import RecordList
 from results_file import write_results
-
-
-class TimingWriter:
-    """Collects each generation's phase timings."""
-
-    def __init__(self):
-        self.records = []
-
-    def write_generation(self, record) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
 
 
 def env_only(env_id: str, num_envs: int, steps: int) -> float:
@@ -64,7 +52,7 @@ def measure(algo: str, env_id: str, pop_size: int, num_envs: int, steps: int, ev
                             population_size=pop_size, num_envs=num_envs, seed=0)
     memory = MultiAgentReplayBuffer(100_000, ["obs", "action", "reward", "next_obs", "termination", "active"],
                                     agent_ids=env.agents)
-    timing = TimingWriter()
+    timing = RecordList()  # each generation's phase timings
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         train_multi_agent_off_policy(env, "bench", algo, pop, memory, INIT_HP=hp, max_steps=steps,

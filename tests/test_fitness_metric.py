@@ -14,21 +14,9 @@ from evo_marl.evaluate_run import evaluate_run
 from evo_marl.experiment import build_population, run_experiment
 from evo_marl.hpo.fitness import describe_fitness, evaluation_score
 from evo_marl.tracking.report import build_report
+from evo_marl.tracking.writers import RecordList
 from evo_marl.tracking.run_data import load_run
 from evo_marl.training.settings import RunSettings
-
-
-class Recorder:
-    """A metric writer that keeps every generation's record."""
-
-    def __init__(self):
-        self.records = []
-
-    def write_generation(self, record) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
 
 
 def _config(root, metric: str, env_id: str = "atc/random", **env_kwargs):
@@ -78,7 +66,7 @@ def test_atc_reports_clean_episodes():
 
 
 def test_selection_ranks_members_by_the_named_metric(tmp_path):
-    recorder = Recorder()
+    recorder = RecordList()
     _, history, run_dir = run_experiment(_config(tmp_path, "clean", num_aircraft=3), verbose=False,
                                          writers=[recorder])
     assert len(recorder.records) == 3
@@ -97,7 +85,7 @@ def test_selection_ranks_members_by_the_named_metric(tmp_path):
 
 
 def test_a_minimised_metric_is_negated(tmp_path):
-    recorder = Recorder()
+    recorder = RecordList()
     run_experiment(_config(tmp_path, "-los_steps", num_aircraft=4), verbose=False, writers=[recorder])
     for member in recorder.records[-1].members:
         assert member.fitness == pytest.approx(-member.eval_metrics["los_steps"])

@@ -115,6 +115,20 @@ class CSVWriter:
         pass
 
 
+class RecordList:
+    """Keeps every generation's :class:`GenerationRecord` in ``records`` (pass it in ``writers=[...]`` to read a
+    run's records in Python: a notebook, a benchmark, a test)."""
+
+    def __init__(self):
+        self.records: list[GenerationRecord] = []
+
+    def write_generation(self, record: GenerationRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
 class LogWriter:
     """One concise log line per generation (shown on the console by the CLI)."""
 
