@@ -67,7 +67,7 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     finally:
         for member, mode in zip(population, modes):
             member.set_training_mode(mode)
-    _check_metric_reported(fitness_metric, outcomes)
+    _refuse_an_env_without_metrics(fitness_metric, outcomes)
     results = []
     for member, res in zip(population, outcomes):
         if res is None:
@@ -83,7 +83,7 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     return results
 
 
-def _check_metric_reported(fitness_metric: str, outcomes: list[EpisodeResults | None]) -> None:
+def _refuse_an_env_without_metrics(fitness_metric: str, outcomes: list[EpisodeResults | None]) -> None:
     """Refuse a ``fitness_metric`` where episodes finished but the env reported no episode metrics at all (an env
     that cannot say its metrics before an episode ends; one that reports others is refused by the score)."""
     finished = [res for res in outcomes if res is not None and res.finished.any()]
