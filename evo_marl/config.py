@@ -39,7 +39,7 @@ from evo_marl.algorithms.registry import HP_INIT_MODES, algorithm_settings, get_
 from evo_marl.distributed.backend import BACKENDS, RayBackend
 from evo_marl.engines import DEFAULT_ENGINE, check_engine
 from evo_marl.errors import ConfigError
-from evo_marl.hpo.fitness import check_fitness_metric
+from evo_marl.hpo.fitness import RETURN, check_fitness_metric
 from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.hpo.ttest import TTestSelection
@@ -181,7 +181,7 @@ class TrainingConfig:
     eval_loop: int = 4
     eval_set: str = "fresh"
     fitness_window: int = 1
-    fitness_metric: str = "return"
+    fitness_metric: str = RETURN
     learning_delay: int | None = None
     memory_size: int | None = None
     threads: int = 1

@@ -10,9 +10,9 @@ import numpy as np
 
 from evo_marl import validation
 from evo_marl.algorithms.spaces import space_to_dict
+from evo_marl.cross_evaluation import open_run
 from evo_marl.envs import make_vec_env
 from evo_marl.envs.registry import family_of
-from evo_marl.cross_evaluation import open_run
 from evo_marl.errors import CheckpointError, StorageError
 from evo_marl.hpo.fitness import best_member
 from evo_marl.run_folder import trained_env_state, write_json_atomic

@@ -120,8 +120,9 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
         run_dir=config.run_dir, resume=resume, overwrite=overwrite, checkpoint=out.checkpoint,
         keep_checkpoints=out.keep_checkpoints, keep_every=out.keep_every, save_buffer=out.save_buffer,
         batched_learning=t.batched_learning, stack_grouping=t.stack_grouping, verbose=verbose,
-        wandb=config.tracking.wandb, wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name), mlflow=config.tracking.mlflow,
-        mlflow_kwargs=dict(config.tracking.mlflow_kwargs), config=config.to_dict(), net_config=config.net_config)
+        wandb=config.tracking.wandb, wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name),
+        mlflow=config.tracking.mlflow, mlflow_kwargs=dict(config.tracking.mlflow_kwargs), config=config.to_dict(),
+        net_config=config.net_config)
 
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bool = False,

@@ -47,7 +47,7 @@ def generation_dirs(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := _GEN_RE.match(p.name))]
+    found = [(g, p) for p in run_dir.iterdir() if p.is_dir() and (g := generation_number(p)) is not None]
     return [p for _, p in sorted(found)]
 
 

@@ -17,9 +17,9 @@ settings one to one with the elite kept unmutated, and the network from ``net_co
 hyperparameters as evo-marl's engine for the same seed.
 
 Not available with this engine (each refused with a ConfigError naming the field): resuming (AgileRL keeps
-no resumable run state), ``fitness_window`` > 1, ``fitness_metric`` other than ``return`` and ``eval_set: fixed`` (AgileRL's tournament ranks by
-the last evaluation, on its env's continuing streams), the env family's ``stopping.criteria`` (they
-read episode metrics, which AgileRL's ``test()`` does not return), and ``selection.strategy: multi_frequency``
+no resumable run state), ``fitness_window`` > 1, ``fitness_metric`` other than ``return`` and ``eval_set: fixed``
+(AgileRL's tournament ranks by the last evaluation's return, on its env's continuing streams), the env family's
+``stopping.criteria`` (they read episode metrics, which AgileRL's ``test()`` does not return), and ``selection.strategy: multi_frequency``
 or ``ttest`` and ``selection.burn_in_steps`` (AgileRL selects by tournament from the first generation; refused when the
 config is read). ``target`` and ``convergence_target``
 work. Records have no training score or losses (AgileRL clears its training scores before selection).
@@ -45,6 +45,7 @@ import torch
 
 from evo_marl.engines.agilerl_config import agilerl_class, build_population
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.fitness import RETURN
 
 logger = logging.getLogger(__name__)
 TESTED_VERSION = "2.58"
@@ -106,7 +107,7 @@ def check_settings(settings, stopping_names: list[str] = ()) -> None:
     if settings.fitness_window != 1:
         raise ConfigError("training.fitness_window", settings.fitness_window,
                           "must be 1 with engine agilerl (AgileRL's tournament ranks by the last evaluation)")
-    if settings.fitness_metric != "return":
+    if settings.fitness_metric != RETURN:
         raise ConfigError("training.fitness_metric", settings.fitness_metric, "must be return with engine agilerl "
                           "(AgileRL's evaluation returns no episode metrics)")
     if settings.eval_set != "fresh":

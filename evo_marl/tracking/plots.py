@@ -12,7 +12,6 @@ Env-specific plots (e.g. trajectories of the best member) plug in through
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import math
 from collections.abc import Callable, Sequence

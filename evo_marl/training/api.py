@@ -12,6 +12,7 @@ from typing import Any
 
 from evo_marl.engines import check_engine
 from evo_marl.errors import ConfigError
+from evo_marl.hpo.fitness import RETURN
 from evo_marl.hpo.mutation import Mutations
 from evo_marl.hpo.tournament import TournamentSelection
 from evo_marl.stopping import StoppingCriterion, TargetFitness
@@ -72,7 +73,7 @@ def train_multi_agent_off_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = "return", keep_every: int | None = None,
+    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -160,7 +161,7 @@ def train_multi_agent_on_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = "return", keep_every: int | None = None,
+    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None,
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 

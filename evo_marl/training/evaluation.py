@@ -34,7 +34,7 @@ class MemberEvaluation:
     @property
     def mean_return(self) -> float:
         """Mean team return of the episodes (NaN where the evaluation failed)."""
-        return float(np.mean(self.returns)) if len(self.returns) else float("nan")
+        return evaluation_score(self.returns, self.episode_metrics, RETURN)
 
 
 def evaluate_population(population: Sequence, env, max_steps: int | None = None,

@@ -16,7 +16,7 @@ from evo_marl.errors import EnvError
 
 #: Names every ATC episode reports (``infos["episode"]`` of the vector env).
 EPISODE_METRICS = (
-    "team_return", "los_events", "los_steps", "min_separation_nm", "waypoint_fraction", "path_efficiency",
+    "team_return", "los_events", "los_steps", "min_separation_nm", "waypoint_fraction", "clean", "path_efficiency",
     "episode_length", "num_aircraft", "flight_hours",
 )
 SEPARATION_NM = 5.0
@@ -37,6 +37,11 @@ def los_risk(min_separations: Iterable[float] | np.ndarray, separation_nm: float
     return float(np.mean(values < separation_nm))
 
 
+def clean_episodes(los_events: Any, waypoint_fraction: Any) -> np.ndarray:
+    """Per episode: no loss of separation and every aircraft at its waypoint."""
+    return (np.asarray(los_events, np.float64) == 0) & (np.asarray(waypoint_fraction, np.float64) >= 1.0)
+
+
 def is_conflict_free(metrics: Mapping[str, Any]) -> bool:
     """True when the episode(s) had no loss of separation and every agent reached its waypoint.
 
@@ -51,7 +56,7 @@ def is_conflict_free(metrics: Mapping[str, Any]) -> bool:
     reached = np.asarray(metrics["waypoint_fraction"], dtype=np.float64)
     if los.size == 0 or reached.size == 0:
         return False
-    return bool(np.all(los == 0) and np.all(reached >= 1.0))
+    return bool(np.all(clean_episodes(los, reached)))
 
 
 def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, float]:
@@ -79,5 +84,5 @@ def evaluation_summary(episode_metrics: Mapping[str, np.ndarray]) -> dict[str, f
         out["los_per_flight_hour"] = float(los.sum() / hours.sum())
     if "waypoint_fraction" in episode_metrics:
         reached = np.asarray(episode_metrics["waypoint_fraction"], np.float64)[done]
-        out["clean"] = float(np.mean((los == 0) & (reached >= 1.0)))
+        out["clean"] = float(np.mean(clean_episodes(los, reached)))
     return out

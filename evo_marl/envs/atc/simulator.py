@@ -14,6 +14,7 @@ from gymnasium import spaces
 from evo_marl.envs.atc import generator as gen
 from evo_marl.envs.atc.config import ATCConfig
 from evo_marl.envs.atc.kinematics import DEG, Geometry, geometry, integrate, wrap180, wrap360
+from evo_marl.envs.atc.metrics import clean_episodes
 from evo_marl.envs.atc.observation import build_observations, observation_space
 from evo_marl.envs.atc.scenarios import Scenario
 from evo_marl.envs.atc.traffic import TrafficSource
@@ -257,7 +258,7 @@ class ATCSimulator(BatchedSimulator):
             "los_steps": self.los_steps.copy(),
             "min_separation_nm": np.where(np.isinf(self.min_sep), 200.0, self.min_sep),
             "waypoint_fraction": waypoints,
-            "clean": ((self.los_events == 0) & (waypoints >= 1.0)).astype(np.float64),  # no LoS, every waypoint
+            "clean": clean_episodes(self.los_events, waypoints).astype(np.float64),
             "path_efficiency": (efficiency * self.present).sum(axis=0) / count,
             "episode_length": self.t.astype(np.float64),
             "num_aircraft": count.astype(np.float64),
