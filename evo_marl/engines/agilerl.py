@@ -21,7 +21,8 @@ no resumable run state), ``fitness_window`` > 1, ``fitness_metric`` other than `
 (AgileRL's tournament ranks by the last evaluation's return, on its env's continuing streams), the env family's
 ``stopping.criteria`` (they read episode metrics, which AgileRL's ``test()`` does not return), and
 ``selection.strategy: multi_frequency`` or ``ttest`` and ``selection.burn_in_steps`` (AgileRL selects by tournament
-from the first generation; refused when the config is read). ``target`` and ``convergence_target`` work. Records have no training score or losses (AgileRL clears its training scores before selection).
+from the first generation; refused when the config is read). ``target`` and ``convergence_target`` work. Records
+have no training score or losses (AgileRL clears its training scores before selection).
 Seeding: AgileRL draws from the global NumPy/torch/``random`` RNGs; with a seed the engine seeds them for
 the run (as AgileRL's ``Mutations(rand_seed=...)`` does) and restores their previous state afterwards, so
 the same seed gives the same run.
