@@ -28,6 +28,13 @@ def test_rl_parameter_mutates_within_bounds():
         RLParameter(min=5, max=1)
 
 
+def test_a_bad_range_field_names_its_parameter():
+    with pytest.raises(ConfigError, match=r"^hp_config\.lr\.min=5: must be <= max \(0\.002\)"):
+        HyperparameterConfig(lr={"min": 5, "max": 0.002})
+    with pytest.raises(ConfigError, match=r"^hp_config\.lr\.scale='cubic'"):
+        HyperparameterConfig(lr={"min": 1e-4, "max": 0.002, "scale": "cubic"})
+
+
 def test_nan_fitness_ranks_last_and_elite_is_the_best():
     pop = _pop()
     for member, fit in zip(pop, [1.0, float("nan"), 3.0, 2.0]):

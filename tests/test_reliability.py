@@ -53,6 +53,7 @@ def tiny(**changes) -> dict:
      r"hp_ranges.batch_size.max=4096: must be <= training.memory_size \(1000\): a mutated member"),
     (tiny(training={"memory_size": 300}),
      r"hp_ranges.batch_size.max=512: \(the MATD3 default range\) must be <= training.memory_size \(300\)"),
+    (tiny(hp_ranges={"lr_actor": {"min": 5, "max": 0.01}}), r"hp_ranges.lr_actor.min=5: must be <= max \(0.01\)"),
     (tiny(hp_ranges={"gamma": {"min": 0.5, "max": 1.5}}), r"hp_ranges.gamma.max=1.5: must be a finite number in"),
     (tiny(hp_ranges={"clip_coef": {"min": 0.1, "max": 0.3}}), r"hp_ranges.clip_coef=.*unknown numeric hyperparameter"),
     (tiny(training={"evo_steps": 100}), r"training.evo_steps=100: must be <= training.max_steps \(40\)"),

@@ -111,7 +111,10 @@ class HyperparameterConfig:
                 for bound in ("min", "max"):
                     if bound not in param:
                         raise ConfigError(f"hp_config.{name}.{bound}", None, "is required")
-                param = RLParameter(**param)
+                try:
+                    param = RLParameter(**param)
+                except ConfigError as err:  # name the parameter: hp_config.lr.min, not min
+                    raise ConfigError(f"hp_config.{name}.{err.field}", err.value, err.rule) from None
             if not isinstance(param, RLParameter):
                 raise ConfigError(f"hp_config.{name}", param, "must be an RLParameter (or a dict of its fields)")
             self.params[name] = param
