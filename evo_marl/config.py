@@ -23,9 +23,11 @@ A config file mirrors :class:`ExperimentConfig`; every section and field is opti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -71,6 +73,18 @@ class EnvConfig:
             if key in ("num_envs", "seed"):
                 owner = "env.num_envs" if key == "num_envs" else "seed"
                 raise ConfigError(f"env.kwargs.{key}", value, f"is set by {owner}; remove it from env.kwargs")
+
+    @contextlib.contextmanager
+    def naming_options(self) -> Iterator[None]:
+        """Re-raise an env's ConfigError about one of its options under the option's place in the config
+        (``buffer_nm=-1`` becomes ``env.kwargs.reward.buffer_nm=-1``)."""
+        try:
+            yield
+        except ConfigError as err:
+            path = validation.option_path(self.kwargs, err.field, err.value)
+            if path is None:
+                raise
+            raise ConfigError(f"env.kwargs{path}", err.value, err.rule) from None
 
 
 @dataclass

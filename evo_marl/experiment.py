@@ -148,8 +148,10 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, overwrite: bo
     with torch_threads(config.training.threads):
         settings = run_settings(config, resume, overwrite, verbose)
         stopping = stopping_criteria(config) + list(stopping or [])
-        env = league_env(config) if config.league is not None else None
-        env = env or make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed, **config.env.kwargs)
+        with config.env.naming_options():
+            env = league_env(config) if config.league is not None else None
+            env = env or make_vec_env(config.env.id, num_envs=config.env.num_envs, seed=config.seed,
+                                      **config.env.kwargs)
         pop = build_population(config, env)
         operators = dict(selection=build_selection(config), mutation=build_mutation(config), stopping=stopping,
                          writers=optional_writers(config, run_dir) + list(writers or []),

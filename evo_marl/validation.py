@@ -81,3 +81,34 @@ def no_unknown(where: str, given: Mapping[str, Any] | Iterable[str], valid: Iter
         if key not in valid:
             value = given[key] if isinstance(given, Mapping) else key
             raise ConfigError(f"{where}.{key}" if where else str(key), value, f"unknown {what}{suggestion(key, valid)}")
+
+
+def option_path(options: Any, name: str, value: Any) -> str | None:
+    """Where the option ``name`` sits in a nested mapping / list of options (``".traffic[0].num_aircraft"``), so an
+    error raised deep inside, with the option's bare name, can name it as the user wrote it; None when it is not
+    there. Where the name occurs more than once, the occurrence holding ``value`` wins (None if that is ambiguous)."""
+    found: list[tuple[str, Any]] = []
+
+    def visit(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, child in node.items():
+                if key == name:
+                    found.append((f"{path}.{key}", child))
+                visit(child, f"{path}.{key}")
+        elif isinstance(node, (list, tuple)):
+            for i, child in enumerate(node):
+                visit(child, f"{path}[{i}]")
+
+    visit(options, "")
+    if len(found) > 1:
+        found = [(path, child) for path, child in found if _same(child, value)]
+    return found[0][0] if len(found) == 1 else None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False

@@ -15,7 +15,6 @@ import pytest
 import torch
 import yaml
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 
 from evo_marl import (CheckpointError, ConfigError, EnvError, RunSettings, TournamentSelection, create_population,
                       list_envs, load_population, make_env, make_vec_env, train_multi_agent_off_policy)
@@ -23,9 +22,11 @@ from evo_marl.cli import main
 from evo_marl.config import load_config
 from evo_marl.envs.atc import load_scenario
 from evo_marl.evaluate_run import evaluate_run
+from evo_marl.experiment import run_experiment
 from evo_marl.hpo import HyperparameterConfig, RLParameter
 from evo_marl.run_folder import BEST_DIR, generation_dirs, latest_complete_generation, read_manifest
 from evo_marl.training.trainer import train_population
+from evo_marl.validation import option_path
 from conftest import RaisingEnv, make_tiny_population
 
 BOX = spaces.Box(-1, 1, (2,), np.float32)
@@ -101,8 +102,6 @@ def test_keep_checkpoints_all_keeps_every_generation():
 
 def test_keep_every_keeps_the_generations_to_look_back_on(tmp_path):
     """The newest ``keep_checkpoints`` folders and those of every ``keep_every``-th generation."""
-    from evo_marl.experiment import run_experiment
-
     config = load_config(tiny(training={"max_steps": 140}, output={"root": str(tmp_path), "keep_checkpoints": 1,
                                                                     "keep_every": 3}))
     run_experiment(config, verbose=False)
@@ -116,6 +115,29 @@ def test_unknown_env_option_lists_the_valid_ones():
     with pytest.raises(EnvError, match=r"env option foo=1: not an option of 'tiny/coop_box'; valid options are "
                                        r"\['num_agents', 'episode_length'\]"):
         make_vec_env("tiny/coop_box", 2, foo=1)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"neighbor_topk": -1}, r"^env.kwargs.neighbor_topk=-1: must be an integer >= 0"),
+    ({"reward": {"buffer_nm": -1}}, r"^env.kwargs.reward.buffer_nm=-1: must be >= 0"),
+    ({"traffic": [{"scenario": "random", "num_aircraft": [2, 4]}, {"scenario": "random", "num_aircraft": [2, 99]}]},
+     r"^env.kwargs.traffic\[1\].num_aircraft=\[2, 99\]: must be an integer or a \[low, high\] pair"),
+])
+def test_an_env_option_error_names_its_place_in_the_config(tmp_path, kwargs, message):
+    config = load_config(tiny(env={"id": "atc/mix" if "traffic" in kwargs else "atc/random", "kwargs": kwargs},
+                              output={"root": str(tmp_path)}))
+    with pytest.raises(ConfigError, match=message):
+        run_experiment(config, verbose=False)
+    assert not config.run_dir.exists(), "nothing is written before the env is built"
+
+
+def test_option_path_finds_a_nested_option_by_name_and_value():
+    options = {"reward": {"buffer_nm": 1.0}, "traffic": [{"weight": 3}, {"weight": 1, "cluster_size": [2, 3]}]}
+    assert option_path(options, "buffer_nm", -1) == ".reward.buffer_nm"
+    assert option_path(options, "weight", 1) == ".traffic[1].weight"
+    assert option_path(options, "cluster_size", (2, 3)) == ".traffic[1].cluster_size"
+    assert option_path(options, "weight", 7) is None, "two places and neither holds the value: ambiguous"
+    assert option_path(options, "seed", 0) is None
 
 
 def test_scenario_option_on_a_named_scenario_points_to_atc_file():
@@ -296,8 +318,6 @@ def test_without_checkpoints_metrics_are_never_replaced(tmp_path):
     assert main(["train", str(config), "--quiet"]) == 2
     with pytest.raises(ConfigError, match=r"resume=True: .*nock holds metrics.csv but no checkpoint, and this run "
                                           r"writes none \(output.checkpoint false\)"):
-        from evo_marl.experiment import run_experiment
-
         run_experiment(load_config(config), resume=True, verbose=False)
     assert (tmp_path / "nock" / "metrics.csv").read_bytes() == metrics
     assert not (tmp_path / "nock" / BEST_DIR).exists() and not generation_dirs(tmp_path / "nock")

@@ -252,7 +252,8 @@ def run_experiment(config, settings, stopping: list, writers: list,
 
     require_agilerl()
     m, keep = config.mutation, config.selection.strategy == "none"
-    env = make_vec_env(config.env.id, config.env.num_envs, _seed(settings, 1, 0), **config.env.kwargs)
+    with config.env.naming_options():
+        env = make_vec_env(config.env.id, config.env.num_envs, _seed(settings, 1, 0), **config.env.kwargs)
     probabilities = dict(no_mutation=1.0, architecture=0.0, parameters=0.0, activation=0.0, rl_hp=0.0) if keep \
         else dict(no_mutation=m.no_mutation, architecture=m.architecture, parameters=m.parameters,
                   activation=m.activation, rl_hp=m.rl_hp)
