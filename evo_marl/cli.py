@@ -16,11 +16,13 @@ import argparse
 import logging
 import math
 import sys
+from difflib import get_close_matches
 from pathlib import Path
 
-from evo_marl.errors import EvoMarlError
+from evo_marl.errors import ConfigError, EvoMarlError
 
 logger = logging.getLogger("evo_marl")
+CONFIGS_DIR = Path("configs")  # where `evo-marl train NAME` looks for NAME.yaml (relative to the working folder)
 
 
 def _resolve_config(name: str | None, overrides: list[str]):
@@ -31,8 +33,13 @@ def _resolve_config(name: str | None, overrides: list[str]):
         return load_config(config.to_dict(), overrides) if overrides else config
     path = Path(name)
     if not path.exists() and not path.suffix:
-        candidate = Path("configs") / f"{name}.yaml"
+        candidate = CONFIGS_DIR / f"{name}.yaml"
         path = candidate if candidate.exists() else path
+    if not path.exists() and CONFIGS_DIR.is_dir():
+        shipped = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+        close = get_close_matches(path.stem, shipped, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}?" if close else f"see `ls {CONFIGS_DIR}` for the shipped ones"
+        raise ConfigError("config", name, f"file not found ({hint})")
     return load_config(path, overrides)
 
 

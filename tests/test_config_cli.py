@@ -70,6 +70,17 @@ def test_cli_train_evaluate_and_errors(tmp_path, capsys):
     assert "training.max_steps='oops': must be an integer" in capsys.readouterr().err
 
 
+def test_cli_config_name_not_found_suggests_a_shipped_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "atc_ippo.yaml").write_text("algo: IPPO\nenv: {id: atc/head_on}\n")
+    assert main(["config", "atc_ipo"]) == 2
+    assert "config='atc_ipo': file not found (did you mean atc_ippo?)" in capsys.readouterr().err
+    assert main(["config", "zzz"]) == 2
+    assert "config='zzz': file not found (see `ls configs` for the shipped ones)" in capsys.readouterr().err
+    assert main(["config", "atc_ippo"]) == 0 and "algo: IPPO" in capsys.readouterr().out
+
+
 def test_cli_scenarios_lists_builtin_families(capsys):
     assert main(["scenarios", "tiny"]) == 0
     assert "tiny/coop_box" in capsys.readouterr().out
