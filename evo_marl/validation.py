@@ -86,23 +86,21 @@ def no_unknown(where: str, given: Mapping[str, Any] | Iterable[str], valid: Iter
 def option_path(options: Any, name: str, value: Any) -> str | None:
     """Where the option ``name`` sits in a nested mapping / list of options (``".traffic[0].num_aircraft"``), so an
     error raised deep inside, with the option's bare name, can name it as the user wrote it; None when it is not
-    there. Where the name occurs more than once, the occurrence holding ``value`` wins (None if that is ambiguous)."""
-    found: list[tuple[str, Any]] = []
+    there, or where more than one place holds ``value`` under that name (ambiguous)."""
+    found: list[str] = []
 
     def visit(node: Any, path: str) -> None:
         if isinstance(node, Mapping):
             for key, child in node.items():
-                if key == name:
-                    found.append((f"{path}.{key}", child))
+                if key == name and _same(child, value):
+                    found.append(f"{path}.{key}")
                 visit(child, f"{path}.{key}")
         elif isinstance(node, (list, tuple)):
             for i, child in enumerate(node):
                 visit(child, f"{path}[{i}]")
 
     visit(options, "")
-    if len(found) > 1:
-        found = [(path, child) for path, child in found if _same(child, value)]
-    return found[0][0] if len(found) == 1 else None
+    return found[0] if len(found) == 1 else None
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -133,10 +133,12 @@ def test_an_env_option_error_names_its_place_in_the_config(tmp_path, kwargs, mes
 
 def test_option_path_finds_a_nested_option_by_name_and_value():
     options = {"reward": {"buffer_nm": 1.0}, "traffic": [{"weight": 3}, {"weight": 1, "cluster_size": [2, 3]}]}
-    assert option_path(options, "buffer_nm", -1) == ".reward.buffer_nm"
+    assert option_path(options, "buffer_nm", 1.0) == ".reward.buffer_nm"
+    assert option_path(options, "buffer_nm", -1) is None, "the error is about another value (a default, say)"
     assert option_path(options, "weight", 1) == ".traffic[1].weight"
     assert option_path(options, "cluster_size", (2, 3)) == ".traffic[1].cluster_size"
-    assert option_path(options, "weight", 7) is None, "two places and neither holds the value: ambiguous"
+    assert option_path(options, "weight", 7) is None, "no place holds that value"
+    assert option_path({"a": {"x": 1}, "b": {"x": 1}}, "x", 1) is None, "two places hold it: ambiguous"
     assert option_path(options, "seed", 0) is None
 
 
