@@ -84,7 +84,7 @@ class EnvConfig:
             path = validation.option_path(self.kwargs, err.field, err.value)
             if path is None:
                 raise
-            raise ConfigError(f"env.kwargs{path}", err.value, err.rule) from None
+            raise err.renamed(f"env.kwargs{path}") from None
 
 
 @dataclass
@@ -335,13 +335,13 @@ class ExperimentConfig:
                 MultiFrequencyPBT(self.population_size, **self.selection.multi_frequency_options())
             except ConfigError as err:
                 where = err.field if err.field == "population_size" else f"selection.{err.field}"
-                raise ConfigError(where, err.value, err.rule) from None
+                raise err.renamed(where) from None
         if self.selection.strategy == "ttest":
             try:
                 TTestSelection(self.population_size, **self.selection.ttest_options())
             except ConfigError as err:
                 where = {"window": "ttest_window"}.get(err.field, err.field)
-                raise ConfigError(f"selection.{where}", err.value, err.rule) from None
+                raise err.renamed(f"selection.{where}") from None
         on_policy = get_algorithm(self.algo).on_policy
         for name, default in (("learning_delay", 1_000), ("memory_size", 100_000)):
             value = getattr(self.training, name)
@@ -378,7 +378,7 @@ class ExperimentConfig:
         except ConfigError as err:  # its fields are named hp_config.<name>... in the Python API
             field = err.field.replace("hp_config", "hp_ranges", 1) if err.field.startswith("hp_config") else \
                 f"hp_ranges.{err.field}"
-            raise ConfigError(field, err.value, err.rule) from None
+            raise err.renamed(field) from None
         hyperparameters = get_algorithm(self.algo).Hyperparameters
         validation.no_unknown("hp_ranges", self.hp_ranges, hyperparameters.numeric_names(),
                               what=f"numeric hyperparameter of {self.algo}")

@@ -16,6 +16,10 @@ class ConfigError(EvoMarlError, ValueError):
         self.field, self.value, self.rule = field, value, rule
         super().__init__(f"{field}={value!r}: {rule}")
 
+    def renamed(self, field: str) -> ConfigError:
+        """The same error under the field's name where the user wrote it (``min`` -> ``hp_ranges.lr.min``)."""
+        return ConfigError(field, self.value, self.rule)
+
 
 class EnvError(EvoMarlError, ValueError):
     """An invalid environment, scenario, space or environment output."""

@@ -64,7 +64,7 @@ def stopping_criteria(config: ExperimentConfig) -> list[StoppingCriterion]:
             criteria.append(offered[name](**args, env_id=env_id) if isinstance(args, dict)
                             else offered[name](args, env_id=env_id))
         except ConfigError as err:
-            raise ConfigError(f"{where}.{err.field}", err.value, err.rule) from None
+            raise err.renamed(f"{where}.{err.field}") from None
     return criteria
 
 

@@ -84,7 +84,7 @@ def algorithm_settings(algo: str | type[EvolvableAlgorithm], init_hp: dict[str, 
     try:
         return cls.Hyperparameters.build(base, **{**values, **more_values}), {**options, **more_options}
     except ConfigError as err:
-        raise ConfigError(f"{where}.{err.field}", err.value, err.rule) from None
+        raise err.renamed(f"{where}.{err.field}") from None
 
 
 def create_population(algo: str, observation_spaces: Sequence | dict, action_spaces: Sequence | dict,

@@ -114,7 +114,7 @@ class HyperparameterConfig:
                 try:
                     param = RLParameter(**param)
                 except ConfigError as err:  # name the parameter: hp_config.lr.min, not min
-                    raise ConfigError(f"hp_config.{name}.{err.field}", err.value, err.rule) from None
+                    raise err.renamed(f"hp_config.{name}.{err.field}") from None
             if not isinstance(param, RLParameter):
                 raise ConfigError(f"hp_config.{name}", param, "must be an RLParameter (or a dict of its fields)")
             self.params[name] = param
