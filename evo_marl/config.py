@@ -470,7 +470,8 @@ def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None
     """An :class:`ExperimentConfig` from a YAML file (or a dict), with ``key.sub=value`` overrides applied.
 
     A file may start from another with ``extends: other.yaml`` (relative to its folder; chains allowed): the
-    other file's fields, with this file's merged on top (mappings key by key, lists and values replaced).
+    other file's fields, with this file's merged on top (mappings key by key, lists and values replaced). A file
+    that names another ``algo`` than its base starts without the base's ``init_hp`` and ``hp_ranges``.
     """
     if isinstance(source, dict):
         data = dict(source)
@@ -511,7 +512,22 @@ def read_config_file(path: Path, field_name: str = "config", chain: tuple[Path, 
         raise ConfigError(f"{path.name}: extends", base, "forms a cycle of configs extending each other")
     merged = read_config_file(base_path, f"{path.name}: extends", (*chain, path.resolve()))
     merged.pop("name", None)  # a config is named after its own file unless it sets a name
+    if "algo" in data and _algorithm_name(data["algo"]) != _algorithm_name(merged.get("algo", ExperimentConfig.algo)):
+        for key in ALGORITHM_BOUND_FIELDS:  # another algorithm's hyperparameters do not carry over
+            merged.pop(key, None)
     return deep_merge(merged, data)
+
+
+ALGORITHM_BOUND_FIELDS = ("init_hp", "hp_ranges")
+"""Fields an ``extends:`` config does not inherit when it names another ``algo`` than its base."""
+
+
+def _algorithm_name(value: Any) -> str:
+    """The registered name of algorithm ``value`` (aliases resolved), or the value as written if it is unknown."""
+    try:
+        return get_algorithm(value).algo_name
+    except ConfigError:
+        return str(value)
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

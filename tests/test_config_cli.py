@@ -98,6 +98,25 @@ def test_extends_merges_the_base_config_under_the_file(tmp_path):
     assert (config.training.max_steps, config.training.evo_steps) == (6000, 3000)
 
 
+def test_extends_with_another_algorithm_starts_its_hyperparameters_afresh(tmp_path):
+    (tmp_path / "ippo.yaml").write_text("algo: IPPO\npopulation_size: 6\nenv: {id: atc/head_on}\n"
+                                        "init_hp: {LR: 0.001, UPDATE_EPOCHS: 4}\nhp_ranges: {lr: {min: 0.0001, max: 0.01}}\n")
+    (tmp_path / "matd3.yaml").write_text("extends: ippo.yaml\nalgo: matd3\ninit_hp: {LR_ACTOR: 0.0002}\n")
+    (tmp_path / "ippo_too.yaml").write_text("extends: ippo.yaml\nalgo: ippo\ninit_hp: {LR: 0.002}\n")
+    derived = load_config(tmp_path / "matd3.yaml")
+    assert (derived.algo, derived.population_size, derived.env.id) == ("MATD3", 6, "atc/head_on")
+    assert derived.init_hp == {"LR_ACTOR": 0.0002} and derived.hp_ranges is None    # IPPO's LR is not inherited
+    same = load_config(tmp_path / "ippo_too.yaml")                                   # same algorithm, alias spelling
+    assert same.init_hp == {"LR": 0.002, "UPDATE_EPOCHS": 4} and same.hp_ranges == {"lr": {"min": 0.0001, "max": 0.01}}
+
+
+def test_generalist_matd3_config_is_the_ippo_generalists_traffic():
+    matd3 = load_config(ROOT / "configs" / "atc_generalist_matd3.yaml")
+    ippo = load_config(ROOT / "configs" / "atc_generalist_ippo.yaml")
+    assert matd3.algo == "MATD3" and matd3.env == ippo.env and matd3.population_size == ippo.population_size
+    assert "LR" not in matd3.init_hp and matd3.init_hp["LR_ACTOR"] == 0.0002
+
+
 def test_scenario_aliases_equal_the_recipe_with_the_env_set():
     for scenario in ("canonical_crossing", "converging", "parallel", "t_formation"):
         alias = load_config(ROOT / "configs" / f"atc_{scenario}_matd3.yaml").to_dict()
