@@ -32,7 +32,8 @@ resolution, each aircraft for itself) and the centralised :class:`~evo_marl.envs
 separation the traffic allows). ``--references resolver`` keeps one, ``--no-reference`` skips both.
 
 Targets (issue 11): held-out LoS risk <= 5 % with waypoint fraction >= 95 % at 2-4 aircraft; clean on
-at least 12 of the 14 named scenarios, converging included. Results depend on the machine's load; wall
+at least 12 of the 14 named scenarios, converging included; the summary counts the seeds that meet each
+(:func:`held_out_target_met`, :func:`named_target_met`). Results depend on the machine's load; wall
 times are indicative. A ``## Notes`` section at the end of ``--out`` is kept when the file is rewritten.
 """
 
@@ -134,6 +135,34 @@ class SeedResult:
     @property
     def clean_named(self) -> list[str]:
         return [s for s, r in self.named.items() if r["clean"]]
+
+
+#: issue 11's targets: held-out traffic of these counts within these bounds; clean on this many named scenarios
+TARGET_AIRCRAFT = (2, 4)
+TARGET_LOS_RISK = 0.05
+TARGET_WAYPOINTS = 0.95
+TARGET_NAMED_CLEAN = 12
+
+
+def held_out_target_met(result: SeedResult) -> bool | None:
+    """LoS risk <= 5 % with >= 95 % of the waypoints at every evaluated count of 2-4 aircraft (None: none evaluated)."""
+    rows = [result.random[n] for n in TARGET_AIRCRAFT if n in result.random]
+    if not rows:
+        return None
+    return all(r["los_risk"] <= TARGET_LOS_RISK and r["waypoints"] >= TARGET_WAYPOINTS for r in rows)
+
+
+def named_target_met(result: SeedResult) -> bool:
+    """Clean on at least 12 of the named scenarios, converging among them."""
+    return len(result.clean_named) >= TARGET_NAMED_CLEAN and "converging" in result.clean_named
+
+
+def _targets_cell(results: list[SeedResult]) -> str:
+    """How many seeds meet the held-out target, the named one and both, e.g. ``3 / 2 / 1 of 6``."""
+    held_out = [held_out_target_met(r) for r in results]
+    named = [named_target_met(r) for r in results]
+    counts = [sum(bool(h) for h in held_out), sum(named), sum(bool(h) and n for h, n in zip(held_out, named))]
+    return " / ".join(map(str, counts)) + f" of {len(results)}"
 
 
 def _finished(run_dir: Path, max_steps: int) -> bool:
@@ -253,6 +282,10 @@ def _random_cells(row: dict) -> str:
             f"{row['clean']:.1%} | {row['return']:.1f} / {row['bound']:.1f} |")
 
 
+def _yes_no(value: bool | None) -> str:
+    return "not evaluated" if value is None else "yes" if value else "no"
+
+
 def _mean(values) -> float:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(values)) if values else math.nan
@@ -275,8 +308,9 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
     references = [(ref, r) for ref in REFERENCES.values() for r in results if r.config == ref.label]
     lines += ["## Summary", "",
               "| config | seeds | steps per member | train wall (s) | named clean (of 14) | converging clean | "
-              + " | ".join(f"{n} ac: LoS risk / waypoints" for n in args.aircraft) + " | detection P / R |",
-              "|---|---:|---:|---:|---|---|" + "---|" * len(args.aircraft) + "---|"]
+              + " | ".join(f"{n} ac: LoS risk / waypoints" for n in args.aircraft) + " | detection P / R"
+              + " | seeds meeting the held-out / named / both targets |",
+              "|---|---:|---:|---:|---|---|" + "---|" * len(args.aircraft) + "---|---|"]
     for c in configs:
         rs = [r for r in results if r.config == c]
         cells = [f"{_mean(r.random[n]['los_risk'] for r in rs):.1%} / {_mean(r.random[n]['waypoints'] for r in rs):.1%}"
@@ -285,11 +319,11 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                      f"{', '.join(str(len(r.clean_named)) for r in rs)} | "
                      f"{', '.join('yes' if 'converging' in r.clean_named else 'no' for r in rs)} | "
                      + " | ".join(cells) + f" | {_mean(r.detection.get('precision') for r in rs):.2f} / "
-                     f"{_mean(r.detection.get('recall') for r in rs):.2f} |")
+                     f"{_mean(r.detection.get('recall') for r in rs):.2f} | {_targets_cell(rs)} |")
     for ref, r in references:
         cells = [f"{r.random[n]['los_risk']:.1%} / {r.random[n]['waypoints']:.1%}" for n in args.aircraft]
         lines.append(f"| {ref.label} (reads the whole state; not learned) | - | - | - | {len(r.clean_named)} | "
-                     f"{'yes' if 'converging' in r.clean_named else 'no'} | " + " | ".join(cells) + " | - |")
+                     f"{'yes' if 'converging' in r.clean_named else 'no'} | " + " | ".join(cells) + " | - | - |")
     lines += ["", "Targets: held-out LoS risk <= 5 % with waypoints >= 95 % at 2-4 aircraft; clean on >= 12 of 14 "
               "named scenarios, converging included.", ""]
     for ref, r in references:
@@ -321,6 +355,9 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                 f"seed {r.seed}: precision {r.detection.get('precision', math.nan):.2f}, recall "
                 f"{r.detection.get('recall', math.nan):.2f}, ghost rate {r.detection.get('ghost_rate', math.nan):.2f}"
                 for r in rs)]
+        lines += ["", "Targets per seed (held-out: 2-4 aircraft; named: >= 12 of 14 clean with converging): "
+                  + "; ".join(f"seed {r.seed}: held-out {_yes_no(held_out_target_met(r))}, "
+                              f"named {_yes_no(named_target_met(r))}" for r in rs)]
         lines += ["", "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, member "
                                  f"{r.member} (`{r.run_dir}`)" for r in rs), ""]
     return lines
