@@ -86,11 +86,16 @@ def test_cli_scenarios_lists_builtin_families(capsys):
     assert "tiny/coop_box" in capsys.readouterr().out
 
 
+def _write_configs(folder: Path, **files: str) -> None:
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text)
+
+
 def test_extends_merges_the_base_config_under_the_file(tmp_path):
-    (tmp_path / "base.yaml").write_text("algo: MATD3\npopulation_size: 6\nenv: {id: atc/head_on, num_envs: 4}\n"
-                                        "net_config: {hidden_size: [64, 64]}\ntraining: {max_steps: 9000, evo_steps: 3000}\n")
-    (tmp_path / "mid.yaml").write_text("extends: base\nenv: {id: atc/parallel}\nnet_config: {hidden_size: [32]}\n")
-    (tmp_path / "top.yaml").write_text("extends: mid.yaml\ntraining: {max_steps: 6000}\n")
+    _write_configs(tmp_path, base="algo: MATD3\npopulation_size: 6\nenv: {id: atc/head_on, num_envs: 4}\n"
+                                  "net_config: {hidden_size: [64, 64]}\ntraining: {max_steps: 9000, evo_steps: 3000}\n",
+                   mid="extends: base\nenv: {id: atc/parallel}\nnet_config: {hidden_size: [32]}\n",
+                   top="extends: mid.yaml\ntraining: {max_steps: 6000}\n")
     config = load_config(tmp_path / "top.yaml")
     assert config.name == "top" and config.population_size == 6
     assert (config.env.id, config.env.num_envs) == ("atc/parallel", 4)         # mappings merge key by key
@@ -99,10 +104,10 @@ def test_extends_merges_the_base_config_under_the_file(tmp_path):
 
 
 def test_extends_with_another_algorithm_starts_its_hyperparameters_afresh(tmp_path):
-    (tmp_path / "ippo.yaml").write_text("algo: IPPO\npopulation_size: 6\nenv: {id: atc/head_on}\n"
-                                        "init_hp: {LR: 0.001, UPDATE_EPOCHS: 4}\nhp_ranges: {lr: {min: 0.0001, max: 0.01}}\n")
-    (tmp_path / "matd3.yaml").write_text("extends: ippo.yaml\nalgo: matd3\ninit_hp: {LR_ACTOR: 0.0002}\n")
-    (tmp_path / "ippo_too.yaml").write_text("extends: ippo.yaml\nalgo: ippo\ninit_hp: {LR: 0.002}\n")
+    _write_configs(tmp_path, ippo="algo: IPPO\npopulation_size: 6\nenv: {id: atc/head_on}\n"
+                                  "init_hp: {LR: 0.001, UPDATE_EPOCHS: 4}\nhp_ranges: {lr: {min: 0.0001, max: 0.01}}\n",
+                   matd3="extends: ippo.yaml\nalgo: matd3\ninit_hp: {LR_ACTOR: 0.0002}\n",
+                   ippo_too="extends: ippo.yaml\nalgo: ippo\ninit_hp: {LR: 0.002}\n")
     derived = load_config(tmp_path / "matd3.yaml")
     assert (derived.algo, derived.population_size, derived.env.id) == ("MATD3", 6, "atc/head_on")
     assert derived.init_hp == {"LR_ACTOR": 0.0002} and derived.hp_ranges is None    # IPPO's LR is not inherited
