@@ -11,8 +11,10 @@ over the whole run, its ``best/`` checkpoint; with ``--choose-by los_risk`` the 
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
 seed 30_000, never used for the figures; with ``--choose-by clean`` the one with the most clean validation
 episodes: no LoS and every waypoint; ``--choose-aircraft`` sets the validation traffic and
-``--choose-generations N`` draws the candidates from the run's last N kept generations) is evaluated
-**zero-shot**, acting by role (:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
+``--choose-generations N`` draws the candidates from the run's last N kept generations; with ``--choose-by
+ensemble`` every member of the last generation acts together, :class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`:
+the mean of their actions) is evaluated **zero-shot**, acting by role
+(:class:`~evo_marl.algorithms.roles.RolePolicy`), without exploration noise:
 
 * on the 14 named scenarios (deterministic: one episode each): return next to the spec's optimum or the
   straight-flight bound, minimum separation, waypoint fraction; **clean** = no loss of separation (LoS)
@@ -54,9 +56,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from evo_marl.algorithms.ensemble import EnsemblePolicy, ranked_members
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import choose_member, cross_evaluate, load_run
+from evo_marl.cross_evaluation import acting_greedily, choose_member, cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
 from evo_marl.envs.atc.config import RewardConfig
@@ -192,24 +195,31 @@ def train(name: str, seed: int, overrides: list[str], root: str, reuse: bool) ->
     return config.run_dir, float(rows[-1]["train/wall_time"]) if rows else math.nan
 
 
-def detection(member, scenarios: list[str], counts: list[int], episodes: int, kwargs: dict) -> dict[str, float]:
-    """Conflict-detection confusion pooled over the named scenarios and random episodes per count."""
-    policy = RolePolicy(member, parallel_env(scenarios[0], **kwargs))
+def detection(members: list, scenarios: list[str], counts: list[int], episodes: int,
+              kwargs: dict) -> dict[str, float]:
+    """Conflict-detection confusion pooled over the named scenarios and random episodes per count (``members``:
+    one member, or several acting as an ensemble)."""
+    env = parallel_env(scenarios[0], **kwargs)
+    policy = RolePolicy(members[0], env) if len(members) == 1 else EnsemblePolicy(members, env)
     tp = fp = fn = tn = 0
     envs = [(parallel_env(s, **kwargs), 0) for s in scenarios]
     envs += [(parallel_env("random", num_aircraft=n, **kwargs), HELD_OUT_SEED + 100 * n + i)
              for n in counts for i in range(episodes)]
     for env, seed in envs:
-        r = conflict_detection(record_episode(env, policy, seed=seed))
+        with acting_greedily(members):
+            r = conflict_detection(record_episode(env, policy, seed=seed))
         tp, fp, fn, tn = tp + r.tp, fp + r.fp, fn + r.fn, tn + r.tn
     return {"precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0,
             "ghost_rate": fp / (fp + tn) if fp + tn else 0.0, "steps": tp + fp + fn + tn}
 
 
 def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
-    _, config, member = load_run(run_dir)
+    population, config, member = load_run(run_dir)
     label = str(member.index)
-    if args.choose_by == "best":
+    source, ensemble = member, False  # what cross_evaluate scores: one member, or the run's members together
+    if args.choose_by == "ensemble":
+        source, ensemble, label = run_dir, True, f"ensemble of all {len(population)}"
+    elif args.choose_by == "best":
         best = resolve_checkpoint(run_dir, best=True)
         [member] = load_population(best)
         label = f"{member.index} of generation {read_manifest(best)['best']['generation']}"
@@ -226,14 +236,16 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
     kwargs = transfer_kwargs(config.env.kwargs)
     result = SeedResult(name, seed, run_dir, int(member.steps[-1]), wall, label)
     named = shipped_scenarios()
-    for r in cross_evaluate(member, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs):
+    for r in cross_evaluate(source, [f"atc/{s}" for s in named], episodes=1, seed=0, env_kwargs=kwargs,
+                            ensemble=ensemble):
         result.named[r.env_id.split("/")[1]] = _named_row(r.metrics, r.mean_return, r.optimum, r.bound)
     for n in args.aircraft:
-        r = cross_evaluate(member, ["atc/random"], episodes=args.episodes, seed=HELD_OUT_SEED + n,
-                           env_kwargs={**kwargs, "num_aircraft": n})[0]
+        r = cross_evaluate(source, ["atc/random"], episodes=args.episodes, seed=HELD_OUT_SEED + n,
+                           env_kwargs={**kwargs, "num_aircraft": n}, ensemble=ensemble)[0]
         result.random[n] = _random_row(r.metrics, r.mean_return, r.bound)
     if args.detection_episodes > 0:
-        result.detection = detection(member, named, args.aircraft, args.detection_episodes, kwargs)
+        members = ranked_members(population) if ensemble else [member]
+        result.detection = detection(members, named, args.aircraft, args.detection_episodes, kwargs)
     return result
 
 
@@ -296,6 +308,8 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores "
              "shared with other work, torch 1 thread, training under `nice`) with", "", f"    {command}", "",
              ("Best member of the final generation" if args.choose_by == "fitness" else
+              "Every member of the final generation acting together (mean of their actions)"
+              if args.choose_by == "ensemble" else
               "Best member of the whole run by training fitness (its `best/` checkpoint)" if args.choose_by == "best" else
               f"{CHOICES[args.choose_by]} member of the last {args.choose_generations} generation(s) on "
               f"{args.choose_episodes} validation episodes of {args.choose_aircraft[0]}-{args.choose_aircraft[1]} "
@@ -376,9 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", nargs="*", choices=sorted(REFERENCES), default=list(REFERENCES),
                         help="reference controllers flown on the same episodes (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
-    parser.add_argument("--choose-by", choices=["fitness", "best", *CHOICES], default="fitness",
+    parser.add_argument("--choose-by", choices=["fitness", "best", "ensemble", *CHOICES], default="fitness",
                         help="which member is evaluated (fitness: the best of the last generation; best: the best by "
-                        "fitness of the whole run, its best/ checkpoint; los_risk: safest on validation episodes; "
+                        "fitness of the whole run, its best/ checkpoint; ensemble: every member of the last "
+                        "generation acting together; los_risk: safest on validation episodes; "
                         "clean: most validation episodes without LoS and with every waypoint)")
     parser.add_argument("--choose-episodes", type=int, default=900, help="validation episodes for --choose-by los_risk / clean")
     parser.add_argument("--choose-aircraft", type=int, nargs=2, default=[3, 5], metavar=("MIN", "MAX"),

@@ -1,7 +1,7 @@
 """``evo-marl``: train, evaluate and inspect evolutionary MARL runs from the command line.
 
     evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite] [--engine agilerl]
-    evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best] [--env FAMILY/SCENARIO ...]   # --env: other envs, globs too
+    evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best | --ensemble [K]] [--env ID ...]   # --env: other envs, globs too
     evo-marl analyse RUN_DIR --shifts [--scenarios NAME ...]                         # family analyses of a run
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if args.env:
+    if args.env or args.ensemble is not None:
         return _cross_evaluate(args)
     from evo_marl.evaluate_run import evaluate_run
 
@@ -84,15 +84,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:
-    """``evaluate --env``: the run's member(s) on other envs; the table also goes to ``cross_evaluation.md``
-    and the records to ``cross_evaluation.json`` in the run folder."""
+    """``evaluate --env`` / ``--ensemble``: the run's member(s) on other envs (or, without ``--env``, its own); the
+    table also goes to ``cross_evaluation.md`` and the records to ``cross_evaluation.json`` in the run folder."""
     import json
 
     from evo_marl.cross_evaluation import cross_evaluate, format_table
     from evo_marl.run_folder import json_default, write_text_atomic
 
-    results = cross_evaluate(Path(args.run_dir), args.env, episodes=args.episodes, seed=args.seed,
-                             all_members=args.all, best=args.best)
+    results = cross_evaluate(Path(args.run_dir), args.env or None, episodes=args.episodes, seed=args.seed,
+                             all_members=args.all, best=args.best,
+                             ensemble=False if args.ensemble is None else args.ensemble)
     table = format_table(results)
     print(table)
     run_dir = Path(args.run_dir)
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = evaluate.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every member of the newest generation, not just the best")
     which.add_argument("--best", action="store_true", help="the best member ever evaluated (kept in RUN_DIR/best/)")
+    which.add_argument("--ensemble", nargs="?", const=True, type=int, metavar="K",
+                       help="the newest generation's members act together (mean of continuous actions, vote of "
+                            "discrete ones): all of them, or the K fittest")
     evaluate.add_argument("--env", action="append", default=[], metavar="ID",
                           help="evaluate on this env instead of the training env (repeatable; globs such as "
                                "'atc/*'); members act by role, so shared-parameter members fly any scenario")

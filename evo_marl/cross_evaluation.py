@@ -6,7 +6,9 @@
 
 The member acts through a :class:`~evo_marl.algorithms.roles.RolePolicy`, so a member trained with
 parameter sharing acts for any agent ids whose spaces match its groups (other scenarios of the family,
-other numbers of agents). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
+other numbers of agents); ``ensemble=`` lets the population's fittest members act together instead
+(:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`: the mean of their continuous actions, the vote of
+discrete ones). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
 with the same episodes for every member (same ``seed``). The env family decides which options of the
 training env carry over to its other scenarios (``EnvFamily.transfer_options``), what an evaluation
 adds beyond mean metrics (``evaluation_summary``) and which returns a scenario allows
@@ -16,15 +18,17 @@ adds or overrides options for every env.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from evo_marl.algorithms.ensemble import EnsemblePolicy, ranked_members
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.envs import list_envs, make_vec_env
 from evo_marl.envs.episodes import run_episodes
@@ -39,7 +43,8 @@ class EnvEvaluation:
     """One member on one env.
 
     Attributes:
-        env_id / member: what was evaluated (``member`` is the member's index). episodes: episodes scored.
+        env_id / member: what was evaluated (``member`` is the member's index, or for an ensemble its label,
+        e.g. ``ensemble of 4 (3, 1, 0, 2)``). episodes: episodes scored.
         mean_return / std_return: team return (sum over agents) over the episodes.
         metrics: mean of each env episode metric, plus the family's evaluation summary.
         optimum / bound: the family's reference returns for these episodes, where it has them.
@@ -47,7 +52,7 @@ class EnvEvaluation:
     """
 
     env_id: str
-    member: int
+    member: int | str
     episodes: int
     mean_return: float
     std_return: float
@@ -93,9 +98,14 @@ class SavedRun:
     manifest: dict[str, Any]
 
     @property
+    def fitness_window(self) -> int:
+        """How many of a member's last evaluations its fitness averages in this run."""
+        return int(self.manifest.get("fitness_window", 1))
+
+    @property
     def best(self):
         """The best member by the run's fitness (over its fitness window)."""
-        return best_member(self.population, int(self.manifest.get("fitness_window", 1)))
+        return best_member(self.population, self.fitness_window)
 
 
 def open_run(path: str | Path, best: bool = False) -> SavedRun:
@@ -140,15 +150,17 @@ def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) ->
     return family.transfer_options(train_kwargs)
 
 
-def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] | str, episodes: int = 100,
+def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] | str | None = None, episodes: int = 100,
                    seed: int = 12345, env_kwargs: dict[str, Any] | None = None, all_members: bool = False,
-                   max_steps: int | None = None, references: bool = True, best: bool = False) -> list[EnvEvaluation]:
-    """Evaluate the best member (or every member) of ``source`` on every env of ``env_ids``.
+                   max_steps: int | None = None, references: bool = True, best: bool = False,
+                   ensemble: bool | int = False) -> list[EnvEvaluation]:
+    """Evaluate the best member (or every member, or an ensemble of members) of ``source`` on every env of
+    ``env_ids``.
 
     Args:
         source: a run folder (its newest complete generation, its config and its fitness), a population (list
             of members; the best by last fitness) or one member.
-        env_ids: env ids or globs (``"family/*"``).
+        env_ids: env ids or globs (``"family/*"``); None: a run folder's own training env.
         episodes: episodes per env (one sub-env each). seed: reset seed (same episodes for every member).
         env_kwargs: options for every env, on top of those carried over from a run folder's training env.
         all_members: every member of the population, not just the best.
@@ -156,13 +168,26 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
         references: also compute the family's reference returns (optimum, bound) of the episodes.
         best: with a run folder, its ``best/`` checkpoint: the best member ever evaluated, not the newest
             generation's (e.g. a run whose last generations got worse).
+        ensemble: the population's members act together as one policy (one result per env): ``True`` every
+            member, a number ``k`` the ``k`` fittest (by the run's fitness over its fitness window).
 
     Returns:
         one :class:`EnvEvaluation` per env and member, envs in the order given.
     """
     population, chosen, train = _population(source, episodes, best)
-    return _evaluate(population if all_members else [chosen], env_ids, episodes, seed, env_kwargs, max_steps,
-                     references, train)
+    if env_ids is None:
+        if train.id is None:
+            raise ConfigError("env_ids", None, "are required unless the source is a run folder (its training env)")
+        env_ids = [train.id]
+    if ensemble is not False and ensemble is not None:
+        if all_members or best:
+            raise ConfigError("ensemble", ensemble, "acts with the population's members together: it does not "
+                              f"combine with {'all_members' if all_members else 'best'} (one member)")
+        top = None if ensemble is True else ensemble
+        members = ranked_members(population, top, train.fitness_window)
+        return _evaluate([members], env_ids, episodes, seed, env_kwargs, max_steps, references, train)
+    return _evaluate([[m] for m in (population if all_members else [chosen])], env_ids, episodes, seed, env_kwargs,
+                     max_steps, references, train)
 
 
 @dataclass(frozen=True)
@@ -172,6 +197,7 @@ class _TrainingEnv:
     id: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    fitness_window: int = 1  # the run's ranking of its members (mean of their last evaluations)
 
 
 def _population(source: str | Path | Sequence | Any, episodes: int,
@@ -182,7 +208,8 @@ def _population(source: str | Path | Sequence | Any, episodes: int,
     if isinstance(source, (str, Path)):
         run = open_run(source, best_ever)
         population, best = run.population, run.best
-        train = _TrainingEnv(run.config.env.id, dict(run.config.env.kwargs), trained_env_state(run.manifest))
+        train = _TrainingEnv(run.config.env.id, dict(run.config.env.kwargs), trained_env_state(run.manifest),
+                             run.fitness_window)
     elif best_ever:
         raise ConfigError("best", True, "needs a run folder as source (its best/ checkpoint)")
     else:
@@ -195,9 +222,11 @@ def _population(source: str | Path | Sequence | Any, episodes: int,
     return population, best, train
 
 
-def _evaluate(members: list, env_ids: Sequence[str] | str, episodes: int, seed: int, env_kwargs: dict[str, Any] | None,
-              max_steps: int | None, references: bool, train: _TrainingEnv) -> list[EnvEvaluation]:
-    """Every member of ``members`` on every env of ``env_ids`` (see :func:`cross_evaluate`)."""
+def _evaluate(actors: list[list], env_ids: Sequence[str] | str, episodes: int, seed: int,
+              env_kwargs: dict[str, Any] | None, max_steps: int | None, references: bool,
+              train: _TrainingEnv) -> list[EnvEvaluation]:
+    """Every actor of ``actors`` (one member, or several acting as an ensemble) on every env of ``env_ids`` (see
+    :func:`cross_evaluate`)."""
     results = []
     for env_id in resolve_env_ids(env_ids):
         kwargs = {**_options(env_id, train.id, train.kwargs), **(env_kwargs or {})}
@@ -209,17 +238,28 @@ def _evaluate(members: list, env_ids: Sequence[str] | str, episodes: int, seed: 
         if references and family.reference_returns is not None:
             optimum, bound = family.reference_returns(env_id.split("/", 1)[1], episodes, seed, kwargs)
         summarise = family.evaluation_summary or (lambda metrics: {})
-        for member in members:
-            was_training = member.training
-            member.set_training_mode(False)
-            try:
-                res = run_episodes(RolePolicy(member, env), env, max_steps=max_steps, seed=seed)
-            finally:
-                member.set_training_mode(was_training)
+        for members in actors:
+            policy = EnsemblePolicy(members, env) if len(members) > 1 else RolePolicy(members[0], env)
+            with acting_greedily(members):
+                res = run_episodes(policy, env, max_steps=max_steps, seed=seed)
             results.append(EnvEvaluation(
-                env_id, member.index, episodes, float(np.mean(res.returns)), float(np.std(res.returns)),
-                {**res.mean_metrics(), **summarise(res.metrics)}, optimum, bound, res.returns, res.metrics))
+                env_id, policy.label if len(members) > 1 else members[0].index, episodes, float(np.mean(res.returns)),
+                float(np.std(res.returns)), {**res.mean_metrics(), **summarise(res.metrics)}, optimum, bound,
+                res.returns, res.metrics))
     return results
+
+
+@contextlib.contextmanager
+def acting_greedily(members: Sequence) -> Iterator[None]:
+    """``members`` with training mode off (no exploration) inside the block, each back to its mode after it."""
+    modes = [member.training for member in members]
+    for member in members:
+        member.set_training_mode(False)
+    try:
+        yield
+    finally:
+        for member, mode in zip(members, modes):
+            member.set_training_mode(mode)
 
 
 def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, metric: str = "return",
@@ -243,7 +283,7 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
     keys: list = [m.index for m in population]
     if generations != 1:
         population, keys = _recent_members(source, generations)
-    results = _evaluate(population, env_ids, episodes, seed, env_kwargs, max_steps, False, train)
+    results = _evaluate([[m] for m in population], env_ids, episodes, seed, env_kwargs, max_steps, False, train)
     scores: dict[Any, list[float]] = {}
     returns: dict[Any, list[float]] = {}
     for position, r in enumerate(results):  # env-major: every candidate on the first env, then the next env

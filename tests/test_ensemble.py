@@ -1,0 +1,126 @@
+"""EnsemblePolicy: several members of a population act together (mean of continuous actions, vote of discrete)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evo_marl import create_population, make_vec_env
+from evo_marl.algorithms.ensemble import EnsemblePolicy, majority_vote, ranked_members
+from evo_marl.algorithms.roles import RolePolicy
+from evo_marl.cli import main
+from evo_marl.config import load_config
+from evo_marl.cross_evaluation import cross_evaluate
+from evo_marl.errors import ConfigError
+from evo_marl.experiment import run_experiment
+
+
+def _population(algo: str, env_id: str, size: int = 3, **env_kwargs):
+    env = make_vec_env(env_id, num_envs=5, seed=0, **env_kwargs)
+    population = create_population(algo, [env.single_observation_space(a) for a in env.agents],
+                                   [env.single_action_space(a) for a in env.agents], {"hidden_size": [16]},
+                                   {"AGENT_IDS": env.agents, "SHARE_PARAMS": True}, population_size=size,
+                                   num_envs=5, seed=0)
+    for member in population:
+        member.set_training_mode(False)
+    return population, env
+
+
+def test_majority_vote_per_element_ties_to_the_first_member():
+    votes = np.array([[0, 2, 1, 3],
+                      [1, 2, 0, 3],
+                      [1, 0, 2, 4]])
+    np.testing.assert_array_equal(majority_vote(votes), [1, 2, 1, 3])  # column 2: three-way tie -> first member
+    np.testing.assert_array_equal(majority_vote(votes[:1]), votes[0])
+
+
+def test_continuous_actions_are_the_members_mean():
+    population, env = _population("IPPO", "atc/random", num_aircraft=3)
+    obs, infos = env.reset(seed=2)
+    alone = [RolePolicy(m, env)(obs, infos) for m in population]
+    together = EnsemblePolicy(population, env)(obs, infos)
+    assert set(together) == set(env.agents)
+    for agent in env.agents:
+        np.testing.assert_allclose(together[agent], np.mean([a[agent] for a in alone], axis=0), atol=1e-6)
+        assert together[agent].dtype == alone[0][agent].dtype
+    assert not np.allclose(alone[0]["A1"], alone[1]["A1"])  # the members differ, so the mean is not one of them
+
+
+@pytest.mark.parametrize("env_id", ["tiny/coop_discrete", "tiny/coop_multidiscrete"])
+def test_discrete_actions_are_the_members_vote(env_id):
+    population, env = _population("MADDPG", env_id, size=5)
+    obs, infos = env.reset(seed=0)
+    alone = [RolePolicy(m, env)(obs, infos) for m in population]
+    together = EnsemblePolicy(population, env)(obs, infos)
+    for agent in env.agents:
+        stacked = np.stack([a[agent] for a in alone])
+        assert together[agent].dtype == stacked.dtype
+        np.testing.assert_array_equal(together[agent], majority_vote(stacked))
+        counts = (stacked == together[agent][None]).sum(axis=0)
+        assert np.all(counts >= (stacked[:, None] == stacked[None]).sum(axis=1).max(axis=0))  # no choice has more votes
+    env.step(together)  # valid actions for the env
+
+
+def test_one_member_acts_alone():
+    population, env = _population("IPPO", "atc/random", num_aircraft=2)
+    obs, infos = env.reset(seed=0)
+    policy = EnsemblePolicy(population[:1], env)
+    for agent, action in policy(obs, infos).items():
+        np.testing.assert_array_equal(action, RolePolicy(population[0], env)(obs, infos)[agent])
+    with pytest.raises(ConfigError, match="members"):
+        EnsemblePolicy([], env)
+
+
+def test_ranked_members_fittest_first():
+    population, _ = _population("IPPO", "atc/random", size=4, num_aircraft=2)
+    for member, fitness in zip(population, ([1.0, 5.0], [4.0], [], [8.0, 2.0])):
+        member.fitness = list(fitness)
+    assert [m.index for m in ranked_members(population)] == [0, 1, 3, 2]            # last evaluation; unevaluated last
+    assert [m.index for m in ranked_members(population, window=2)] == [3, 1, 0, 2]  # mean of the last two
+    assert [m.index for m in ranked_members(population, top=2)] == [0, 1]
+    for bad in (0, 5, True, 1.5):
+        with pytest.raises(ConfigError, match="ensemble"):
+            ranked_members(population, top=bad)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    config = load_config({
+        "name": "ens", "algo": "IPPO", "population_size": 3, "seed": 0,
+        "env": {"id": "atc/random", "num_envs": 4, "kwargs": {"num_aircraft": [2, 3]}},
+        "net_config": {"hidden_size": [16]}, "init_hp": {"LEARN_STEP": 64, "BATCH_SIZE": 32, "SHARE_PARAMS": True},
+        "training": {"max_steps": 128, "evo_steps": 64, "eval_loop": 2},
+        "output": {"root": str(tmp_path_factory.mktemp("runs")), "plots": False}})
+    run_experiment(config, verbose=False)
+    return config.run_dir
+
+
+def test_cross_evaluate_an_ensemble_of_a_run(run_dir):
+    [together] = cross_evaluate(run_dir, ["atc/head_on"], episodes=2, seed=1, ensemble=True)
+    assert together.member.startswith("ensemble of 3 (") and together.episodes == 2
+    [two] = cross_evaluate(run_dir, ["atc/head_on"], episodes=2, seed=1, ensemble=2)
+    [best] = cross_evaluate(run_dir, ["atc/head_on"], episodes=2, seed=1)
+    assert two.member.startswith("ensemble of 2 (") and two.member.split("(")[1].startswith(f"{best.member},")
+    [own] = cross_evaluate(run_dir, episodes=2, seed=1, ensemble=1)  # no env given: the run's own
+    assert (own.env_id, own.member) == ("atc/random", best.member)
+    with pytest.raises(ConfigError, match="does not combine with all_members"):
+        cross_evaluate(run_dir, ["atc/head_on"], episodes=2, ensemble=True, all_members=True)
+    with pytest.raises(ConfigError, match="ensemble=4"):
+        cross_evaluate(run_dir, ["atc/head_on"], episodes=2, ensemble=4)
+    population, _ = _population("IPPO", "atc/random", num_aircraft=2)
+    with pytest.raises(ConfigError, match="env_ids"):
+        cross_evaluate(population, episodes=2)
+
+
+def test_cli_evaluates_an_ensemble(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--ensemble", "--episodes", "2"]) == 0
+    rows = json.loads((run_dir / "cross_evaluation.json").read_text())
+    assert [(r["env"], r["member"][:14]) for r in rows] == [("atc/random", "ensemble of 3 ")]
+    assert main(["evaluate", str(run_dir), "--ensemble", "2", "--env", "atc/head_on", "--episodes", "2"]) == 0
+    rows = json.loads((run_dir / "cross_evaluation.json").read_text())
+    assert [(r["env"], r["member"][:14]) for r in rows] == [("atc/head_on", "ensemble of 2 ")]
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run_dir), "--ensemble", "--best"])
+    assert "not allowed with argument" in capsys.readouterr().err
