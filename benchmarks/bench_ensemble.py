@@ -1,0 +1,103 @@
+"""The best member against the population acting as an ensemble, paired on the same runs and episodes.
+
+    python benchmarks/bench_ensemble.py RUN_DIR [RUN_DIR ...] [--env atc/random] [--counts 2 4] [--episodes 1000]
+        [--sizes 1 2 all] [--out benchmarks/results/atc_generalisation_ensemble.md]
+
+For every run folder (its newest complete generation) each actor plays the same held-out episodes of ``--env``
+(reset seed 10_000 + aircraft count, ``num_aircraft`` = each of ``--counts``; the ATC generalisation benchmark's
+held-out traffic): size 1 is the best member by the run's fitness (what ``evo-marl evaluate`` scores by
+default), size k the k fittest members acting together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`,
+the mean of their actions), ``all`` every member. The report gives, per run and count, the LoS risk and the waypoint
+fraction of each actor, and per count the mean over runs and how many runs each ensemble made safer than the best
+member. Evaluation only: nothing is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evo_marl.cross_evaluation import cross_evaluate
+from evo_marl.envs.atc.metrics import SEPARATION_NM
+from results_file import code_version, write_results
+
+HELD_OUT_SEED = 10_000
+
+
+def evaluate(run_dir: Path, env_id: str, counts: list[int], sizes: list[str], episodes: int) -> dict:
+    """``{(count, size): (los_risk, waypoint_fraction)}`` of one run."""
+    out = {}
+    for n in counts:
+        for size in sizes:
+            ensemble = True if size == "all" else int(size)
+            [r] = cross_evaluate(run_dir, [env_id], episodes=episodes, seed=HELD_OUT_SEED + n,
+                                 env_kwargs={"num_aircraft": n}, ensemble=ensemble, references=False)
+            out[n, size] = (r.metrics["los_risk"], r.metrics["waypoint_fraction"])
+            print(f"{run_dir} {n} aircraft, {size}: LoS risk {out[n, size][0]:.1%}, waypoints "
+                  f"{out[n, size][1]:.1%} ({r.member})", flush=True)
+    return out
+
+
+def _label(size: str) -> str:
+    return "best member" if size == "1" else "every member" if size == "all" else f"{size} fittest"
+
+
+def report(results: dict[Path, dict], args, command: str) -> list[str]:
+    lines = ["# The best member against the population acting as an ensemble", "",
+             f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores, "
+             f"torch 1 thread; evaluation only), code {code_version()}, with", "", f"    {command}", "",
+             f"Held-out `{args.env}` episodes ({args.episodes} per aircraft count, reset seed {HELD_OUT_SEED} + count), "
+             "the same for every actor of a run. Cells: LoS risk (episodes with a separation under "
+             f"{SEPARATION_NM:g} NM) / waypoint fraction. An ensemble is the run's fittest members of its newest "
+             "generation acting together (`EnsemblePolicy`: the mean of their actions).", ""]
+    sizes = args.sizes
+    for n in args.counts:
+        lines += [f"## {n} aircraft", "", "| run | " + " | ".join(_label(s) for s in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        for run_dir, cells in results.items():
+            lines.append(f"| `{run_dir}` | " + " | ".join(
+                f"{cells[n, s][0]:.1%} / {cells[n, s][1]:.1%}" for s in sizes) + " |")
+        means = [np.mean([cells[n, s][k] for cells in results.values()]) for s in sizes for k in (0, 1)]
+        lines.append(f"| **mean of {len(results)} runs** | " + " | ".join(
+            f"**{means[2 * i]:.1%} / {means[2 * i + 1]:.1%}**" for i in range(len(sizes))) + " |")
+        if "1" in sizes:
+            lines += [""]
+            for s in sizes:
+                if s == "1":
+                    continue
+                safer = sum(cells[n, s][0] < cells[n, "1"][0] for cells in results.values())
+                worse = sum(cells[n, s][0] > cells[n, "1"][0] for cells in results.values())
+                lines.append(f"- {_label(s)}: lower LoS risk than the best member on {safer} of {len(results)} runs, "
+                             f"higher on {worse}.")
+        lines.append("")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders (their newest complete generation)")
+    parser.add_argument("--env", default="atc/random")
+    parser.add_argument("--counts", type=int, nargs="+", default=[2, 4], help="aircraft per episode (num_aircraft)")
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--sizes", nargs="+", default=["1", "2", "all"],
+                        help="actors: 1 = the best member, k = the k fittest together, all = every member")
+    parser.add_argument("--out", default="benchmarks/results/atc_generalisation_ensemble.md")
+    args = parser.parse_args(argv)
+    for size in args.sizes:
+        if size != "all" and not (size.isdigit() and int(size) >= 1):
+            parser.error(f"--sizes {size}: must be a number of members >= 1 or 'all'")
+    torch.set_num_threads(1)
+    results = {run: evaluate(run, args.env, args.counts, args.sizes, args.episodes) for run in args.runs}
+    command = "python benchmarks/bench_ensemble.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"written to {write_results(args.out, report(results, args, command))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
