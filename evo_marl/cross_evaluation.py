@@ -184,7 +184,10 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
             raise ConfigError("ensemble", ensemble, "acts with the population's members together: it does not "
                               f"combine with {'all_members' if all_members else 'best'} (one member)")
         top = None if ensemble is True else ensemble
-        members = ranked_members(population, top, train.fitness_window)
+        try:
+            members = ranked_members(population, top, train.fitness_window)
+        except ConfigError as err:
+            raise err.renamed("ensemble") from None
         return _evaluate([members], env_ids, episodes, seed, env_kwargs, max_steps, references, train)
     return _evaluate([[m] for m in (population if all_members else [chosen])], env_ids, episodes, seed, env_kwargs,
                      max_steps, references, train)

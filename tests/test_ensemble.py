@@ -81,7 +81,7 @@ def test_ranked_members_fittest_first():
     assert [m.index for m in ranked_members(population, window=2)] == [3, 1, 0, 2]  # mean of the last two
     assert [m.index for m in ranked_members(population, top=2)] == [0, 1]
     for bad in (0, 5, True, 1.5):
-        with pytest.raises(ConfigError, match="ensemble"):
+        with pytest.raises(ConfigError, match="top="):
             ranked_members(population, top=bad)
 
 

@@ -31,8 +31,7 @@ def ranked_members(population: Sequence, top: int | None = None, window: int = 1
     """The members of ``population`` from the fittest down (mean of their last ``window`` evaluations; failed or
     unevaluated members last, ties in population order); ``top``: only the first ``top`` of them."""
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(population)):
-        raise ConfigError("ensemble", top, f"must be a number of members from 1 to the population's "
-                                           f"{len(population)}")
+        raise ConfigError("top", top, f"must be a number of members from 1 to the population's {len(population)}")
     fitness = population_fitness(population, window)
     order = sorted(range(len(population)), key=lambda i: -fitness[i])  # stable: ties keep population order
     return [population[i] for i in order[:top]]
