@@ -9,7 +9,8 @@ held-out traffic): size 1 is the best member by the run's fitness (what ``evo-ma
 default), size k the k fittest members acting together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`,
 the mean of their actions), ``all`` every member. The report gives, per run and count, the LoS risk and the waypoint
 fraction of each actor, and per count the mean over runs and how many runs each ensemble made safer than the best
-member. Evaluation only: nothing is trained.
+member. ``--across-runs`` adds one more actor: the best members of all the runs acting together (members of
+independent runs, not of one population). Evaluation only: nothing is trained.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evo_marl.cross_evaluation import cross_evaluate
+from evo_marl.cross_evaluation import cross_evaluate, open_run
+from evo_marl.envs.registry import family_of
 from evo_marl.envs.atc.metrics import SEPARATION_NM
 from results_file import code_version, write_results
 
@@ -44,11 +46,26 @@ def evaluate(run_dir: Path, env_id: str, counts: list[int], sizes: list[str], ep
     return out
 
 
+def evaluate_across_runs(runs: list[Path], env_id: str, counts: list[int], episodes: int) -> dict:
+    """``{count: (los_risk, waypoint_fraction)}`` of the runs' best members acting together."""
+    opened = [open_run(run) for run in runs]
+    transfer = family_of(env_id).transfer_options or (lambda kwargs: {})
+    options = transfer(opened[0].config.env.kwargs)  # the first run's observation options (the runs must share them)
+    out = {}
+    for n in counts:
+        [r] = cross_evaluate([run.best for run in opened], [env_id], episodes=episodes, seed=HELD_OUT_SEED + n,
+                             env_kwargs={**options, "num_aircraft": n}, ensemble=True, references=False)
+        out[n] = (r.metrics["los_risk"], r.metrics["waypoint_fraction"])
+        print(f"best members of {len(runs)} runs together, {n} aircraft: LoS risk {out[n][0]:.1%}, waypoints "
+              f"{out[n][1]:.1%}", flush=True)
+    return out
+
+
 def _label(size: str) -> str:
     return "best member" if size == "1" else "every member" if size == "all" else f"{size} fittest"
 
 
-def report(results: dict[Path, dict], args, command: str) -> list[str]:
+def report(results: dict[Path, dict], args, command: str, across: dict | None = None) -> list[str]:
     lines = ["# The best member against the population acting as an ensemble", "",
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores, "
              f"torch 1 thread; evaluation only), code {code_version()}, with", "", f"    {command}", "",
@@ -75,6 +92,9 @@ def report(results: dict[Path, dict], args, command: str) -> list[str]:
                 worse = sum(cells[n, s][0] > cells[n, "1"][0] for cells in results.values())
                 lines.append(f"- {_label(s)}: lower LoS risk than the best member on {safer} of {len(results)} runs, "
                              f"higher on {worse}.")
+        if across:
+            lines += ["", f"The best members of the {len(results)} runs acting together (`--across-runs`): "
+                          f"{across[n][0]:.1%} / {across[n][1]:.1%}."]
         lines.append("")
     return lines
 
@@ -87,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--sizes", nargs="+", default=["1", "2", "all"],
                         help="actors: 1 = the best member, k = the k fittest together, all = every member")
+    parser.add_argument("--across-runs", action="store_true",
+                        help="also the best members of all the runs acting together")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation_ensemble.md")
     args = parser.parse_args(argv)
     for size in args.sizes:
@@ -94,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--sizes {size}: must be a number of members >= 1 or 'all'")
     torch.set_num_threads(1)
     results = {run: evaluate(run, args.env, args.counts, args.sizes, args.episodes) for run in args.runs}
+    across = evaluate_across_runs(args.runs, args.env, args.counts, args.episodes) if args.across_runs else None
     command = "python benchmarks/bench_ensemble.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"written to {write_results(args.out, report(results, args, command))}")
+    print(f"written to {write_results(args.out, report(results, args, command, across))}")
     return 0
 
 
