@@ -37,13 +37,19 @@ Targets (issue 11): held-out LoS risk <= 5 % with waypoint fraction >= 95 % at 2
 at least 12 of the 14 named scenarios, converging included; the summary counts the seeds that meet each
 (:func:`held_out_target_met`, :func:`named_target_met`). Results depend on the machine's load; wall
 times are indicative. A ``## Notes`` section at the end of ``--out`` is kept when the file is rewritten.
+
+Each evaluation is also kept in its run folder (``generalisation_evaluations.json``, keyed by the checkpoint
+evaluated and the evaluation settings), so ``--reuse`` reports seeds evaluated by earlier invocations without
+flying them again (``--no-cache``: evaluate anyway); the report names the code version of every evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import inspect
+import json
 import math
 import platform
 import sys
@@ -74,7 +80,7 @@ from evo_marl.envs.registry import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.run_folder import latest_generation, read_manifest, resolve_checkpoint
 from evo_marl.training.checkpoint import load_population
-from results_file import write_results
+from results_file import code_version, write_results
 
 HELD_OUT_SEED = 10_000
 VALIDATION_SEED = 30_000
@@ -131,6 +137,7 @@ class SeedResult:
     steps: int
     wall: float
     member: str  # the member evaluated: its index, and its generation where not the newest
+    code: str = ""  # the code version that evaluated it (results_file.code_version)
     named: dict[str, dict] = field(default_factory=dict)  # scenario -> row
     random: dict[int, dict] = field(default_factory=dict)  # aircraft -> row
     detection: dict[str, float] = field(default_factory=dict)
@@ -246,6 +253,36 @@ def evaluate(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResu
     if args.detection_episodes > 0:
         members = ranked_members(population) if ensemble else [member]
         result.detection = detection(members, named, args.aircraft, args.detection_episodes, kwargs)
+    return result
+
+
+EVALUATION_CACHE = "generalisation_evaluations.json"
+
+
+def _evaluation_key(run_dir: Path, args) -> dict:
+    """What an evaluation depends on: the newest checkpoint's manifest and the evaluation settings."""
+    manifest = resolve_checkpoint(run_dir) / "manifest.json"
+    return {"checkpoint": hashlib.sha256(manifest.read_bytes()).hexdigest()[:16], "choose_by": args.choose_by,
+            "choose_episodes": args.choose_episodes, "choose_aircraft": list(args.choose_aircraft),
+            "choose_generations": args.choose_generations, "episodes": args.episodes,
+            "aircraft": list(args.aircraft), "detection_episodes": args.detection_episodes}
+
+
+def cached_evaluation(name: str, seed: int, run_dir: Path, wall: float, args) -> SeedResult:
+    """:func:`evaluate`, or the same evaluation kept in the run folder by an earlier invocation."""
+    path, key = run_dir / EVALUATION_CACHE, _evaluation_key(run_dir, args)
+    entries = json.loads(path.read_text()) if path.exists() else []
+    for entry in [] if args.no_cache else entries:
+        if entry["key"] == key:
+            print(f"{run_dir}: evaluation kept from code {entry['code']}", flush=True)
+            return SeedResult(name, seed, run_dir, entry["steps"], wall, entry["member"], entry["code"],
+                              entry["named"], {int(n): row for n, row in entry["random"].items()}, entry["detection"])
+    result = evaluate(name, seed, run_dir, wall, args)
+    result.code = code_version()
+    entries = [e for e in entries if e["key"] != key] + [
+        {"key": key, "code": result.code, "steps": result.steps, "member": result.member, "named": result.named,
+         "random": result.random, "detection": result.detection}]
+    path.write_text(json.dumps(entries, indent=1))
     return result
 
 
@@ -373,7 +410,8 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
                   + "; ".join(f"seed {r.seed}: held-out {_yes_no(held_out_target_met(r))}, "
                               f"named {_yes_no(named_target_met(r))}" for r in rs)]
         lines += ["", "Runs: " + "; ".join(f"seed {r.seed}: {r.steps:,} steps per member, {r.wall:.0f} s, member "
-                                 f"{r.member} (`{r.run_dir}`)" for r in rs), ""]
+                                 f"{r.member} (`{r.run_dir}`, evaluated at code {r.code or 'unknown'})"
+                                 for r in rs), ""]
     return lines
 
 
@@ -400,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="aircraft per validation episode for --choose-by los_risk / clean (default 3 5)")
     parser.add_argument("--choose-generations", type=int, default=1,
                         help="--choose-by los_risk / clean: candidates from the run's last N kept generations, not only the newest")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="evaluate again even where a run folder keeps the same evaluation")
     parser.add_argument("--root", default="populations/bench_generalist")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
     args = parser.parse_args(argv)
@@ -408,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.configs:
         for seed in args.seeds:
             run_dir, wall = train(name, seed, args.set, args.root, args.reuse)
-            results.append(evaluate(name, seed, run_dir, wall, args))
+            results.append(cached_evaluation(name, seed, run_dir, wall, args))
             r = results[-1]
             print(f"{name} seed {seed}: named clean {len(r.clean_named)}/14 "
                   + ", ".join(f"{n} ac LoS {v['los_risk']:.1%} wp {v['waypoints']:.1%}" for n, v in r.random.items()),
