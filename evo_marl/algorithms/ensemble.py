@@ -10,9 +10,10 @@ listed first (:func:`ranked_members` lists the fittest first)::
     policy = EnsemblePolicy(ranked_members(population, top=4), env)
     actions = policy(obs, infos)
 
-Members of *different* runs learn different conventions (one turns left where another turns right), so their
+Members of *different* runs can learn different conventions (one turning left where another turns right), so their
 mean can be worse than either: measured on the ATC generalist, an ensemble of three seeds' best members lost
-separation in 25 % of four-aircraft episodes where each alone lost it in 4-7 % (docs/atc_generalist.md).
+separation in 25 % of four-aircraft episodes where each alone lost it in 4-7 %
+(benchmarks/results/atc_generalisation_ensemble_across_runs.md).
 """
 
 from __future__ import annotations
