@@ -11,9 +11,8 @@ listed first (:func:`ranked_members` lists the fittest first)::
     actions = policy(obs, infos)
 
 Members of *different* runs can learn different conventions (one turning left where another turns right), so their
-mean can be worse than either: measured on the ATC generalist, an ensemble of three seeds' best members lost
-separation in 25 % of four-aircraft episodes where each alone lost it in 4-7 %
-(benchmarks/results/atc_generalisation_ensemble_across_runs.md).
+mean can be worse than any of them: ``benchmarks/bench_ensemble.py --across-runs`` measures it (docs/architecture.md
+points to the figures).
 """
 
 from __future__ import annotations
