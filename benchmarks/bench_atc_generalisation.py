@@ -65,7 +65,7 @@ import torch
 from evo_marl.algorithms.ensemble import EnsemblePolicy, ranked_members
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.config import load_config
-from evo_marl.cross_evaluation import acting_greedily, choose_member, cross_evaluate, load_run
+from evo_marl.cross_evaluation import choose_member, cross_evaluate, load_run
 from evo_marl.envs.atc import parallel_env
 from evo_marl.envs.atc.analysis import conflict_detection
 from evo_marl.envs.atc.config import RewardConfig
@@ -75,7 +75,7 @@ from evo_marl.envs.atc.planner import RolloutPlanner
 from evo_marl.envs.atc.resolver import HeadingResolver
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.atc.tracks import record_episode
-from evo_marl.envs.episodes import run_episodes
+from evo_marl.envs.episodes import acting_greedily, run_episodes
 from evo_marl.envs.registry import make_vec_env
 from evo_marl.experiment import run_experiment
 from evo_marl.run_folder import latest_generation, read_manifest, resolve_checkpoint

@@ -18,10 +18,9 @@ adds or overrides options for every env.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 from evo_marl.algorithms.ensemble import EnsemblePolicy, ranked_members
 from evo_marl.algorithms.roles import RolePolicy
 from evo_marl.envs import list_envs, make_vec_env
-from evo_marl.envs.episodes import run_episodes
+from evo_marl.envs.episodes import acting_greedily, run_episodes
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_member
@@ -250,19 +249,6 @@ def _evaluate(actors: list[list], env_ids: Sequence[str] | str, episodes: int, s
                 float(np.std(res.returns)), {**res.mean_metrics(), **summarise(res.metrics)}, optimum, bound,
                 res.returns, res.metrics))
     return results
-
-
-@contextlib.contextmanager
-def acting_greedily(members: Sequence) -> Iterator[None]:
-    """``members`` with training mode off (no exploration) inside the block, each back to its mode after it."""
-    modes = [member.training for member in members]
-    for member in members:
-        member.set_training_mode(False)
-    try:
-        yield
-    finally:
-        for member, mode in zip(members, modes):
-            member.set_training_mode(mode)
 
 
 def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, metric: str = "return",

@@ -124,3 +124,17 @@ def test_cli_evaluates_an_ensemble(run_dir, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", str(run_dir), "--ensemble", "--best"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_acting_greedily_turns_exploration_off_and_restores_each_mode():
+    from evo_marl.envs.episodes import acting_greedily
+
+    population, env = _population("IPPO", "atc/random", size=2, num_aircraft=2)
+    population[0].set_training_mode(True)                     # one exploring, one not
+    obs, infos = env.reset(seed=0)
+    with pytest.raises(RuntimeError), acting_greedily(population):
+        assert [m.training for m in population] == [False, False]
+        first, second = RolePolicy(population[0], env)(obs, infos), RolePolicy(population[0], env)(obs, infos)
+        np.testing.assert_array_equal(first["A1"], second["A1"])  # no exploration noise
+        raise RuntimeError("an evaluation that fails")
+    assert [m.training for m in population] == [True, False]

@@ -25,7 +25,7 @@ from evo_marl import validation
 from evo_marl.algorithms.hparams import Hyperparameters
 from evo_marl.algorithms.net_config import parse_net_config
 from evo_marl.algorithms.spaces import ActionCodec, obs_dim, space_from_dict, space_to_dict
-from evo_marl.envs.episodes import run_episodes
+from evo_marl.envs.episodes import acting_greedily, run_episodes
 from evo_marl.errors import CheckpointError, ConfigError, SpaceError
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.networks import ARCHITECTURE_OPS, EvolvableMLP
@@ -236,15 +236,13 @@ class EvolvableAlgorithm(ABC):
         The result is appended to ``self.fitness`` and returned. ``swap_channels`` is accepted for
         AgileRL compatibility; evo-marl networks flatten observations, so it has no effect.
         """
-        was_training = self.training
-        self.set_training_mode(False)
         rng = np.random.default_rng(seed)
         returns = []
-        for _ in range(max(1, int(loop))):
-            result = run_episodes(lambda obs, infos: self.get_action(obs, infos)[0], env,
-                                  max_steps=max_steps, seed=int(rng.integers(2**31 - 1)) if seed is not None else None)
-            returns.append(float(np.mean(result.returns)))
-        self.set_training_mode(was_training)
+        with acting_greedily([self]):
+            for _ in range(max(1, int(loop))):
+                result = run_episodes(lambda obs, infos: self.get_action(obs, infos)[0], env, max_steps=max_steps,
+                                      seed=int(rng.integers(2**31 - 1)) if seed is not None else None)
+                returns.append(float(np.mean(result.returns)))
         fitness = float(np.mean(returns))
         self.fitness.append(fitness)
         return fitness

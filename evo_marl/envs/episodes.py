@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,20 @@ from evo_marl.errors import EnvError
 
 logger = logging.getLogger(__name__)
 DEFAULT_EVAL_CAP = 10_000  # vector steps before an evaluation that never ends is cut off
+
+
+@contextlib.contextmanager
+def acting_greedily(members: Sequence) -> Iterator[None]:
+    """``members`` (population members) with training mode off, so without exploration, inside the block; each
+    back to its own mode after it."""
+    modes = [member.training for member in members]
+    for member in members:
+        member.set_training_mode(False)
+    try:
+        yield
+    finally:
+        for member, mode in zip(members, modes):
+            member.set_training_mode(mode)
 
 
 @dataclass

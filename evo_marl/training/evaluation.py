@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, episode_over, run_episodes,
-                                    team_reward, warn_unfinished)
+from evo_marl.envs.episodes import (DEFAULT_EVAL_CAP, EpisodeResults, EpisodeTally, acting_greedily, episode_over,
+                                    run_episodes, team_reward, warn_unfinished)
 from evo_marl.errors import EnvError
 from evo_marl.hpo.fitness import RETURN, check_metric_reported, evaluation_score
 from evo_marl.population.greedy import StackedGreedyPolicy
@@ -54,19 +54,13 @@ def evaluate_population(population: Sequence, env, max_steps: int | None = None,
     Raises:
         ConfigError: ``fitness_metric`` names no episode metric the env reports.
     """
-    modes = [m.training for m in population]
-    for member in population:
-        member.set_training_mode(False)
-    try:
+    with acting_greedily(population):
         replica = _replica(env, len(population))
         if replica is None:
             outcomes = [_play_alone(member, env, max_steps, seed) for member in population]
         else:
             policy = _stacked_policy(population, grouping) if stacked else None
             outcomes = _play_together(population, replica, env.num_envs, max_steps, seed, policy)
-    finally:
-        for member, mode in zip(population, modes):
-            member.set_training_mode(mode)
     _refuse_an_env_without_metrics(fitness_metric, outcomes)
     results = []
     for member, res in zip(population, outcomes):

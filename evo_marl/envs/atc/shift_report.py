@@ -21,6 +21,7 @@ import numpy as np
 from evo_marl.envs.atc.analysis import ShiftResult, evaluate_shifts
 from evo_marl.envs.atc.render import _figure
 from evo_marl.envs.atc.scenarios import shipped_scenarios
+from evo_marl.envs.episodes import acting_greedily
 
 CORE_SCENARIOS = ("head_on", "parallel", "t_formation", "canonical_crossing", "converging")
 REPORT_MD = "shift_analysis.md"
@@ -34,13 +35,9 @@ def shift_results(member: Any, scenarios: Sequence[str], env_kwargs: dict[str, A
     from evo_marl.envs.atc.env import parallel_env
 
     kwargs = dict(env_kwargs or {})
-    was_training = member.training
-    member.set_training_mode(False)
-    try:
+    with acting_greedily([member]):
         policy = RolePolicy(member, parallel_env(scenarios[0], **kwargs))
         return {s: evaluate_shifts(policy, s, seed=seed, **kwargs) for s in scenarios}
-    finally:
-        member.set_training_mode(was_training)
 
 
 def _label(result: ShiftResult) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 
 from evo_marl.envs.atc.env import parallel_env
 from evo_marl.envs.atc.simulator import ATCSimulator
+from evo_marl.envs.episodes import acting_greedily
 from evo_marl.envs.native import NativeParallelEnv
 from evo_marl.errors import EnvError
 
@@ -131,8 +132,8 @@ def plot_member_episode(run_dir: str | Path, scenario: str, env_kwargs: dict[str
     """Tracks of ``member``'s evaluation episode (no exploration) in ``<run_dir>/trajectories.png``."""
     from evo_marl.envs.atc.render import plot_trajectories
 
-    member.set_training_mode(False)
-    tracks = record_episode(parallel_env(scenario, **env_kwargs), lambda obs: member.get_action(obs)[0], seed=seed)
+    with acting_greedily([member]):
+        tracks = record_episode(parallel_env(scenario, **env_kwargs), lambda obs: member.get_action(obs)[0], seed=seed)
     path = Path(run_dir) / "trajectories.png"
     plot_trajectories(tracks, path=path, title=f"atc/{scenario}: best member {member.index}")
     return path
