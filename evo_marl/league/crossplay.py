@@ -26,6 +26,7 @@ import numpy as np
 
 from evo_marl.envs.bucket_brigade.agents import PublicState, make_policy
 from evo_marl.envs.bucket_brigade.baselines import mean_ci
+from evo_marl.envs.episodes import acting_greedily
 from evo_marl.errors import ConfigError
 
 PLAY_OPTIONS = ("fire_ranks", "signal_bit", "egocentric")  # env options that change what a member observes or does
@@ -111,40 +112,39 @@ def _play(lineup, seats_of, scenario, episodes, seed, max_nights, options) -> Li
             seats_of[i])
     rng = np.random.default_rng(seed)
     scripted = {key: make_policy(p, seats, s, h, rng=rng) for key, (p, seats) in groups.items() if isinstance(p, str)}
-    for player, _ in groups.values():
-        if not isinstance(player, str):
-            player.set_training_mode(False)
-    obs, _ = env.reset(seed=seed)
-    done = np.zeros(episodes, bool)
-    returns, work = np.zeros((episodes, s)), np.zeros((episodes, s))
-    nights = np.zeros(episodes)
-    actions = np.zeros((episodes, s, width), np.int64)
-    for _ in range(max_nights + 1):
-        state = None
-        for key, (player, seats) in groups.items():
-            if isinstance(player, str):
-                if state is None:
-                    decoded = env.sim.layout.decode(obs[agents[0]])
-                    state = PublicState(decoded["houses"], decoded["locations"], decoded["night"])
-                act, signal = scripted[key].act(state)
-                actions[:, seats, :2] = env.sim.layout.to_env_actions(act, seats)
-                if width > 2:
-                    actions[:, seats, 2] = signal
-            else:
-                env_act, _ = player.get_action({agents[seat]: obs[agents[seat]] for seat in seats})
-                for seat in seats:
-                    actions[:, seat] = env_act[agents[seat]]
-        obs, rewards, _, _, infos = env.step({a: actions[:, i] for i, a in enumerate(agents)})
-        live = ~done
-        returns[live] += np.stack([rewards[a] for a in agents], 1)[live]
-        work[live] += actions[live, :, 1] == 1
-        nights[live] += 1
-        done |= infos["final_mask"]
-        if done.all():
-            break
-    order = np.asarray(seats_of)
-    per_night = returns.sum(1) / np.maximum(nights, 1)
-    return LineupResult(per_night, returns[:, order], work[:, order], nights)
+    learned = [player for player, _ in groups.values() if not isinstance(player, str)]
+    with acting_greedily(learned):  # learned players act without exploration, their modes back afterwards
+        obs, _ = env.reset(seed=seed)
+        done = np.zeros(episodes, bool)
+        returns, work = np.zeros((episodes, s)), np.zeros((episodes, s))
+        nights = np.zeros(episodes)
+        actions = np.zeros((episodes, s, width), np.int64)
+        for _ in range(max_nights + 1):
+            state = None
+            for key, (player, seats) in groups.items():
+                if isinstance(player, str):
+                    if state is None:
+                        decoded = env.sim.layout.decode(obs[agents[0]])
+                        state = PublicState(decoded["houses"], decoded["locations"], decoded["night"])
+                    act, signal = scripted[key].act(state)
+                    actions[:, seats, :2] = env.sim.layout.to_env_actions(act, seats)
+                    if width > 2:
+                        actions[:, seats, 2] = signal
+                else:
+                    env_act, _ = player.get_action({agents[seat]: obs[agents[seat]] for seat in seats})
+                    for seat in seats:
+                        actions[:, seat] = env_act[agents[seat]]
+            obs, rewards, _, _, infos = env.step({a: actions[:, i] for i, a in enumerate(agents)})
+            live = ~done
+            returns[live] += np.stack([rewards[a] for a in agents], 1)[live]
+            work[live] += actions[live, :, 1] == 1
+            nights[live] += 1
+            done |= infos["final_mask"]
+            if done.all():
+                break
+        order = np.asarray(seats_of)
+        per_night = returns.sum(1) / np.maximum(nights, 1)
+        return LineupResult(per_night, returns[:, order], work[:, order], nights)
 
 
 @dataclass

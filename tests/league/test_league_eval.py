@@ -86,6 +86,7 @@ def test_crossplay_matrix_with_a_learned_member(tmp_path):
                             {"SHARE_PARAMS": True, "LEARN_STEP": 4, "AGENT_IDS": env.agents}, population_size=2, seed=0)
     cp = crossplay(pop, pop + ["all_work"], row_seats=2, episodes=40)
     assert cp.mean.shape == (2, 3) and np.isfinite(cp.mean).all() and (cp.half > 0).all()
+    assert all(member.training for member in pop)  # played without exploration, then back to training mode
     solo = self_play(pop[:1], episodes=40)
     assert set(solo) == {"m0"}
     from evo_marl.league.plots import plot_heatmap
