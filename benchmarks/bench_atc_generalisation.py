@@ -331,6 +331,12 @@ def _random_cells(row: dict) -> str:
             f"{row['clean']:.1%} | {row['return']:.1f} / {row['bound']:.1f} |")
 
 
+def _detection_cell(results: list[SeedResult]) -> str:
+    """Mean conflict-detection precision / recall over the seeds, ``-`` where detection was not measured."""
+    precision, recall = (_mean(r.detection.get(k) for r in results) for k in ("precision", "recall"))
+    return "-" if math.isnan(precision) else f"{precision:.2f} / {recall:.2f}"
+
+
 def _yes_no(value: bool | None) -> str:
     return "not evaluated" if value is None else "yes" if value else "no"
 
@@ -369,8 +375,7 @@ def report(results: list[SeedResult], args, command: str) -> list[str]:
         lines.append(f"| {c} | {len(rs)} | {_mean(r.steps for r in rs):,.0f} | {_mean(r.wall for r in rs):.0f} | "
                      f"{', '.join(str(len(r.clean_named)) for r in rs)} | "
                      f"{', '.join('yes' if 'converging' in r.clean_named else 'no' for r in rs)} | "
-                     + " | ".join(cells) + f" | {_mean(r.detection.get('precision') for r in rs):.2f} / "
-                     f"{_mean(r.detection.get('recall') for r in rs):.2f} | {_targets_cell(rs)} |")
+                     + " | ".join(cells) + f" | {_detection_cell(rs)} | {_targets_cell(rs)} |")
     for ref, r in references:
         cells = [f"{r.random[n]['los_risk']:.1%} / {r.random[n]['waypoints']:.1%}" for n in args.aircraft]
         lines.append(f"| {ref.label} (reads the whole state; not learned) | - | - | - | {len(r.clean_named)} | "

@@ -69,7 +69,8 @@ def report(results: dict[Path, dict], args, command: str, across: dict | None = 
     lines = ["# The best member against the population acting as an ensemble", "",
              f"Measured {date.today().isoformat()} on {platform.processor() or platform.machine()} (2 CPU cores, "
              f"torch 1 thread; evaluation only), code {code_version()}, with", "", f"    {command}", "",
-             f"Held-out `{args.env}` episodes ({args.episodes} per aircraft count, reset seed {HELD_OUT_SEED} + count), "
+             f"Held-out `{args.env}` episodes ({args.episodes} per aircraft count, reset seed {HELD_OUT_SEED} + "
+             "count), "
              "the same for every actor of a run. Cells: LoS risk (episodes with a separation under "
              f"{SEPARATION_NM:g} NM) / waypoint fraction. An ensemble is the run's fittest members of its newest "
              "generation acting together (`EnsemblePolicy`: the mean of their actions).", ""]

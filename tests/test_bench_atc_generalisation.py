@@ -37,7 +37,7 @@ def test_targets_are_counted_per_seed():
     summary = next(line for line in lines if line.startswith("| atc_generalist_ippo |"))
     header = lines[lines.index(summary) - 2]
     assert header.count("|") == summary.count("|")                          # one cell per column
-    assert summary.endswith("| 3 / 3 / 1 of 5 |")
+    assert summary.endswith("| - | 3 / 3 / 1 of 5 |")                      # detection not measured: "-"
     assert "seed 0: held-out yes, named yes; seed 1: held-out no, named yes" in "\n".join(lines)
 
 
@@ -70,6 +70,7 @@ def test_an_evaluation_is_kept_in_the_run_folder_and_reused(tmp_path, monkeypatc
     (checkpoint / "manifest.json").write_text('{"generation": 3}')
     bench.cached_evaluation("atc_generalist_ippo", 3, tmp_path, 12.0, args)
     assert len(calls) == 3                                                           # another checkpoint: evaluated
-    bench.cached_evaluation("atc_generalist_ippo", 3, tmp_path, 12.0, argparse.Namespace(**{**vars(args), "no_cache": 1}))
+    forced = argparse.Namespace(**{**vars(args), "no_cache": True})
+    bench.cached_evaluation("atc_generalist_ippo", 3, tmp_path, 12.0, forced)
     assert len(calls) == 4
     assert len(json.loads((tmp_path / bench.EVALUATION_CACHE).read_text())) == 3   # one entry per key
