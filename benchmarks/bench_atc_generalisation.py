@@ -212,10 +212,10 @@ def detection(members: list, scenarios: list[str], counts: list[int], episodes: 
     envs = [(parallel_env(s, **kwargs), 0) for s in scenarios]
     envs += [(parallel_env("random", num_aircraft=n, **kwargs), HELD_OUT_SEED + 100 * n + i)
              for n in counts for i in range(episodes)]
-    for env, seed in envs:
-        with acting_greedily(members):
+    with acting_greedily(members):
+        for env, seed in envs:
             r = conflict_detection(record_episode(env, policy, seed=seed))
-        tp, fp, fn, tn = tp + r.tp, fp + r.fp, fn + r.fn, tn + r.tn
+            tp, fp, fn, tn = tp + r.tp, fp + r.fp, fn + r.fn, tn + r.tn
     return {"precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0,
             "ghost_rate": fp / (fp + tn) if fp + tn else 0.0, "steps": tp + fp + fn + tn}
 

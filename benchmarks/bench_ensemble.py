@@ -81,9 +81,9 @@ def report(results: dict[Path, dict], args, command: str, across: dict | None = 
         for run_dir, cells in results.items():
             lines.append(f"| `{run_dir}` | " + " | ".join(
                 f"{cells[n, s][0]:.1%} / {cells[n, s][1]:.1%}" for s in sizes) + " |")
-        means = [np.mean([cells[n, s][k] for cells in results.values()]) for s in sizes for k in (0, 1)]
+        means = [np.mean([cells[n, s] for cells in results.values()], axis=0) for s in sizes]  # (LoS, waypoints)
         lines.append(f"| **mean of {len(results)} runs** | " + " | ".join(
-            f"**{means[2 * i]:.1%} / {means[2 * i + 1]:.1%}**" for i in range(len(sizes))) + " |")
+            f"**{los:.1%} / {waypoints:.1%}**" for los, waypoints in means) + " |")
         if "1" in sizes:
             lines += [""]
             for s in sizes:
