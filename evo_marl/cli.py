@@ -73,6 +73,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if not (args.all or args.best or args.ensemble is not None) and _deploys_ensemble(Path(args.run_dir)):
+        print("the run deploys its members acting together (output.deploy: ensemble); --best or --all for "
+              "single members")
+        args.ensemble = True
     if args.env or args.ensemble is not None:
         return _cross_evaluate(args)
     from evo_marl.evaluate_run import evaluate_run
@@ -81,6 +85,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             best=args.best)
     print(table)
     return 0
+
+
+def _deploys_ensemble(path: Path) -> bool:
+    """Whether the run of ``path`` (a run folder or one of its checkpoint folders) says ``output.deploy: ensemble``."""
+    from evo_marl.experiment import CONFIG_FILE, load_run_config
+
+    run_dir = path if (path / CONFIG_FILE).exists() else path.parent
+    return (run_dir / CONFIG_FILE).exists() and load_run_config(run_dir).output.deploy == "ensemble"
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:
@@ -209,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--best", action="store_true", help="the best member ever evaluated (kept in RUN_DIR/best/)")
     which.add_argument("--ensemble", nargs="?", const=True, type=int, metavar="K",
                        help="the newest generation's members act together (mean of continuous actions, vote of "
-                            "discrete ones): all of them, or the K fittest")
+                            "discrete ones): all of them, or the K fittest (the default of a run whose config "
+                            "says output.deploy: ensemble)")
     evaluate.add_argument("--env", action="append", default=[], metavar="ID",
                           help="evaluate on this env instead of the training env (repeatable; globs such as "
                                "'atc/*'); members act by role, so shared-parameter members fly any scenario")

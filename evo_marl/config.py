@@ -223,11 +223,16 @@ class TrainingConfig:
             validation.number("training.learning_delay", self.learning_delay, 0, integer=True)
 
 
+DEPLOYMENTS = ("best", "ensemble")  # OutputConfig.deploy
+
+
 @dataclass
 class OutputConfig:
     """Where runs go: ``<root>/<name>/``. ``keep_checkpoints``: the newest N generation folders are kept
     (``all``: every one; the best member ever evaluated is kept in ``best/`` regardless); ``keep_every``: also
-    those of every generation that is a multiple of it (to evaluate the run at earlier budgets)."""
+    those of every generation that is a multiple of it (to evaluate the run at earlier budgets). ``deploy``: what
+    ``evo-marl evaluate RUN_DIR`` flies when no member is named: ``best`` (the newest generation's best member) or
+    ``ensemble`` (its members acting together, :class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`)."""
 
     root: str = "populations"
     checkpoint: bool = True
@@ -235,6 +240,7 @@ class OutputConfig:
     keep_every: int | None = None
     save_buffer: bool = True
     plots: bool = True
+    deploy: str = "best"
 
     def __post_init__(self) -> None:
         if self.keep_checkpoints in ("all", None):
@@ -246,6 +252,8 @@ class OutputConfig:
             _positive("output.keep_every", self.keep_every)
         if not self.root:
             raise ConfigError("output.root", self.root, "must be a folder path")
+        if self.deploy not in DEPLOYMENTS:
+            raise ConfigError("output.deploy", self.deploy, f"must be one of {list(DEPLOYMENTS)}")
 
 
 @dataclass

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 from evo_marl import create_population, make_vec_env
 from evo_marl.algorithms.ensemble import EnsemblePolicy, majority_vote, ranked_members
@@ -138,3 +140,27 @@ def test_acting_greedily_turns_exploration_off_and_restores_each_mode():
         np.testing.assert_array_equal(first["A1"], second["A1"])  # no exploration noise
         raise RuntimeError("an evaluation that fails")
     assert [m.training for m in population] == [True, False]
+
+
+def test_a_run_that_deploys_an_ensemble_is_evaluated_as_one(run_dir, tmp_path, capsys):
+    deploying = tmp_path / "deploying"
+    shutil.copytree(run_dir, deploying)
+    config = yaml.safe_load((deploying / "config.yaml").read_text())
+    config["output"]["deploy"] = "ensemble"
+    (deploying / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["evaluate", str(deploying), "--episodes", "2"]) == 0
+    assert "output.deploy: ensemble" in capsys.readouterr().out
+    rows = json.loads((deploying / "cross_evaluation.json").read_text())
+    assert [(r["env"], r["member"][:14]) for r in rows] == [("atc/random", "ensemble of 3 ")]
+    generation = sorted(deploying.glob("generation_*"))[-1]  # a checkpoint folder of the run: the same default
+    assert main(["evaluate", str(generation), "--episodes", "2"]) == 0
+    assert "output.deploy: ensemble" in capsys.readouterr().out
+    assert main(["evaluate", str(deploying), "--best", "--episodes", "2"]) == 0  # a member named: that member
+    assert "output.deploy" not in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--episodes", "2"]) == 0  # the default deployment: the best member
+    assert "output.deploy" not in capsys.readouterr().out
+
+
+def test_deploy_must_name_a_known_deployment():
+    with pytest.raises(ConfigError, match=r"output\.deploy.*'mean'.*\['best', 'ensemble'\]"):
+        load_config({"algo": "IPPO", "env": {"id": "atc/head_on"}, "output": {"deploy": "mean"}})
