@@ -88,11 +88,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _deploys_ensemble(path: Path) -> bool:
-    """Whether the run of ``path`` (a run folder or one of its checkpoint folders) says ``output.deploy: ensemble``."""
+    """Whether the run of ``path`` (a run folder or one of its generation folders; not ``best/``, which holds one
+    member) says ``output.deploy: ensemble``."""
     from evo_marl.experiment import CONFIG_FILE, load_run_config
+    from evo_marl.run_folder import BEST_DIR
 
     run_dir = path if (path / CONFIG_FILE).exists() else path.parent
-    return (run_dir / CONFIG_FILE).exists() and load_run_config(run_dir).output.deploy == "ensemble"
+    return (path.name != BEST_DIR and (run_dir / CONFIG_FILE).exists()
+            and load_run_config(run_dir).output.deploy == "ensemble")
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:

@@ -157,6 +157,8 @@ def test_a_run_that_deploys_an_ensemble_is_evaluated_as_one(run_dir, tmp_path, c
     assert "output.deploy: ensemble" in capsys.readouterr().out
     assert main(["evaluate", str(deploying), "--best", "--episodes", "2"]) == 0  # a member named: that member
     assert "output.deploy" not in capsys.readouterr().out
+    assert main(["evaluate", str(deploying / "best"), "--episodes", "2"]) == 0  # best/ holds one member
+    assert "output.deploy" not in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--episodes", "2"]) == 0  # the default deployment: the best member
     assert "output.deploy" not in capsys.readouterr().out
 
