@@ -19,7 +19,7 @@ import sys
 from difflib import get_close_matches
 from pathlib import Path
 
-from evo_marl.errors import ConfigError, EvoMarlError
+from evo_marl.errors import CheckpointError, ConfigError, EvoMarlError
 
 logger = logging.getLogger("evo_marl")
 CONFIGS_DIR = Path("configs")  # where `evo-marl train NAME` looks for NAME.yaml (relative to the working folder)
@@ -89,12 +89,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _deploys_ensemble(path: Path) -> bool:
     """Whether the run of ``path`` (a run folder or one of its generation folders; not ``best/``, which holds one
-    member) says ``output.deploy: ensemble``."""
+    member) says ``output.deploy: ensemble``. Nothing loadable there: False, and the evaluation reports why."""
     from evo_marl.experiment import CONFIG_FILE, load_run_config
-    from evo_marl.run_folder import BEST_DIR
+    from evo_marl.run_folder import BEST_DIR, resolve_checkpoint, run_folder_of
 
-    run_dir = path if (path / CONFIG_FILE).exists() else path.parent
-    return (path.name != BEST_DIR and (run_dir / CONFIG_FILE).exists()
+    try:
+        checkpoint = resolve_checkpoint(path)
+    except CheckpointError:
+        return False
+    run_dir = run_folder_of(path, checkpoint)
+    return (checkpoint.name != BEST_DIR and (run_dir / CONFIG_FILE).exists()
             and load_run_config(run_dir).output.deploy == "ensemble")
 
 

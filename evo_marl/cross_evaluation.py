@@ -34,7 +34,7 @@ from evo_marl.envs.episodes import acting_greedily, run_episodes
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_member
-from evo_marl.run_folder import read_manifest, resolve_checkpoint, trained_env_state
+from evo_marl.run_folder import read_manifest, resolve_checkpoint, run_folder_of, trained_env_state
 
 
 @dataclass
@@ -127,7 +127,7 @@ def open_run(path: str | Path, best: bool = False) -> SavedRun:
             raise CheckpointError(f"{err} (trained with engine agilerl: its population is in {CHECKPOINT_DIR}/ in "
                                   "AgileRL's format, <Algo>.load(path))") from err
         raise
-    run_dir = checkpoint.parent if checkpoint == path else path  # a checkpoint folder given: its run's folder
+    run_dir = run_folder_of(path, checkpoint)
     return SavedRun(run_dir, checkpoint, load_run_config(run_dir), load_population(checkpoint),
                     read_manifest(checkpoint))
 

@@ -158,6 +158,13 @@ def resolve_checkpoint(path: str | Path, best: bool = False) -> Path:
     return latest
 
 
+def run_folder_of(path: str | Path, checkpoint: Path) -> Path:
+    """The run folder of ``path``, given the checkpoint folder :func:`resolve_checkpoint` found for it: a checkpoint
+    folder given itself (``<run>/generation_<g>``, ``<run>/best``) belongs to its parent."""
+    path = Path(path)
+    return checkpoint.parent if checkpoint == path else path
+
+
 def run_records(run_dir: str | Path) -> list[str]:
     """What ``run_dir`` holds of a run's results: generation folders, ``best/`` and metric/report files."""
     run_dir = Path(run_dir)
