@@ -5,7 +5,8 @@
         [--detection-episodes 100] [--root populations/bench_generalist] [--out benchmarks/results/atc_generalisation.md]
 
 For every config (``configs/<name>.yaml``) and seed, a population is trained as the config says (``--reuse``
-keeps a finished run folder of the same name instead of training again), and its best member (highest
+keeps a finished run folder of the same name instead of training again), and what the config deploys
+(``output.deploy``) or ``--choose-by`` names is evaluated: its best member (highest
 fitness on the training distribution in the last generation; with ``--choose-by best`` the best by that fitness
 over the whole run, its ``best/`` checkpoint; with ``--choose-by los_risk`` the member of the
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
@@ -433,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", nargs="*", choices=sorted(REFERENCES), default=list(REFERENCES),
                         help="reference controllers flown on the same episodes (default: all)")
     parser.add_argument("--no-reference", action="store_true", help="skip every reference controller")
-    parser.add_argument("--choose-by", choices=["fitness", "best", "ensemble", *CHOICES], default="fitness",
-                        help="which member is evaluated (fitness: the best of the last generation; best: the best by "
+    parser.add_argument("--choose-by", choices=["fitness", "best", "ensemble", *CHOICES], default=None,
+                        help="which member is evaluated (default: as the configs deploy, output.deploy: ensemble or "
+                        "fitness; fitness: the best of the last generation; best: the best by "
                         "fitness of the whole run, its best/ checkpoint; ensemble: every member of the last "
                         "generation acting together; los_risk: safest on validation episodes; "
                         "clean: most validation episodes without LoS and with every waypoint)")
@@ -448,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="populations/bench_generalist")
     parser.add_argument("--out", default="benchmarks/results/atc_generalisation.md")
     args = parser.parse_args(argv)
+    if args.choose_by is None:  # as the configs deploy their runs
+        deploys = {load_config(Path("configs") / f"{name}.yaml", args.set).output.deploy for name in args.configs}
+        if len(deploys) > 1:
+            parser.error(f"the configs deploy differently (output.deploy: {sorted(deploys)}): choose with --choose-by")
+        args.choose_by = "ensemble" if deploys == {"ensemble"} else "fitness"
     torch.set_num_threads(1)
     results = []
     for name in args.configs:

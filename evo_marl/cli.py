@@ -2,7 +2,7 @@
 
     evo-marl train [CONFIG] [--set training.max_steps=20000] [--resume | --overwrite] [--engine agilerl]
     evo-marl evaluate RUN_DIR [--episodes 20] [--all | --best | --ensemble [K]] [--env ID ...]   # --env: other envs, globs too
-    evo-marl analyse RUN_DIR --shifts [--scenarios NAME ...]                         # family analyses of a run
+    evo-marl analyse RUN_DIR --shifts [--scenarios NAME ...] [--best | --ensemble [K]]  # family analyses of a run
     evo-marl report RUN_DIR
     evo-marl scenarios [FAMILY]
     evo-marl baselines bucket_brigade [--episodes N] [--out FILE]
@@ -19,7 +19,7 @@ import sys
 from difflib import get_close_matches
 from pathlib import Path
 
-from evo_marl.errors import CheckpointError, ConfigError, EvoMarlError
+from evo_marl.errors import ConfigError, EvoMarlError
 
 logger = logging.getLogger("evo_marl")
 CONFIGS_DIR = Path("configs")  # where `evo-marl train NAME` looks for NAME.yaml (relative to the working folder)
@@ -73,7 +73,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if not (args.all or args.best or args.ensemble is not None) and _deploys_ensemble(Path(args.run_dir)):
+    from evo_marl.cross_evaluation import deploys_ensemble
+
+    if not (args.all or args.best or args.ensemble is not None) and deploys_ensemble(Path(args.run_dir)):
         print("the run deploys its members acting together (output.deploy: ensemble); --best or --all for "
               "single members")
         args.ensemble = True
@@ -85,21 +87,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             best=args.best)
     print(table)
     return 0
-
-
-def _deploys_ensemble(path: Path) -> bool:
-    """Whether the run of ``path`` (a run folder or one of its generation folders; not ``best/``, which holds one
-    member) says ``output.deploy: ensemble``. Nothing loadable there: False, and the evaluation reports why."""
-    from evo_marl.experiment import CONFIG_FILE, load_run_config
-    from evo_marl.run_folder import BEST_DIR, resolve_checkpoint, run_folder_of
-
-    try:
-        checkpoint = resolve_checkpoint(path)
-    except CheckpointError:
-        return False
-    run_dir = run_folder_of(path, checkpoint)
-    return (checkpoint.name != BEST_DIR and (run_dir / CONFIG_FILE).exists()
-            and load_run_config(run_dir).output.deploy == "ensemble")
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:
@@ -137,7 +124,8 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         if analyser is None:
             raise EvoMarlError(f"--{name}: the {family.name!r} env family has no such analysis; it offers "
                                f"{sorted(family.run_analysers) or 'none'}")
-        text, paths = analyser(Path(args.run_dir), scenarios=args.scenarios or None, seed=args.seed)
+        text, paths = analyser(Path(args.run_dir), scenarios=args.scenarios or None, seed=args.seed, best=args.best,
+                               ensemble=args.ensemble)
         print(text)
         print("written: " + ", ".join(str(p) for p in paths))
     return 0
@@ -235,12 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
                                "'atc/*'); members act by role, so shared-parameter members fly any scenario")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    analyse = sub.add_parser("analyse", help="env-family analyses of a run's best member (table + plot)")
+    analyse = sub.add_parser("analyse", help="env-family analyses of a run as it deploys (table + plot)")
     analyse.add_argument("run_dir")
     analyse.add_argument("--shifts", action="store_true",
                          help="shift tests and conflict-detection analysis (atc): shift_analysis.md / .png")
     analyse.add_argument("--scenarios", nargs="*", help="base scenarios (default: the run's own, or the core five)")
     analyse.add_argument("--seed", type=int, default=0)
+    members = analyse.add_mutually_exclusive_group()
+    members.add_argument("--best", action="store_true", help="the best member ever evaluated (RUN_DIR/best/)")
+    members.add_argument("--ensemble", nargs="?", const=True, type=int, metavar="K",
+                         help="the newest generation's members act together: all, or the K fittest (--ensemble 1: "
+                              "the fittest alone). Default: as the run deploys (output.deploy), else its best member")
     analyse.set_defaults(func=cmd_analyse)
 
     report = sub.add_parser("report", help="summarise a run (terminal + report.md)")

@@ -8,7 +8,7 @@ The member acts through a :class:`~evo_marl.algorithms.roles.RolePolicy`, so a m
 parameter sharing acts for any agent ids whose spaces match its groups (other scenarios of the family,
 other numbers of agents); ``ensemble=`` lets the population's fittest members act together instead
 (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`: the mean of their continuous actions, the vote of
-discrete ones). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
+discrete ones); left unset, a run folder is evaluated as its config deploys it (``output.deploy``). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
 with the same episodes for every member (same ``seed``). The env family decides which options of the
 training env carry over to its other scenarios (``EnvFamily.transfer_options``), what an evaluation
 adds beyond mean metrics (``evaluation_summary``) and which returns a scenario allows
@@ -34,7 +34,7 @@ from evo_marl.envs.episodes import acting_greedily, run_episodes
 from evo_marl.envs.registry import family_of
 from evo_marl.errors import CheckpointError, ConfigError
 from evo_marl.hpo.fitness import best_member
-from evo_marl.run_folder import read_manifest, resolve_checkpoint, run_folder_of, trained_env_state
+from evo_marl.run_folder import BEST_DIR, read_manifest, resolve_checkpoint, run_folder_of, trained_env_state
 
 
 @dataclass
@@ -106,6 +106,49 @@ class SavedRun:
         """The best member by the run's fitness (over its fitness window)."""
         return best_member(self.population, self.fitness_window)
 
+    @property
+    def deploys_ensemble(self) -> bool:
+        """Whether the run deploys its members acting together (``output.deploy: ensemble``); its ``best/``
+        checkpoint holds one member, so not from there."""
+        return _deploys_ensemble(self.checkpoint, self.config)
+
+    def deployed_members(self, ensemble: bool | int | None = None) -> list:
+        """The members that act for the run, fittest first: all of them where it deploys an ensemble, else its
+        best member; ``ensemble`` chooses otherwise (``True`` all, ``k`` the ``k`` fittest, ``False`` the best).
+
+        Raises:
+            ConfigError: ``ensemble`` is a number outside 1 .. population size.
+        """
+        return _acting_members(self.population, self.best, self.deploys_ensemble if ensemble is None else ensemble,
+                               self.fitness_window)
+
+
+def _acting_members(population: list, best: Any, ensemble: bool | int, window: int) -> list:
+    """``[best]`` (``ensemble`` False), or the members acting together, fittest first (over ``window``)."""
+    if ensemble is False:
+        return [best]
+    try:
+        return ranked_members(population, None if ensemble is True else ensemble, window)
+    except ConfigError as err:
+        raise err.renamed("ensemble") from None
+
+
+def _deploys_ensemble(checkpoint: Path, config: Any) -> bool:
+    return checkpoint.name != BEST_DIR and config.output.deploy == "ensemble"
+
+
+def deploys_ensemble(path: str | Path) -> bool:
+    """:attr:`SavedRun.deploys_ensemble` of the run of ``path`` (a run folder or one of its checkpoint folders),
+    reading only its config; nothing loadable there: False (loading it then says why)."""
+    from evo_marl.experiment import CONFIG_FILE, load_run_config
+
+    try:
+        checkpoint = resolve_checkpoint(path)
+    except CheckpointError:
+        return False
+    run_dir = run_folder_of(path, checkpoint)
+    return (run_dir / CONFIG_FILE).exists() and _deploys_ensemble(checkpoint, load_run_config(run_dir))
+
 
 def open_run(path: str | Path, best: bool = False) -> SavedRun:
     """A run folder's newest complete generation (a newest incomplete one is skipped with a warning); ``best``:
@@ -152,7 +195,7 @@ def _options(env_id: str, train_id: str | None, train_kwargs: dict[str, Any]) ->
 def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] | str | None = None, episodes: int = 100,
                    seed: int = 12345, env_kwargs: dict[str, Any] | None = None, all_members: bool = False,
                    max_steps: int | None = None, references: bool = True, best: bool = False,
-                   ensemble: bool | int = False) -> list[EnvEvaluation]:
+                   ensemble: bool | int | None = None) -> list[EnvEvaluation]:
     """Evaluate the best member (or every member, or an ensemble of members) of ``source`` on every env of
     ``env_ids``.
 
@@ -168,7 +211,10 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
         best: with a run folder, its ``best/`` checkpoint: the best member ever evaluated, not the newest
             generation's (e.g. a run whose last generations got worse).
         ensemble: the population's members act together as one policy (one result per env): ``True`` every
-            member, a number ``k`` the ``k`` fittest (by the run's fitness over its fitness window).
+            member, a number ``k`` the ``k`` fittest (by the run's fitness over its fitness window); ``False`` the
+            best member alone; None (default): as the run deploys them (``output.deploy`` of a run folder's
+            config: every member with ``ensemble``), else the best member; ``all_members`` and ``best`` mean
+            single members.
 
     Returns:
         one :class:`EnvEvaluation` per env and member, envs in the order given.
@@ -178,15 +224,13 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
         if train.id is None:
             raise ConfigError("env_ids", None, "are required unless the source is a run folder (its training env)")
         env_ids = [train.id]
-    if ensemble is not False and ensemble is not None:
+    if ensemble is None:
+        ensemble = train.deploys_ensemble and not all_members
+    if ensemble is not False:
         if all_members or best:
             raise ConfigError("ensemble", ensemble, "acts with the population's members together: it does not "
                               f"combine with {'all_members' if all_members else 'best'} (one member)")
-        top = None if ensemble is True else ensemble
-        try:
-            members = ranked_members(population, top, train.fitness_window)
-        except ConfigError as err:
-            raise err.renamed("ensemble") from None
+        members = _acting_members(population, chosen, ensemble, train.fitness_window)
         return _evaluate([members], env_ids, episodes, seed, env_kwargs, max_steps, references, train)
     return _evaluate([[m] for m in (population if all_members else [chosen])], env_ids, episodes, seed, env_kwargs,
                      max_steps, references, train)
@@ -194,12 +238,14 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
 
 @dataclass(frozen=True)
 class _TrainingEnv:
-    """A run folder's training env: its id, options and saved state (e.g. where its curriculum stopped)."""
+    """A run folder's training env: its id, options and saved state (e.g. where its curriculum stopped); and how
+    the run ranks and deploys its members."""
 
     id: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     fitness_window: int = 1  # the run's ranking of its members (mean of their last evaluations)
+    deploys_ensemble: bool = False  # output.deploy: ensemble
 
 
 def _population(source: str | Path | Sequence | Any, episodes: int,
@@ -211,7 +257,7 @@ def _population(source: str | Path | Sequence | Any, episodes: int,
         run = open_run(source, best_ever)
         population, best = run.population, run.best
         train = _TrainingEnv(run.config.env.id, dict(run.config.env.kwargs), trained_env_state(run.manifest),
-                             run.fitness_window)
+                             run.fitness_window, run.deploys_ensemble)
     elif best_ever:
         raise ConfigError("best", True, "needs a run folder as source (its best/ checkpoint)")
     else:

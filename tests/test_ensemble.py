@@ -142,12 +142,18 @@ def test_acting_greedily_turns_exploration_off_and_restores_each_mode():
     assert [m.training for m in population] == [True, False]
 
 
-def test_a_run_that_deploys_an_ensemble_is_evaluated_as_one(run_dir, tmp_path, capsys):
+def _deploying(run_dir, tmp_path):
+    """A copy of ``run_dir`` whose config says ``output.deploy: ensemble``."""
     deploying = tmp_path / "deploying"
     shutil.copytree(run_dir, deploying)
     config = yaml.safe_load((deploying / "config.yaml").read_text())
     config["output"]["deploy"] = "ensemble"
     (deploying / "config.yaml").write_text(yaml.safe_dump(config))
+    return deploying
+
+
+def test_a_run_that_deploys_an_ensemble_is_evaluated_as_one(run_dir, tmp_path, capsys):
+    deploying = _deploying(run_dir, tmp_path)
     assert main(["evaluate", str(deploying), "--episodes", "2"]) == 0
     assert "output.deploy: ensemble" in capsys.readouterr().out
     rows = json.loads((deploying / "cross_evaluation.json").read_text())
@@ -161,6 +167,38 @@ def test_a_run_that_deploys_an_ensemble_is_evaluated_as_one(run_dir, tmp_path, c
     assert "output.deploy" not in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--episodes", "2"]) == 0  # the default deployment: the best member
     assert "output.deploy" not in capsys.readouterr().out
+
+
+def test_python_evaluation_and_analyses_follow_the_deployment(run_dir, tmp_path, capsys):
+    from evo_marl.envs.atc.shift_report import analyse_run
+
+    deploying = _deploying(run_dir, tmp_path)
+    [together] = cross_evaluate(deploying, ["atc/head_on"], episodes=2, seed=1)
+    [best] = cross_evaluate(run_dir, ["atc/head_on"], episodes=2, seed=1)  # deploys its best member
+    assert together.member.startswith("ensemble of 3 (") and isinstance(best.member, int)
+    [alone] = cross_evaluate(deploying, ["atc/head_on"], episodes=2, seed=1, ensemble=False)
+    assert alone.member == best.member and alone.mean_return == best.mean_return
+    members = [r.member for r in cross_evaluate(deploying, ["atc/head_on"], episodes=2, all_members=True)]
+    assert len(members) == 3 and all(isinstance(m, int) for m in members)  # each member alone
+    [ever] = cross_evaluate(deploying, ["atc/head_on"], episodes=2, best=True)  # best/ holds one member
+    assert isinstance(ever.member, int)
+    [generation] = cross_evaluate(sorted(deploying.glob("generation_*"))[-1], ["atc/head_on"], episodes=2, seed=1)
+    assert generation.member == together.member
+    with pytest.raises(ConfigError, match="does not combine with best"):
+        cross_evaluate(deploying, ["atc/head_on"], episodes=2, ensemble=True, best=True)
+
+    text, _ = analyse_run(deploying, scenarios=["head_on"])
+    assert text.splitlines()[0].endswith(together.member)  # the shift tests of the members acting together
+    text, _ = analyse_run(run_dir, scenarios=["head_on"])
+    assert text.splitlines()[0].endswith(f"best member {best.member}")
+    with pytest.raises(ConfigError, match="does not combine with best"):
+        analyse_run(deploying, scenarios=["head_on"], ensemble=2, best=True)
+    with pytest.raises(ConfigError, match="ensemble=4"):
+        analyse_run(deploying, scenarios=["head_on"], ensemble=4)
+    assert main(["analyse", str(deploying), "--shifts", "--scenarios", "head_on", "--ensemble", "1"]) == 0
+    assert f"best member {best.member}" in capsys.readouterr().out
+    assert main(["analyse", str(deploying), "--shifts", "--scenarios", "head_on", "--ensemble", "2"]) == 0
+    assert "ensemble of 2 (" in capsys.readouterr().out
 
 
 def test_deploy_must_name_a_known_deployment():

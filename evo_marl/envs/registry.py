@@ -48,7 +48,8 @@ class EnvFamily:
         reference_returns: ``(scenario, episodes, seed, options) -> (optimum, bound)``: the best team return
             the scenario allows where known, and a bound computed on the same episodes (either may be None).
         run_analysers: analyses of a finished run by name (``evo-marl analyse RUN_DIR --<name>``):
-            ``(run_dir, scenarios=None, seed=0) -> (markdown text, written paths)``.
+            ``(run_dir, scenarios=None, seed=0, best=False, ensemble=None) -> (markdown text, written paths)``
+            (``best`` / ``ensemble``: which members, as in :func:`~evo_marl.cross_evaluation.cross_evaluate`).
     """
 
     name: str

@@ -1,7 +1,8 @@
 """Shift tests and conflict-detection analysis of a trained member, as a table and a plot
 (``evo-marl analyse RUN_DIR --shifts``).
 
-For every base scenario the member flies the scenario itself and each one-agent perturbation of
+For every base scenario the member (or several members acting together, as a run that deploys an ensemble
+does) flies the scenario itself and each one-agent perturbation of
 :func:`~evo_marl.envs.atc.analysis.default_shifts` (heading, speed, start position, waypoint), acting by
 role (:class:`~evo_marl.algorithms.roles.RolePolicy`), and every episode gets the conflict-detection
 analysis of :mod:`~evo_marl.envs.atc.analysis`. The report pools the detections per scenario
@@ -22,6 +23,7 @@ from evo_marl.envs.atc.analysis import ShiftResult, evaluate_shifts
 from evo_marl.envs.atc.render import _figure
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.episodes import acting_greedily
+from evo_marl.errors import ConfigError
 
 CORE_SCENARIOS = ("head_on", "parallel", "t_formation", "canonical_crossing", "converging")
 REPORT_MD = "shift_analysis.md"
@@ -30,13 +32,15 @@ REPORT_PNG = "shift_analysis.png"
 
 def shift_results(member: Any, scenarios: Sequence[str], env_kwargs: dict[str, Any] | None = None,
                   seed: int = 0) -> dict[str, list[ShiftResult]]:
-    """Baseline and shifted episodes of ``member`` (evaluation mode) on every base scenario."""
-    from evo_marl.algorithms.roles import RolePolicy  # torch only when a member is analysed
+    """Baseline and shifted episodes of ``member`` (evaluation mode) on every base scenario; ``member`` may be a
+    list of members, which act together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`)."""
+    from evo_marl.algorithms.ensemble import EnsemblePolicy  # torch only when a member is analysed
     from evo_marl.envs.atc.env import parallel_env
 
+    members = list(member) if isinstance(member, (list, tuple)) else [member]
     kwargs = dict(env_kwargs or {})
-    with acting_greedily([member]):
-        policy = RolePolicy(member, parallel_env(scenarios[0], **kwargs))
+    with acting_greedily(members):
+        policy = EnsemblePolicy(members, parallel_env(scenarios[0], **kwargs))
         return {s: evaluate_shifts(policy, s, seed=seed, **kwargs) for s in scenarios}
 
 
@@ -127,17 +131,27 @@ def default_scenarios(train_env_id: str | None) -> list[str]:
     return [scenario] if scenario in shipped_scenarios() else list(CORE_SCENARIOS)
 
 
-def analyse_run(run_dir: str | Path, scenarios: Sequence[str] | None = None, seed: int = 0) -> tuple[str, list[Path]]:
-    """Shift tests and detection analysis of a run's best member: ``shift_analysis.md`` and ``.png`` in the
-    run folder. Returns the Markdown and the written paths."""
-    from evo_marl.cross_evaluation import load_run
+def analyse_run(run_dir: str | Path, scenarios: Sequence[str] | None = None, seed: int = 0, best: bool = False,
+                ensemble: bool | int | None = None) -> tuple[str, list[Path]]:
+    """Shift tests and detection analysis of a run as it deploys: its best member, or its members acting
+    together where its config says ``output.deploy: ensemble``; ``ensemble`` (``True`` every member, ``k`` the
+    ``k`` fittest, ``False`` the best alone) and ``best`` (its ``best/`` checkpoint) choose otherwise, as in
+    :func:`~evo_marl.cross_evaluation.cross_evaluate`. Writes ``shift_analysis.md`` and ``.png`` in the run
+    folder; returns the Markdown and the written paths."""
+    from evo_marl.algorithms.ensemble import EnsemblePolicy
+    from evo_marl.cross_evaluation import open_run
     from evo_marl.envs.atc.evaluation import transfer_kwargs
 
-    population, config, member = load_run(run_dir)
+    if ensemble not in (None, False) and best:
+        raise ConfigError("ensemble", ensemble, "acts with the newest generation's members together: it does not "
+                          "combine with best (one member)")
+    run = open_run(run_dir, best)
+    config, members = run.config, run.deployed_members(ensemble)
+    label = f"best member {members[0].index}" if len(members) == 1 else EnsemblePolicy(members).label
     scen = list(scenarios) if scenarios else default_scenarios(config.env.id)
-    results = shift_results(member, scen, transfer_kwargs(config.env.kwargs) if config.env.id.startswith("atc/")
+    results = shift_results(members, scen, transfer_kwargs(config.env.kwargs) if config.env.id.startswith("atc/")
                             else {}, seed=seed)
-    text = report_markdown(results, f"Shift tests of {Path(run_dir).name}, best member {member.index}")
+    text = report_markdown(results, f"Shift tests of {Path(run_dir).name}, {label}")
     md, png = Path(run_dir) / REPORT_MD, Path(run_dir) / REPORT_PNG
     md.write_text(text)
     plot_shifts(results, png)
