@@ -8,12 +8,12 @@ The member acts through a :class:`~evo_marl.algorithms.roles.RolePolicy`, so a m
 parameter sharing acts for any agent ids whose spaces match its groups (other scenarios of the family,
 other numbers of agents); ``ensemble=`` lets the population's fittest members act together instead
 (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`: the mean of their continuous actions, the vote of
-discrete ones); left unset, a run folder is evaluated as its config deploys it (``output.deploy``). Every env gets ``episodes`` sub-envs and the first episode of each is scored,
-with the same episodes for every member (same ``seed``). The env family decides which options of the
-training env carry over to its other scenarios (``EnvFamily.transfer_options``), what an evaluation
-adds beyond mean metrics (``evaluation_summary``) and which returns a scenario allows
-(``reference_returns``: an optimum where known and a bound on the same episodes); ``env_kwargs``
-adds or overrides options for every env.
+discrete ones); left unset, a run folder is evaluated as its config deploys it (``output.deploy``). Every
+env gets ``episodes`` sub-envs and the first episode of each is scored, with the same episodes for every
+member (same ``seed``). The env family decides which options of the training env carry over to its other
+scenarios (``EnvFamily.transfer_options``), what an evaluation adds beyond mean metrics
+(``evaluation_summary``) and which returns a scenario allows (``reference_returns``: an optimum where known
+and a bound on the same episodes); ``env_kwargs`` adds or overrides options for every env.
 """
 
 from __future__ import annotations
