@@ -317,7 +317,7 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
     population, _, train = _population(source, episodes)
     keys: list = [m.index for m in population]
     if generations != 1:
-        population, keys = _recent_members(source, generations)
+        population, keys = recent_members(source, generations)
     results = _evaluate([[m] for m in population], env_ids, episodes, seed, env_kwargs, max_steps, False, train)
     scores: dict[Any, list[float]] = {}
     returns: dict[Any, list[float]] = {}
@@ -333,9 +333,10 @@ def choose_member(source: str | Path | Sequence, env_ids: Sequence[str] | str, m
     return population[keys.index(best)], mean
 
 
-def _recent_members(source: Any, generations: int) -> tuple[list, list[tuple[int, int]]]:
-    """The members of the last ``generations`` complete generation folders of run folder ``source``, oldest
-    first, and their ``(generation, member index)`` keys."""
+def recent_members(source: Any, generations: int) -> tuple[list, list[tuple[int, int]]]:
+    """The members of the last ``generations`` complete generation folders of run folder ``source`` (as many as
+    the run kept), oldest first, and their ``(generation, member index)`` keys: candidates of
+    :func:`choose_member`, or a snapshot ensemble (``cross_evaluate(members, ..., ensemble=True)``)."""
     from evo_marl.run_folder import complete_generations
     from evo_marl.training.checkpoint import load_population
 
