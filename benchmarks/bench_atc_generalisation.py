@@ -6,7 +6,8 @@
 
 For every config (``configs/<name>.yaml``) and seed, a population is trained as the config says (``--reuse``
 keeps a finished run folder of the same name instead of training again), and what the config deploys
-(``output.deploy``) or ``--choose-by`` names is evaluated: its best member (highest
+(``output.deploy``; results files written before 2026-12-07 without ``--choose-by`` evaluated the best member:
+``--choose-by fitness`` repeats them) or ``--choose-by`` names is evaluated: its best member (highest
 fitness on the training distribution in the last generation; with ``--choose-by best`` the best by that fitness
 over the whole run, its ``best/`` checkpoint; with ``--choose-by los_risk`` the member of the
 last generation with the lowest LoS risk on ``--choose-episodes`` validation episodes of 3-5 aircraft, reset
