@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +206,22 @@ def test_python_evaluation_and_analyses_follow_the_deployment(run_dir, tmp_path,
 def test_deploy_must_name_a_known_deployment():
     with pytest.raises(ConfigError, match=r"output\.deploy.*'mean'.*\['best', 'ensemble'\]"):
         load_config({"algo": "IPPO", "env": {"id": "atc/head_on"}, "output": {"deploy": "mean"}})
+
+
+def test_ensemble_benchmark_acts_with_snapshots_of_kept_generations(run_dir, tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_ensemble
+
+    out = tmp_path / "ensemble.md"
+    assert bench_ensemble.main([str(run_dir), "--counts", "2", "--episodes", "3", "--sizes", "1", "all", "g2",
+                                "--reset-seed", "30000", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "all: LoS risk" in printed and "ensemble of 3 (" in printed
+    assert "g2: LoS risk" in printed and "ensemble of 6 (" in printed   # two kept generations of three members
+    text = out.read_text()
+    assert "| best member | every member | last 2 generations |" in text
+    assert "Validation `atc/random` episodes (3 per aircraft count, reset seed 30000 + count)" in text
+    for bad in ("gx", "0"):
+        with pytest.raises(SystemExit):
+            bench_ensemble.main([str(run_dir), "--sizes", bad])
+
