@@ -203,6 +203,15 @@ def test_python_evaluation_and_analyses_follow_the_deployment(run_dir, tmp_path,
     assert "ensemble of 2 (" in capsys.readouterr().out
 
 
+def test_the_report_names_an_ensemble_deployment(run_dir, tmp_path):
+    from evo_marl.tracking.report import build_report
+
+    deploying = _deploying(run_dir, tmp_path)
+    assert f"| Deployment | the final population acting together (`output.deploy: ensemble`): `evo-marl evaluate " \
+           f"{deploying}`" in build_report(deploying)
+    assert "| Deployment |" not in build_report(run_dir)  # the best member: nothing to add
+
+
 def test_deploy_must_name_a_known_deployment():
     with pytest.raises(ConfigError, match=r"output\.deploy.*'mean'.*\['best', 'ensemble'\]"):
         load_config({"algo": "IPPO", "env": {"id": "atc/head_on"}, "output": {"deploy": "mean"}})

@@ -86,6 +86,9 @@ def _overview(data: RunData, latest: Path | None, manifest: dict[str, Any]) -> l
         rows.append(("Algorithm / environment", f"{config['algo']} on `{(config.get('env') or {}).get('id', '?')}`"))
     if config.get("engine", "evo-marl") != "evo-marl":
         rows.append(("Engine", f"{config['engine']} (its population is saved in its own format: docs/interop.md)"))
+    if (config.get("output") or {}).get("deploy") == "ensemble":
+        rows.append(("Deployment", "the final population acting together (`output.deploy: ensemble`): "
+                                   f"`evo-marl evaluate {data.run_dir}`; `--best` for the best member below"))
     steps = max(m.steps for m in data.by_generation()[gens[-1]])
     total = last.get("train/total_steps")
     rows.append(("Generations", f"{len(gens)} (last: {gens[-1]})"))
