@@ -5,11 +5,12 @@
 
 For every run folder (its newest complete generation) each actor plays the same held-out episodes of ``--env``
 (reset seed 10_000 + aircraft count, ``num_aircraft`` = each of ``--counts``; the ATC generalisation benchmark's
-held-out traffic; ``--reset-seed 30000`` gives its validation episodes instead, for choosing an actor): size 1 is the best member by the run's fitness (what ``evo-marl evaluate`` scores by
-default), size k the k fittest members acting together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`,
-the mean of their actions), ``all`` every member, ``gN`` every member of the run's last N kept generations (a
-snapshot ensemble: the population at N successive checkpoints). The report gives, per run and count, the LoS risk and the waypoint
-fraction of each actor, and per count the mean over runs and how many runs each ensemble made safer than the best
+held-out traffic; ``--reset-seed 30000`` gives its validation episodes instead, for choosing an actor): size 1 is
+the best member by the run's fitness (what ``evo-marl evaluate`` scores for a run that deploys its best member),
+size k the k fittest members acting together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`, the mean of
+their actions), ``all`` every member (``output.deploy: ensemble``), ``gN`` every member of the run's last N kept
+generations (a snapshot ensemble: the population at N successive checkpoints). The report gives, per run and
+count, the LoS risk and the waypoint fraction of each actor, and per count the mean over runs and how many runs each ensemble made safer than the best
 member. ``--across-runs`` adds one more actor: the best members of all the runs acting together (members of
 independent runs, not of one population). Evaluation only: nothing is trained.
 """
@@ -86,8 +87,8 @@ def report(results: dict[Path, dict], args, command: str, across: dict | None = 
              f"({args.episodes} per aircraft count, reset seed {args.reset_seed} + count), "
              "the same for every actor of a run. Cells: LoS risk (episodes with a separation under "
              f"{SEPARATION_NM:g} NM) / waypoint fraction. An ensemble is the run's fittest members of its newest "
-             "generation acting together (`EnsemblePolicy`: the mean of their actions); *last N generations*: every member "
-             "of the run's last N kept generations acting together.", ""]
+             "generation acting together (`EnsemblePolicy`: the mean of their actions); *last N generations*: every "
+             "member of the run's last N kept generations acting together.", ""]
     sizes = args.sizes
     for n in args.counts:
         lines += [f"## {n} aircraft", "", "| run | " + " | ".join(_label(s) for s in sizes) + " |",
