@@ -10,9 +10,9 @@ the best member by the run's fitness (what ``evo-marl evaluate`` scores for a ru
 size k the k fittest members acting together (:class:`~evo_marl.algorithms.ensemble.EnsemblePolicy`, the mean of
 their actions), ``all`` every member (``output.deploy: ensemble``), ``gN`` every member of the run's last N kept
 generations (a snapshot ensemble: the population at N successive checkpoints). The report gives, per run and
-count, the LoS risk and the waypoint fraction of each actor, and per count the mean over runs and how many runs each ensemble made safer than the best
-member. ``--across-runs`` adds one more actor: the best members of all the runs acting together (members of
-independent runs, not of one population). Evaluation only: nothing is trained.
+count, the LoS risk and the waypoint fraction of each actor, and per count the mean over runs and how many runs
+each ensemble made safer than the best member. ``--across-runs`` adds one more actor: the best members of all the
+runs acting together (members of independent runs, not of one population). Evaluation only: nothing is trained.
 """
 
 from __future__ import annotations
