@@ -252,8 +252,7 @@ class OutputConfig:
             _positive("output.keep_every", self.keep_every)
         if not self.root:
             raise ConfigError("output.root", self.root, "must be a folder path")
-        if self.deploy not in DEPLOYMENTS:
-            raise ConfigError("output.deploy", self.deploy, f"must be one of {list(DEPLOYMENTS)}")
+        validation.one_of("output.deploy", self.deploy, DEPLOYMENTS)
 
 
 @dataclass

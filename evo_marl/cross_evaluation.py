@@ -123,6 +123,13 @@ class SavedRun:
                                self.fitness_window)
 
 
+def check_single_members(ensemble: bool | int | None, all_members: bool = False, best: bool = False) -> None:
+    """Raise when an ensemble is asked for together with single members (``all_members``, ``best``)."""
+    if ensemble not in (None, False) and (all_members or best):
+        raise ConfigError("ensemble", ensemble, "acts with the population's members together: it does not "
+                          f"combine with {'all_members' if all_members else 'best'} (one member)")
+
+
 def _acting_members(population: list, best: Any, ensemble: bool | int, window: int) -> list:
     """``[best]`` (``ensemble`` False), or the members acting together, fittest first (over ``window``)."""
     if ensemble is False:
@@ -227,9 +234,7 @@ def cross_evaluate(source: str | Path | Sequence | Any, env_ids: Sequence[str] |
     if ensemble is None:
         ensemble = train.deploys_ensemble and not all_members
     if ensemble is not False:
-        if all_members or best:
-            raise ConfigError("ensemble", ensemble, "acts with the population's members together: it does not "
-                              f"combine with {'all_members' if all_members else 'best'} (one member)")
+        check_single_members(ensemble, all_members=all_members, best=best)
         members = _acting_members(population, chosen, ensemble, train.fitness_window)
         return _evaluate([members], env_ids, episodes, seed, env_kwargs, max_steps, references, train)
     return _evaluate([[m] for m in (population if all_members else [chosen])], env_ids, episodes, seed, env_kwargs,

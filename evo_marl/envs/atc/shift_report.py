@@ -23,7 +23,6 @@ from evo_marl.envs.atc.analysis import ShiftResult, evaluate_shifts
 from evo_marl.envs.atc.render import _figure
 from evo_marl.envs.atc.scenarios import shipped_scenarios
 from evo_marl.envs.episodes import acting_greedily
-from evo_marl.errors import ConfigError
 
 CORE_SCENARIOS = ("head_on", "parallel", "t_formation", "canonical_crossing", "converging")
 REPORT_MD = "shift_analysis.md"
@@ -139,12 +138,10 @@ def analyse_run(run_dir: str | Path, scenarios: Sequence[str] | None = None, see
     :func:`~evo_marl.cross_evaluation.cross_evaluate`. Writes ``shift_analysis.md`` and ``.png`` in the run
     folder; returns the Markdown and the written paths."""
     from evo_marl.algorithms.ensemble import EnsemblePolicy
-    from evo_marl.cross_evaluation import open_run
+    from evo_marl.cross_evaluation import check_single_members, open_run
     from evo_marl.envs.atc.evaluation import transfer_kwargs
 
-    if ensemble not in (None, False) and best:
-        raise ConfigError("ensemble", ensemble, "acts with the newest generation's members together: it does not "
-                          "combine with best (one member)")
+    check_single_members(ensemble, best=best)
     run = open_run(run_dir, best)
     config, members = run.config, run.deployed_members(ensemble)
     label = f"best member {members[0].index}" if len(members) == 1 else EnsemblePolicy(members).label
