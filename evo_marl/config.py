@@ -46,6 +46,7 @@ from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.hpo.ttest import TTestSelection
 from evo_marl.league.config import LeagueConfig
+from evo_marl.population.precision import PRECISIONS
 
 SELECTION_STRATEGIES = ("tournament", "multi_frequency", "ttest", "none")
 MULTI_FREQUENCY_OPTIONS = ("frequencies", "winners", "open_for_migration", "losers")
@@ -185,7 +186,8 @@ class TrainingConfig:
     ``learning_delay`` and ``memory_size`` apply to off-policy algorithms only (defaults 1,000 and 100,000).
     ``batched_learning`` (default true): members act and learn as stacks (``docs/performance.md``); false: one
     member after another. ``stack_grouping``: ``auto`` (default), ``pad`` or ``shape``: how differing
-    architectures stack.
+    architectures stack. ``precision``: of batched learning, ``float32`` (default) or ``bfloat16`` (the hidden
+    layers' products in bfloat16; ``docs/performance.md``).
     ``backend``: ``local`` (one process) or ``ray`` (the population split over Ray workers, see ``ray:``).
     """
 
@@ -201,12 +203,17 @@ class TrainingConfig:
     threads: int = 1
     batched_learning: bool = True
     stack_grouping: str = "auto"
+    precision: str = "float32"
     backend: str = "local"
     stopping: StoppingConfig = field(default_factory=StoppingConfig)
 
     def __post_init__(self) -> None:
         validation.flag("training.batched_learning", self.batched_learning)
         validation.one_of("training.stack_grouping", self.stack_grouping, ("pad", "shape", "auto"))
+        validation.one_of("training.precision", self.precision, PRECISIONS)
+        if self.precision != "float32" and not self.batched_learning:
+            raise ConfigError("training.precision", self.precision, "needs training.batched_learning: true (members "
+                              "learning one by one learn in float32)")
         for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window", "threads"):
             _positive(f"training.{name}", getattr(self, name))
         if self.evo_steps > self.max_steps:

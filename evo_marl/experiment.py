@@ -119,7 +119,7 @@ def run_settings(config: ExperimentConfig, resume: bool = False, overwrite: bool
         fitness_metric=t.fitness_metric, learning_delay=t.learning_delay or 0, seed=config.seed,
         run_dir=config.run_dir, resume=resume, overwrite=overwrite, checkpoint=out.checkpoint,
         keep_checkpoints=out.keep_checkpoints, keep_every=out.keep_every, save_buffer=out.save_buffer,
-        batched_learning=t.batched_learning, stack_grouping=t.stack_grouping, verbose=verbose,
+        batched_learning=t.batched_learning, stack_grouping=t.stack_grouping, precision=t.precision, verbose=verbose,
         wandb=config.tracking.wandb, wandb_kwargs=dict(config.tracking.wandb_kwargs, name=config.name),
         mlflow=config.tracking.mlflow, mlflow_kwargs=dict(config.tracking.mlflow_kwargs), config=config.to_dict(),
         net_config=config.net_config)

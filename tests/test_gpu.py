@@ -103,14 +103,14 @@ def test_batched_learning_equals_per_member_on_cuda(algo, scenario):
 
 
 @cuda
-@pytest.mark.parametrize("algo", ["MADDPG", "MATD3"])
-def test_batched_off_policy_learning_never_waits_for_the_host(algo):
+@pytest.mark.parametrize("algo,precision", [("MADDPG", "float32"), ("MATD3", "float32"), ("MATD3", "bfloat16")])
+def test_batched_off_policy_learning_never_waits_for_the_host(algo, precision):
     from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 
     env, pop, _ = population(algo)
     memory = filled_memory(env, pop[0])
     diversify(pop)
-    learner = StackedOffPolicy(pop)
+    learner = StackedOffPolicy(pop, "auto", precision)
     schedule = [[0, 1, 2], [1, 2], [0, 2], [0, 1, 2]]  # subsets and differing batch sizes (padding)
 
     def rounds():
@@ -126,13 +126,14 @@ def test_batched_off_policy_learning_never_waits_for_the_host(algo):
 
 
 @cuda
-def test_batched_ppo_epochs_never_wait_for_the_host():
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_batched_ppo_epochs_never_wait_for_the_host(precision):
     from evo_marl.buffers.rollout import RolloutBuffer
     from evo_marl.population.on_policy import StackedPPO
 
     env, pop, _ = population("IPPO")
     pop[1].set_hyperparameter("batch_size", 24)
-    learner = StackedPPO(pop)
+    learner = StackedPPO(pop, "auto", precision)
     buffers = []
     for m in pop:
         lead = {g: agents[0] for g, agents in m.groups.items()}

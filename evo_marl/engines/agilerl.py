@@ -17,7 +17,7 @@ settings one to one with the elite kept unmutated, and the network from ``net_co
 hyperparameters as evo-marl's engine for the same seed.
 
 Not available with this engine (each refused with a ConfigError naming the field): resuming (AgileRL keeps
-no resumable run state), ``fitness_window`` > 1, ``fitness_metric`` other than ``return`` and ``eval_set: fixed``
+no resumable run state), ``precision: bfloat16``, ``fitness_window`` > 1, ``fitness_metric`` other than ``return`` and ``eval_set: fixed``
 (AgileRL's tournament ranks by the last evaluation's return, on its env's continuing streams), the env family's
 ``stopping.criteria`` (they read episode metrics, which AgileRL's ``test()`` does not return), and
 ``selection.strategy: multi_frequency`` or ``ttest`` and ``selection.burn_in_steps`` (AgileRL selects by tournament
@@ -110,6 +110,9 @@ def check_settings(settings, stopping_names: list[str] = ()) -> None:
     if settings.fitness_metric != RETURN:
         raise ConfigError("training.fitness_metric", settings.fitness_metric, "must be return with engine agilerl "
                           "(AgileRL's evaluation returns no episode metrics)")
+    if settings.precision != "float32":
+        raise ConfigError("training.precision", settings.precision, "must be float32 with engine agilerl (AgileRL "
+                          "learns in float32)")
     if settings.eval_set != "fresh":
         raise ConfigError("training.eval_set", settings.eval_set, "must be fresh with engine agilerl (AgileRL "
                           "evaluates on its env's continuing episode streams)")

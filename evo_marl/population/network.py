@@ -85,9 +85,10 @@ class StackedNetwork:
         self._views: dict[tuple[int, bool, bool], list[Tensor]] = {}
         self._rates: dict[tuple, list[tuple[ParamStack, Tensor]]] = {}
 
-    def bind(self, sel: Sequence[int], train: bool = False, target: bool = False) -> BoundNetwork:
+    def bind(self, sel: Sequence[int], train: bool = False, target: bool = False,
+             hidden_dtype: torch.dtype | None = None) -> BoundNetwork:
         """The network of members ``sel`` (in that order); ``train``: parameters are leaves for autograd;
-        ``target``: the target network's parameters."""
+        ``target``: the target network's parameters; ``hidden_dtype``: as :func:`~.stack.mlp_forward`."""
         plan, inverse = self._plan(tuple(sel))
         parts = []
         for s, rows, row_index, positions in plan:
@@ -103,7 +104,7 @@ class StackedNetwork:
                 if train:
                     segments = [v.detach().requires_grad_() for v in segments]
             parts.append(_Part(stack, rows, row_index, positions, index_tensor(positions, stack.device), segments))
-        return BoundNetwork(parts, inverse, len(sel))
+        return BoundNetwork(parts, inverse, len(sel), hidden_dtype)
 
     def _plan(self, sel: tuple[int, ...]) -> tuple[list[tuple], Tensor | None]:
         """Per stack holding members of ``sel``: its rows, their positions in ``sel``, and the order to restore."""
@@ -154,8 +155,8 @@ class _Part:
 class BoundNetwork:
     """A stacked network bound to a selection of members (see the module docstring)."""
 
-    def __init__(self, parts: list[_Part], inverse: Tensor | None, size: int):
-        self.parts, self.inverse, self.size = parts, inverse, size
+    def __init__(self, parts: list[_Part], inverse: Tensor | None, size: int, hidden_dtype: torch.dtype | None = None):
+        self.parts, self.inverse, self.size, self.hidden_dtype = parts, inverse, size, hidden_dtype
 
     def _gather(self, per_part: list[Tensor]) -> Tensor:
         out = per_part[0] if len(per_part) == 1 else torch.cat(per_part)
@@ -164,8 +165,8 @@ class BoundNetwork:
     def __call__(self, x: Tensor) -> Tensor:
         if len(self.parts) == 1 and self.inverse is None:
             part = self.parts[0]
-            return mlp_forward(part.stack.layout, part.segments, x)
-        return self._gather([mlp_forward(p.stack.layout, p.segments, x.index_select(0, p.positions))
+            return mlp_forward(part.stack.layout, part.segments, x, self.hidden_dtype)
+        return self._gather([mlp_forward(p.stack.layout, p.segments, x.index_select(0, p.positions), self.hidden_dtype)
                              for p in self.parts])
 
     def extra(self, i: int) -> Tensor:

@@ -23,6 +23,7 @@ from evo_marl.algorithms.spaces import space_to_dict
 from evo_marl.errors import ConfigError
 from evo_marl.population.network import BoundNetwork, StackedNetwork, optimize
 from evo_marl.population.noise import StackedNoise
+from evo_marl.population.precision import hidden_dtype
 from evo_marl.population.stack import StackEntry
 from evo_marl.population.transfer import index_tensor
 
@@ -66,12 +67,14 @@ class StackedOffPolicy:
     Args:
         population: the members (one algorithm, equal agents and spaces).
         grouping: how members with different architectures are stacked (:data:`~.network.GROUPINGS`).
+        precision: of learning, ``"float32"`` or ``"bfloat16"`` (:mod:`evo_marl.population.precision`).
     """
 
-    def __init__(self, population: list, grouping: str = "auto"):
+    def __init__(self, population: list, grouping: str = "auto", precision: str = "float32"):
         check_uniform(population, MADDPG)
         self.population, self.template = population, population[0]
         device = self.template.device
+        self.hidden_dtype = hidden_dtype(precision, device)
         self.nets = {name: StackedNetwork([StackEntry(m.networks[name], [], m.targets.get(name), optimizer_of(m, name))
                                            for m in population], grouping, device)
                      for name in self.template.networks}
@@ -99,9 +102,13 @@ class StackedOffPolicy:
         index = index_tensor(sel, self.device)
         return LossHparams(*(v.index_select(0, index) if isinstance(v, Tensor) else v for v in self.hparams))
 
-    def _bind(self, role: str, sel: Sequence[int], train: bool = False, target: bool = False) -> dict[str, BoundNetwork]:
+    def _bind(self, role: str, sel: Sequence[int], train: bool = False, target: bool = False,
+              learning: bool = False) -> dict[str, BoundNetwork]:
+        """Networks of ``role`` ("": every network) for members ``sel``; ``learning`` (implied by ``train``): a
+        forward of a learning step, in the learning precision."""
         names = [n for n in self.nets if self.roles[n] == role] if role else list(self.nets)
-        return {n: self.nets[n].bind(sel, train=train, target=target) for n in names}
+        dtype = self.hidden_dtype if train or learning else None
+        return {n: self.nets[n].bind(sel, train=train, target=target, hidden_dtype=dtype) for n in names}
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
@@ -144,7 +151,7 @@ class StackedOffPolicy:
             rows = [int(n) for n in batch.valid.sum(-1).tolist()]
         noise = StackedNoise([self.generators[k] for k in sel], self.device, rows)
         critics = self._bind("critic", sel, train=True)
-        critic_loss = template.critic_loss(critics, self._bind("", sel, target=True), batch, self._hp(sel), noise)
+        critic_loss = template.critic_loss(critics, self._bind("", sel, target=True, learning=True), batch, self._hp(sel), noise)
         optimize(critic_loss, list(critics.values()))
         losses = {"critic_loss": critic_loss.detach() / len(template.agent_ids)}
 
@@ -162,7 +169,7 @@ class StackedOffPolicy:
             noise = StackedNoise([self.generators[k] for k in actor_sel], self.device,
                                  None if rows is None else [rows[s] for s in due])
         actors = self._bind("actor", actor_sel, train=True)
-        nets = {**actors, **self._bind("critic", actor_sel)}
+        nets = {**actors, **self._bind("critic", actor_sel, learning=True)}
         actor_loss = template.actor_loss(nets, batch, noise, self._hp(actor_sel))
         optimize(actor_loss, list(actors.values()))
         taus = [self.population[k].tau for k in actor_sel]

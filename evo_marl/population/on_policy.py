@@ -21,6 +21,7 @@ from evo_marl.buffers.rollout import RolloutBatch, RolloutBuffer
 from evo_marl.population.network import BoundNetwork, StackedNetwork, optimize
 from evo_marl.population.noise import StackedNoise
 from evo_marl.population.off_policy import check_uniform, optimizer_of
+from evo_marl.population.precision import hidden_dtype
 from evo_marl.population.stack import StackEntry
 from evo_marl.population.transfer import index_tensor, to_device
 
@@ -30,12 +31,14 @@ class StackedPPO:
 
     Args:
         population: the members (IPPO, equal agents and spaces). grouping: as :class:`StackedNetwork`.
+        precision: of learning, ``"float32"`` or ``"bfloat16"`` (:mod:`evo_marl.population.precision`).
     """
 
-    def __init__(self, population: list, grouping: str = "auto"):
+    def __init__(self, population: list, grouping: str = "auto", precision: str = "float32"):
         check_uniform(population, IPPO)
         self.population, self.template = population, population[0]
         device = self.device = self.template.device
+        self.hidden_dtype = hidden_dtype(precision, device)
         self.nets: dict[str, StackedNetwork] = {}
         for name in self.template.networks:
             group = name.split("/", 1)[1]
@@ -53,7 +56,8 @@ class StackedPPO:
                                       for m in population], device=device)
 
     def _bind(self, sel: Sequence[int], train: bool = False) -> tuple[dict[str, BoundNetwork], dict[str, Tensor]]:
-        nets = {name: net.bind(sel, train=train) for name, net in self.nets.items()}
+        dtype = self.hidden_dtype if train else None  # learning precision for the PPO updates, acting in float32
+        nets = {name: net.bind(sel, train=train, hidden_dtype=dtype) for name, net in self.nets.items()}
         log_stds = {g: nets[f"actor/{g}"].extra(0) for g in self.template.log_stds}
         return nets, log_stds
 

@@ -38,13 +38,16 @@ def _member_rows(values: dict, rows: np.ndarray | None) -> dict:
 class _Batched:
     """What both batched phases share: the stacks' life cycle and the fall-back to member-by-member work."""
 
-    grouping: str
     learner = None
+
+    def __init__(self, *args, grouping: str = "auto", precision: str = "float32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grouping, self.precision = grouping, precision
 
     def _stacked(self, cls: type, population: list):
         """The population as stacks, or None (members then work one by one) if it cannot be stacked."""
         try:
-            return cls(population, self.grouping)
+            return cls(population, self.grouping, self.precision)
         except Exception as err:
             logger.warning("batched learning is off for this generation (%s: %s)", type(err).__name__, err)
             return None
@@ -72,11 +75,11 @@ class _Batched:
 class BatchedOffPolicyPhase(_Batched, OffPolicyPhase):
     """:class:`~evo_marl.training.off_policy.OffPolicyPhase` acting and learning as stacks (see the module
     docstring). ``grouping``: how members with different architectures are stacked
-    (:data:`~evo_marl.population.network.GROUPINGS`)."""
+    (:data:`~evo_marl.population.network.GROUPINGS`); ``precision``: of learning
+    (:mod:`evo_marl.population.precision`)."""
 
-    def __init__(self, *args, grouping: str = "auto", **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.grouping = grouping
         self._last: dict[int, tuple[dict[str, torch.Tensor], int]] = {}  # member -> (losses [S], its position)
         self._losses: list | None = None
 
@@ -143,10 +146,6 @@ class BatchedOffPolicyPhase(_Batched, OffPolicyPhase):
 class BatchedOnPolicyPhase(_Batched, OnPolicyPhase):
     """:class:`~evo_marl.training.on_policy.OnPolicyPhase` acting and learning as stacks (see the module
     docstring and :class:`BatchedOffPolicyPhase`)."""
-
-    def __init__(self, *args, grouping: str = "auto", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.grouping = grouping
 
     def _begin(self, population: list) -> None:
         self.learner = self._stacked(StackedPPO, population)

@@ -77,14 +77,21 @@ class StackEntry:
 _IN_PLACE = {"ReLU": torch.relu_}  # on the matmul's fresh output, which its backward does not need
 
 
-def mlp_forward(layout: Layout, params: list[Tensor], x: Tensor) -> Tensor:
-    """Forward of ``S`` stacked MLPs: ``params`` are segments ``[S, ...]``, ``x`` is ``[S, ..., num_inputs]``."""
+def mlp_forward(layout: Layout, params: list[Tensor], x: Tensor, hidden_dtype: torch.dtype | None = None) -> Tensor:
+    """Forward of ``S`` stacked MLPs: ``params`` are segments ``[S, ...]``, ``x`` is ``[S, ..., num_inputs]``.
+
+    ``hidden_dtype`` (e.g. ``torch.bfloat16``): the hidden layers compute in it, the output layer in the
+    parameters' dtype (:mod:`evo_marl.population.precision`)."""
     lead = x.shape[:-1]
     h = x if x.dim() == 3 else x.reshape(x.shape[0], -1, x.shape[-1])
     act = _IN_PLACE.get(layout.activation, FUNCTIONAL_ACTIVATIONS[layout.activation])
     depth = len(layout.widths)
     for layer in range(depth + 1):
-        h = torch.baddbmm(params[2 * layer + 1], h, params[2 * layer])
+        weight, bias = params[2 * layer], params[2 * layer + 1]
+        if hidden_dtype is not None:
+            dtype = hidden_dtype if layer < depth else weight.dtype
+            h, weight, bias = h.to(dtype), weight.to(dtype), bias.to(dtype)
+        h = torch.baddbmm(bias, h, weight)
         if layer < depth:
             h = act(h)
     if layout.output_activation:

@@ -73,7 +73,7 @@ def train_multi_agent_off_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None,
+    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None, precision: str = "float32",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of MADDPG/MATD3 members that share one replay buffer, evolving it between generations.
 
@@ -114,6 +114,7 @@ def train_multi_agent_off_policy(
         fitness_metric: what an evaluation scores: ``"return"`` (mean team return) or an episode metric of the
             env, ``-`` first to minimise it (e.g. ``"clean"``, ``"-episode_length"``; :mod:`evo_marl.hpo.fitness`).
         batched_learning / stack_grouping: members act and learn as stacks (:class:`RunSettings`; False: one by one).
+        precision: of batched learning, ``"float32"`` or ``"bfloat16"`` (hidden layers in bfloat16; :class:`RunSettings`).
         backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
             Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
         engine: ``"evo-marl"`` (default) or ``"agilerl"``: AgileRL's own trainer on AgileRL agents, env and
@@ -133,7 +134,8 @@ def train_multi_agent_off_policy(
             max_steps=max_steps, evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set,
             learning_delay=learning_delay, seed=seed, run_dir=run_dir or checkpoint_path, resume=resume,
             overwrite=overwrite_checkpoints, checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose,
-            wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric)
+            wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric,
+            precision=precision)
     _check_algo(algo, pop, on_policy=False)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
@@ -146,7 +148,7 @@ def train_multi_agent_off_policy(
         save_buffer=save_buffer,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
-        config=config, net_config=net_config)
+        precision=precision, config=config, net_config=net_config)
     return train_population(env, pop, settings, memory=memory, selection=tournament, mutation=mutation,
                             stopping=_criteria(target, stopping), writers=writers or [], backend=backend)
 
@@ -161,7 +163,7 @@ def train_multi_agent_on_policy(
     stopping: list[StoppingCriterion] | None = None, writers: list | None = None, wandb_kwargs: dict | None = None,
     config: dict | None = None, eval_set: str = "fresh", mlflow: bool = False, mlflow_kwargs: dict | None = None,
     batched_learning: bool = True, stack_grouping: str = "auto", backend: Any = None,
-    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None,
+    engine: str = "evo-marl", fitness_metric: str = RETURN, keep_every: int | None = None, precision: str = "float32",
 ) -> tuple[list, list[list[float]]]:
     """Train a population of IPPO members, each learning from its own rollouts, evolving it between generations.
 
@@ -185,7 +187,8 @@ def train_multi_agent_on_policy(
             evo_steps=evo_steps, eval_steps=eval_steps, eval_loop=eval_loop, eval_set=eval_set, seed=seed,
             run_dir=run_dir or checkpoint_path, resume=resume, overwrite=overwrite_checkpoints,
             checkpoint=bool(checkpoint) or checkpoint is None, verbose=verbose, wandb=wb,
-            wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric)
+            wandb_kwargs=dict(wandb_kwargs or {}), config=config, fitness_metric=fitness_metric,
+            precision=precision)
     _check_algo(algo, pop, on_policy=True)
     init_hp = dict(INIT_HP or {})
     tournament, mutation = _operators(pop, init_hp, MUT_P, tournament, mutation)
@@ -198,6 +201,6 @@ def train_multi_agent_on_policy(
         save_buffer=False,
         verbose=verbose, wandb=wb, wandb_kwargs=dict(wandb_kwargs or {}), mlflow=mlflow,
         mlflow_kwargs=dict(mlflow_kwargs or {}), batched_learning=batched_learning, stack_grouping=stack_grouping,
-        config=config, net_config=pop[0].net_config)
+        precision=precision, config=config, net_config=pop[0].net_config)
     return train_population(env, pop, settings, selection=tournament, mutation=mutation,
                             stopping=_criteria(target, stopping), writers=writers or [], backend=backend)

@@ -21,7 +21,8 @@ def build_phase(population: list, env: VectorEnv, memory, settings: RunSettings,
             raise ConfigError("memory", type(memory).__name__,
                               f"{lead.algo_name} learns from its own rollouts: pass no replay buffer")
         if settings.batched_learning:
-            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy, grouping=settings.stack_grouping)
+            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy, grouping=settings.stack_grouping,
+                                        precision=settings.precision)
         return OnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy)
     if memory is None:
         raise ConfigError("memory", None, f"{lead.algo_name} is off-policy: it needs a MultiAgentReplayBuffer")
@@ -38,5 +39,5 @@ def build_phase(population: list, env: VectorEnv, memory, settings: RunSettings,
                           "would never learn (narrow the range or enlarge the buffer)")
     args = (env, memory, lead.num_envs, settings.evo_steps, settings.learning_delay, entropy)
     if settings.batched_learning:
-        return BatchedOffPolicyPhase(*args, grouping=settings.stack_grouping)
+        return BatchedOffPolicyPhase(*args, grouping=settings.stack_grouping, precision=settings.precision)
     return OffPolicyPhase(*args)

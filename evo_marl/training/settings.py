@@ -10,6 +10,7 @@ from typing import Any
 from evo_marl import validation
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.fitness import RETURN, check_fitness_metric
+from evo_marl.population.precision import PRECISIONS
 
 EVAL_SETS = ("fresh", "fixed")
 STACK_GROUPINGS = ("pad", "shape", "auto")
@@ -44,6 +45,8 @@ class RunSettings:
             network depth, narrower members zero-padded, unless padding would add more than half the work),
             ``"pad"`` (one stack per depth) or ``"shape"`` (one stack per exact shape);
             :mod:`evo_marl.population.network`.
+        precision: of batched learning: ``"float32"`` (default) or ``"bfloat16"`` (the hidden layers' products in
+            bfloat16, everything else float32; :mod:`evo_marl.population.precision`). Needs ``batched_learning``.
         verbose: progress bar. wandb / wandb_kwargs: W&B tracking. mlflow / mlflow_kwargs: MLflow tracking
             (:class:`~evo_marl.tracking.mlflow_writer.MLflowWriter` options). config: the experiment as a dict (for
             trackers). net_config: saved in the manifest so checkpoints rebuild their members.
@@ -68,6 +71,7 @@ class RunSettings:
     save_buffer: bool = True
     batched_learning: bool = True
     stack_grouping: str = "auto"
+    precision: str = "float32"
     verbose: bool = True
     wandb: bool = False
     wandb_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +97,10 @@ class RunSettings:
         if self.keep_every is not None:
             validation.positive_int("keep_every", self.keep_every)
         validation.one_of("stack_grouping", self.stack_grouping, STACK_GROUPINGS)
+        validation.one_of("precision", self.precision, PRECISIONS)
+        if self.precision != "float32" and not self.batched_learning:
+            raise ConfigError("precision", self.precision, "needs batched_learning (members learning one by one "
+                              "learn in float32)")
         for name in ("resume", "overwrite", "checkpoint", "save_buffer", "batched_learning", "verbose", "wandb",
                      "mlflow"):
             validation.flag(name, getattr(self, name))
