@@ -1,5 +1,6 @@
 """Mixed-precision batched learning (``precision="bfloat16"``): the hidden layers compute in bfloat16, everything
-else stays float32; it learns what float32 learns, acting is untouched, and bad settings are refused by name."""
+else stays float32; it learns what float32 learns, acting is untouched, and bad settings are refused by name.
+The tiny-env learning tests of every algorithm run in bfloat16 too (test_on_policy.py, test_off_policy_learning.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import pytest
 import torch
 
 from conftest import make_tiny_population
-from evo_marl import ConfigError, train_multi_agent_off_policy, train_multi_agent_on_policy
+from evo_marl import ConfigError, train_multi_agent_off_policy
 from evo_marl.config import TrainingConfig
 from evo_marl.population import precision as precision_module
 from evo_marl.population.off_policy import StackedOffPolicy, stacked_batch
 from evo_marl.population.on_policy import StackedPPO
 from evo_marl.population.stack import Layout, mlp_forward
-from evo_marl.training.evaluation import run_episodes
 from evo_marl.training.settings import RunSettings
 from test_batched_learning import filled_memory, rollout_buffer
 from test_on_policy import _ippo_population
@@ -99,28 +99,6 @@ def test_matd3_learns_in_bfloat16_what_it_learns_in_float32():
     for exact, low in zip(results["float32"], results["bfloat16"]):
         assert not torch.equal(exact, low)
         assert _cosine(exact, low) > 0.9
-
-
-def test_ippo_population_learns_the_tiny_env_in_bfloat16(tmp_path):
-    env, pop, hp = _ippo_population("coop_box", seed=1)
-    pop, history = train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, max_steps=6000, evo_steps=1000,
-                                               eval_loop=16, target=-0.3, seed=7, run_dir=tmp_path / "run",
-                                               verbose=False, precision="bfloat16")
-    assert max(history[-1]) > -0.5, f"IPPO in bfloat16: {history} (random ~-8.7)"
-
-
-@pytest.mark.parametrize("algo,scenario", [("MATD3", "coop_box"), ("MADDPG", "coop_discrete")])
-def test_off_policy_population_learns_the_tiny_env_in_bfloat16(tmp_path, algo, scenario):
-    env, pop, memory, hp = make_tiny_population(algo, scenario, pop_size=2, num_envs=8, seed=1,
-                                                LR_ACTOR=3e-3, LR_CRITIC=3e-3)
-    untrained = pop[0]
-    untrained.set_training_mode(False)
-    before = run_episodes(lambda o, i: untrained.get_action(o, i)[0], env.spawn(16), seed=0).returns.mean()
-    pop, history = train_multi_agent_off_policy(
-        env, "tiny", algo, pop, memory, INIT_HP=hp, max_steps=3000, evo_steps=1000, eval_loop=16,
-        learning_delay=256, seed=7, run_dir=tmp_path / "run", verbose=False, precision="bfloat16")
-    assert before < -0.5
-    assert max(history[-1]) > -0.5, f"{algo} in bfloat16 on {scenario}: {history}"
 
 
 def test_bfloat16_runs_repeat_under_a_seed(tmp_path):

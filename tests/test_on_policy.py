@@ -25,12 +25,13 @@ def _ippo_population(scenario: str, pop_size: int = 2, num_envs: int = 8, seed: 
     return env, pop, init_hp
 
 
-@pytest.mark.parametrize("scenario,max_steps,random_level", [
-    ("coop_discrete", 3000, -6.0),       # Discrete(4): one categorical
-    ("coop_multidiscrete", 4000, -4.7),  # MultiDiscrete([3, 2]): a categorical per segment
-    ("coop_box", 6000, -8.7),            # Box: Gaussian with a learned log-std
+@pytest.mark.parametrize("scenario,max_steps,random_level,precision", [
+    ("coop_discrete", 3000, -6.0, "float32"),       # Discrete(4): one categorical
+    ("coop_multidiscrete", 4000, -4.7, "float32"),  # MultiDiscrete([3, 2]): a categorical per segment
+    ("coop_box", 6000, -8.7, "float32"),            # Box: Gaussian with a learned log-std
+    ("coop_box", 6000, -8.7, "bfloat16"),           # mixed-precision learning (tests/test_mixed_precision.py)
 ])
-def test_ippo_population_learns_tiny_env(tmp_path, scenario, max_steps, random_level):
+def test_ippo_population_learns_tiny_env(tmp_path, scenario, max_steps, random_level, precision):
     threshold = -0.5
     env, pop, hp = _ippo_population(scenario, seed=1)
     untrained = pop[0]
@@ -38,9 +39,9 @@ def test_ippo_population_learns_tiny_env(tmp_path, scenario, max_steps, random_l
     before = run_episodes(lambda o, i: untrained.get_action(o, i)[0], env.spawn(16), seed=0).returns.mean()
     pop, history = train_multi_agent_on_policy(env, "tiny", "IPPO", pop, INIT_HP=hp, max_steps=max_steps,
                                                evo_steps=1000, eval_loop=16, target=-0.3, seed=7,
-                                               run_dir=tmp_path / "run", verbose=False)
+                                               run_dir=tmp_path / "run", verbose=False, precision=precision)
     assert before < threshold, f"an untrained member should be far from the optimum (got {before})"
-    assert max(history[-1]) > threshold, f"IPPO on {scenario}: {history} (random ~{random_level})"
+    assert max(history[-1]) > threshold, f"IPPO ({precision}) on {scenario}: {history} (random ~{random_level})"
     assert np.isfinite(history).all()
 
 
