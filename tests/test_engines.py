@@ -70,7 +70,8 @@ def test_evaluate_points_an_agilerl_run_to_its_own_checkpoints(tmp_path):
 
 @pytest.mark.parametrize("field, settings", [
     ("training.fitness_window", {"fitness_window": 2}), ("training.fitness_metric", {"fitness_metric": "clean"}),
-    ("training.eval_set", {"eval_set": "fixed"}), ("resume", {"resume": True})])
+    ("training.eval_set", {"eval_set": "fixed"}), ("resume", {"resume": True}),
+    ("training.precision", {"precision": "bfloat16"})])
 def test_agilerl_engine_refuses_what_its_trainer_cannot_do(field, settings):
     from evo_marl.engines.agilerl import check_settings
     from evo_marl.training.settings import RunSettings

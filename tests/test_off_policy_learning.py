@@ -28,5 +28,6 @@ def test_population_learns_tiny_env(tmp_path, algo, scenario, threshold, random_
         learning_delay=256, seed=7, run_dir=tmp_path / "run", verbose=False, precision=precision)
     last = max(history[-1])
     assert before < threshold, f"an untrained member should be far from the optimum (got {before})"
-    assert last > threshold, f"{algo} ({precision}) on {scenario}: best fitness {last} after training (random ~{random_level})"
+    assert last > threshold, (f"{algo} ({precision}) on {scenario}: best fitness {last} after training "
+                              f"(random ~{random_level})")
     assert np.isfinite(history).all()

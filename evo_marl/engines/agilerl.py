@@ -17,9 +17,10 @@ settings one to one with the elite kept unmutated, and the network from ``net_co
 hyperparameters as evo-marl's engine for the same seed.
 
 Not available with this engine (each refused with a ConfigError naming the field): resuming (AgileRL keeps
-no resumable run state), ``precision: bfloat16``, ``fitness_window`` > 1, ``fitness_metric`` other than ``return`` and ``eval_set: fixed``
-(AgileRL's tournament ranks by the last evaluation's return, on its env's continuing streams), the env family's
-``stopping.criteria`` (they read episode metrics, which AgileRL's ``test()`` does not return), and
+no resumable run state), ``precision: bfloat16``, ``fitness_window`` > 1, ``fitness_metric`` other than
+``return`` and ``eval_set: fixed`` (AgileRL's tournament ranks by the last evaluation's return, on its env's
+continuing streams), the env family's ``stopping.criteria`` (they read episode metrics, which AgileRL's
+``test()`` does not return), and
 ``selection.strategy: multi_frequency`` or ``ttest`` and ``selection.burn_in_steps`` (AgileRL selects by tournament
 from the first generation; refused when the config is read). ``target`` and ``convergence_target`` work. Records
 have no training score or losses (AgileRL clears its training scores before selection).

@@ -151,7 +151,8 @@ class StackedOffPolicy:
             rows = [int(n) for n in batch.valid.sum(-1).tolist()]
         noise = StackedNoise([self.generators[k] for k in sel], self.device, rows)
         critics = self._bind("critic", sel, train=True)
-        critic_loss = template.critic_loss(critics, self._bind("", sel, target=True, learning=True), batch, self._hp(sel), noise)
+        targets = self._bind("", sel, target=True, learning=True)
+        critic_loss = template.critic_loss(critics, targets, batch, self._hp(sel), noise)
         optimize(critic_loss, list(critics.values()))
         losses = {"critic_loss": critic_loss.detach() / len(template.agent_ids)}
 

@@ -114,7 +114,8 @@ def train_multi_agent_off_policy(
         fitness_metric: what an evaluation scores: ``"return"`` (mean team return) or an episode metric of the
             env, ``-`` first to minimise it (e.g. ``"clean"``, ``"-episode_length"``; :mod:`evo_marl.hpo.fitness`).
         batched_learning / stack_grouping: members act and learn as stacks (:class:`RunSettings`; False: one by one).
-        precision: of batched learning, ``"float32"`` or ``"bfloat16"`` (hidden layers in bfloat16; :class:`RunSettings`).
+        precision: of batched learning, ``"float32"`` or ``"bfloat16"`` (the hidden layers in bfloat16;
+            :class:`RunSettings`).
         backend: ``None``/``"local"`` (this process), ``"ray"`` or a ``RayBackend`` (the population split over
             Ray actors, each with a replica of the shared buffer; see docs/scaling.md).
         engine: ``"evo-marl"`` (default) or ``"agilerl"``: AgileRL's own trainer on AgileRL agents, env and

@@ -21,8 +21,8 @@ def build_phase(population: list, env: VectorEnv, memory, settings: RunSettings,
             raise ConfigError("memory", type(memory).__name__,
                               f"{lead.algo_name} learns from its own rollouts: pass no replay buffer")
         if settings.batched_learning:
-            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy, grouping=settings.stack_grouping,
-                                        precision=settings.precision)
+            return BatchedOnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy,
+                                        grouping=settings.stack_grouping, precision=settings.precision)
         return OnPolicyPhase(env, lead.num_envs, settings.evo_steps, entropy)
     if memory is None:
         raise ConfigError("memory", None, f"{lead.algo_name} is off-policy: it needs a MultiAgentReplayBuffer")
