@@ -46,7 +46,7 @@ from evo_marl.hpo.multi_frequency import MultiFrequencyPBT
 from evo_marl.hpo.parameters import HyperparameterConfig
 from evo_marl.hpo.ttest import TTestSelection
 from evo_marl.league.config import LeagueConfig
-from evo_marl.population.precision import PRECISIONS
+from evo_marl.population.precision import check_precision
 
 SELECTION_STRATEGIES = ("tournament", "multi_frequency", "ttest", "none")
 MULTI_FREQUENCY_OPTIONS = ("frequencies", "winners", "open_for_migration", "losers")
@@ -210,10 +210,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         validation.flag("training.batched_learning", self.batched_learning)
         validation.one_of("training.stack_grouping", self.stack_grouping, ("pad", "shape", "auto"))
-        validation.one_of("training.precision", self.precision, PRECISIONS)
-        if self.precision != "float32" and not self.batched_learning:
-            raise ConfigError("training.precision", self.precision, "needs training.batched_learning: true (members "
-                              "learning one by one learn in float32)")
+        check_precision("training.precision", self.precision, self.batched_learning, "training.batched_learning: true")
         for name in ("max_steps", "evo_steps", "eval_loop", "fitness_window", "threads"):
             _positive(f"training.{name}", getattr(self, name))
         if self.evo_steps > self.max_steps:

@@ -16,10 +16,18 @@ import logging
 import torch
 
 from evo_marl import validation
+from evo_marl.errors import ConfigError
 
 PRECISIONS = ("float32", "bfloat16")
 
 logger = logging.getLogger(__name__)
+
+
+def check_precision(field: str, precision: str, batched_learning: bool, batched_field: str) -> None:
+    """ConfigError (naming ``field``) for an unknown precision or bfloat16 without batched learning."""
+    validation.one_of(field, precision, PRECISIONS)
+    if precision != "float32" and not batched_learning:
+        raise ConfigError(field, precision, f"needs {batched_field} (members learning one by one learn in float32)")
 
 
 def native_bfloat16(device: torch.device) -> bool | None:

@@ -10,7 +10,7 @@ from typing import Any
 from evo_marl import validation
 from evo_marl.errors import ConfigError
 from evo_marl.hpo.fitness import RETURN, check_fitness_metric
-from evo_marl.population.precision import PRECISIONS
+from evo_marl.population.precision import check_precision
 
 EVAL_SETS = ("fresh", "fixed")
 STACK_GROUPINGS = ("pad", "shape", "auto")
@@ -97,10 +97,7 @@ class RunSettings:
         if self.keep_every is not None:
             validation.positive_int("keep_every", self.keep_every)
         validation.one_of("stack_grouping", self.stack_grouping, STACK_GROUPINGS)
-        validation.one_of("precision", self.precision, PRECISIONS)
-        if self.precision != "float32" and not self.batched_learning:
-            raise ConfigError("precision", self.precision, "needs batched_learning (members learning one by one "
-                              "learn in float32)")
+        check_precision("precision", self.precision, self.batched_learning, "batched_learning")
         for name in ("resume", "overwrite", "checkpoint", "save_buffer", "batched_learning", "verbose", "wandb",
                      "mlflow"):
             validation.flag(name, getattr(self, name))
